@@ -1,0 +1,5 @@
+"""clinspark-environments: one onboarding environment per stack (see README.md)."""
+
+from components.program import main
+
+main()

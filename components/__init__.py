@@ -1,0 +1,1 @@
+"""Reusable Pulumi components of the onboarding environments (type tokens `clinspark:<module>:<Name>`)."""

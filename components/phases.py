@@ -1,0 +1,177 @@
+"""The phase catalog: DESIGN.md's phase table, once, as data.
+
+Everything that differs between sandbox, migration, Pre-PROD, VAL, PROD, demo and community-dev
+is a column of this table. Code reads the table; it never asks ``if phase == "prod"``. A new
+phase is one new row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Mapping
+
+
+class Topology(StrEnum):
+    PAIR = "pair"  # a Main/Test pair of instances plus their exchange location
+    SINGLE = "single"  # one instance
+
+
+class Role(StrEnum):
+    MAIN = "main"
+    TEST = "test"
+    SINGLE = "single"
+
+
+ROLES_OF: Mapping[Topology, tuple[Role, ...]] = MappingProxyType(
+    {Topology.PAIR: (Role.MAIN, Role.TEST), Topology.SINGLE: (Role.SINGLE,)}
+)
+
+
+@dataclass(frozen=True)
+class Size:
+    """What one instance of a given size runs on."""
+
+    name: str
+    db_instance_class: str
+    db_storage_gb: int
+    db_max_storage_gb: int
+    app_cpu: int  # Fargate CPU units
+    app_memory_mb: int
+    app_tasks: int
+
+
+SIZES: Mapping[str, Size] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Size("small", "db.t4g.small", 20, 100, 512, 1024, 1),
+            Size("medium", "db.t4g.large", 50, 200, 1024, 2048, 1),
+            Size("large", "db.m7g.large", 100, 1000, 2048, 4096, 2),
+            Size("xlarge", "db.m7g.xlarge", 200, 2000, 4096, 8192, 3),
+        )
+    }
+)
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    topology: Topology
+    controlled: bool  # every change of desired state needs an approved ECR
+    qualified: bool  # gets an IQ report when created
+    disposable: bool  # has an expiry date; destroyed in one `pulumi destroy`
+    customer_required: bool  # False for vendor-internal phases that serve no customer
+    restored_roles: frozenset[Role]  # roles restored from the same customer's Pre-PROD snapshot
+    publishes_snapshots: bool  # the phase that clones are made from
+    max_life_days: int | None  # longest life a disposable stack may be given, from today
+    sizes: Mapping[Role, str]  # default size per role
+    backup_retention_days: int  # also the minimum a stack may set
+    multi_az_roles: frozenset[Role]  # roles whose database runs Multi-AZ
+    log_retention_days: int
+    data: str  # where its data comes from, in DESIGN.md's words
+    retired_when: str
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        return ROLES_OF[self.topology]
+
+    @property
+    def may_clone(self) -> bool:
+        return bool(self.restored_roles)
+
+    def size_of(self, role: Role) -> Size:
+        return SIZES[self.sizes[role]]
+
+
+def _sizes(**by_role: str) -> Mapping[Role, str]:
+    return MappingProxyType({Role(k): v for k, v in by_role.items()})
+
+
+_NONE: frozenset[Role] = frozenset()
+
+PHASES: Mapping[str, Phase] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            Phase(
+                name="sandbox", topology=Topology.PAIR, controlled=False, qualified=False,
+                disposable=True, customer_required=True, restored_roles=_NONE,
+                publishes_snapshots=False, max_life_days=366,
+                sizes=_sizes(main="small", test="small"), backup_retention_days=1,
+                multi_az_roles=_NONE, log_retention_days=14,
+                data="fresh: base configuration plus sample dummy volunteers",
+                retired_when="the customer is live in prod",
+            ),
+            Phase(
+                name="migration", topology=Topology.SINGLE, controlled=False, qualified=False,
+                disposable=True, customer_required=True, restored_roles=_NONE,
+                publishes_snapshots=False, max_life_days=180,
+                sizes=_sizes(single="medium"), backup_retention_days=1,
+                multi_az_roles=_NONE, log_retention_days=14,
+                data="fresh; receives iterations of the migrated volunteer database",
+                retired_when="the customer approves the migration scripts",
+            ),
+            Phase(
+                name="preprod", topology=Topology.SINGLE, controlled=True, qualified=False,
+                disposable=False, customer_required=True, restored_roles=_NONE,
+                publishes_snapshots=True, max_life_days=None,
+                sizes=_sizes(single="medium"), backup_retention_days=14,
+                multi_az_roles=_NONE, log_retention_days=365,
+                data="fresh; the real configuration and master library are built here by hand",
+                retired_when="it is promoted into prod main",
+            ),
+            Phase(
+                name="val", topology=Topology.PAIR, controlled=True, qualified=True,
+                disposable=True, customer_required=True,
+                restored_roles=frozenset({Role.MAIN, Role.TEST}),
+                publishes_snapshots=False, max_life_days=120,
+                sizes=_sizes(main="medium", test="medium"), backup_retention_days=7,
+                multi_az_roles=_NONE, log_retention_days=365,
+                data="both instances cloned from a Pre-PROD snapshot",
+                retired_when="validation is complete",
+            ),
+            Phase(
+                name="prod", topology=Topology.PAIR, controlled=True, qualified=True,
+                disposable=False, customer_required=True, restored_roles=frozenset({Role.MAIN}),
+                publishes_snapshots=False, max_life_days=None,
+                sizes=_sizes(main="large", test="small"), backup_retention_days=35,
+                multi_az_roles=frozenset({Role.MAIN}), log_retention_days=2557,
+                data="main: promoted from Pre-PROD's final snapshot; test: dummy data only",
+                retired_when="never",
+            ),
+            Phase(
+                name="demo", topology=Topology.SINGLE, controlled=False, qualified=False,
+                disposable=True, customer_required=False, restored_roles=_NONE,
+                publishes_snapshots=False, max_life_days=180,
+                sizes=_sizes(single="small"), backup_retention_days=1,
+                multi_az_roles=_NONE, log_retention_days=7,
+                data="vendor-internal, no customer",
+                retired_when="any time",
+            ),
+            Phase(
+                name="community-dev", topology=Topology.SINGLE, controlled=False, qualified=False,
+                disposable=False, customer_required=False, restored_roles=_NONE,
+                publishes_snapshots=False, max_life_days=None,
+                sizes=_sizes(single="medium"), backup_retention_days=7,
+                multi_az_roles=_NONE, log_retention_days=30,
+                data="latest application release, no customer; shared by all customers",
+                retired_when="never",
+            ),
+        )
+    }
+)
+
+CLONE_SOURCE_PHASE = next(p.name for p in PHASES.values() if p.publishes_snapshots)
+
+
+def phase_from_stack_name(stack: str) -> str | None:
+    """The phase a stack name implies: `<phase>` or `<customer>-<phase>` (longest phase wins)."""
+    for name in sorted(PHASES, key=len, reverse=True):
+        if stack == name or stack.endswith("-" + name):
+            return name
+    return None

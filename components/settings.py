@@ -1,0 +1,376 @@
+"""Stack settings: one validated, frozen model per stack, parsed once at the edge.
+
+``load_settings`` takes the stack's raw configuration (the flat ``namespace:key -> string`` map
+that the Pulumi engine hands a program) and returns a :class:`StackSettings`, or raises
+:class:`InvalidStackConfig` naming the stack, every offending config key, what it got and what is
+accepted. Nothing below this module ever reads a raw config string.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from datetime import date, timedelta
+from typing import Any, Literal, Mapping
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from .phases import CLONE_SOURCE_PHASE, PHASES, SIZES, Phase, Role, phase_from_stack_name
+
+AWS_REGION_KEY = "aws:region"
+
+# Tags the environment sets itself on every taggable resource; extra tags may not override them.
+RESERVED_TAGS = ("customer", "phase", "role", "controlled", "disposable", "expires-on", "managed-by")
+MANAGED_BY = "pulumi:clinspark-environments"
+
+SLUG = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
+_TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$")
+
+
+class InvalidStackConfig(pulumi.RunError):
+    """A user mistake in a stack's configuration. Pulumi prints RunError without a traceback."""
+
+    def __init__(self, stack: str, problems: list[str], source: str | None = None):
+        self.stack = stack
+        self.problems = problems
+        where = f" ({source})" if source else ""
+        lines = [f"stack '{stack}' has invalid configuration{where}; nothing was registered:"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class NetworkSettings(_Model):
+    """Either a new VPC (``cidr``) or an existing one (``vpc_id`` with its subnets)."""
+
+    cidr: str | None = None
+    az_count: int = Field(2, ge=2, le=3)
+    vpc_id: str | None = Field(None, pattern=r"^vpc-[0-9a-f]{8,17}$")
+    private_subnet_ids: tuple[str, ...] = ()
+    public_subnet_ids: tuple[str, ...] = ()
+
+    @field_validator("cidr")
+    @classmethod
+    def _private_cidr(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            net = ipaddress.IPv4Network(v, strict=True)
+        except ValueError as e:
+            raise ValueError(f"not an IPv4 network in CIDR notation ({e})") from None
+        if not net.is_private or not 16 <= net.prefixlen <= 22:
+            raise ValueError("must be a private (RFC 1918) network between /16 and /22")
+        return str(net)
+
+    @field_validator("private_subnet_ids", "public_subnet_ids")
+    @classmethod
+    def _subnets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [s for s in v if not re.fullmatch(r"subnet-[0-9a-f]{8,17}", s)]
+        if bad:
+            raise ValueError(f"not subnet ids: {', '.join(bad)}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "NetworkSettings":
+        if (self.cidr is None) == (self.vpc_id is None):
+            raise ValueError("give either cidr (a new VPC) or vpc_id with its subnets (an existing VPC), not both or neither")
+        if self.vpc_id and (len(self.private_subnet_ids) < 2 or len(self.public_subnet_ids) < 2):
+            raise ValueError("an existing VPC needs at least two private_subnet_ids and two public_subnet_ids")
+        return self
+
+
+class DomainSettings(_Model):
+    zone: str = Field(min_length=4, max_length=200, pattern=r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class SnapshotSpec(_Model):
+    """A named snapshot of Pre-PROD's database that a clone may be made from."""
+
+    name: str = Field(pattern=SLUG, min_length=3, max_length=40)
+    purpose: Literal["val", "prod"]
+
+
+class CloneSource(_Model):
+    """Where a cloned phase takes its database from: a Pre-PROD stack and one of its snapshots."""
+
+    stack: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    snapshot: str = Field(pattern=SLUG)
+
+    @property
+    def stack_name(self) -> str:
+        return self.stack.rsplit("/", 1)[1]
+
+
+# What each key accepts, in the words of the stack file.
+ACCEPTED: Mapping[str, str] = {
+    "phase": "one of " + ", ".join(PHASES),
+    "customer": "a slug of 2-20 lowercase letters, digits and single hyphens, starting with a letter",
+    "region": "an AWS region such as eu-central-1",
+    "release": "a pinned application release MAJOR.MINOR.PATCH such as 2026.3.1",
+    "image_repository": "a container repository without tag, such as 123456789012.dkr.ecr.eu-central-1.amazonaws.com/clinspark/edc",
+    "network": "an object {cidr: 10.x.0.0/16..22, az_count: 2|3} or {vpc_id, private_subnet_ids, public_subnet_ids}",
+    "domain": "an object {zone: <public Route 53 zone name>}",
+    "sizes": "an object role -> size, with roles of this phase and sizes " + ", ".join(SIZES),
+    "expires_on": "a date YYYY-MM-DD, for disposable phases only",
+    "change_record": "an ECR id such as ECR-acme-prod-0001, for change-controlled phases only",
+    "tags": "an object of extra tags (keys not reserved, not aws:*, at most 128/256 characters)",
+    "retire": "true or false, for change-controlled phases only",
+    "snapshots": "a list of {name, purpose: val|prod}, only in " + CLONE_SOURCE_PHASE,
+    "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>}, for phases that clone",
+}
+
+
+def _phase(info: ValidationInfo) -> Phase | None:
+    name = info.data.get("phase")
+    return PHASES.get(name) if name else None
+
+
+class StackSettings(_Model):
+    """Everything one stack may say about its environment, validated."""
+
+    stack: str
+    project: str
+    phase: Literal[tuple(PHASES)]  # type: ignore[valid-type]
+    customer: str | None = Field(None, min_length=2, max_length=20, pattern=SLUG, validate_default=True)
+    region: str = Field(pattern=r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
+    release: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    image_repository: str | None = Field(None, pattern=r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+$")
+    network: NetworkSettings
+    domain: DomainSettings
+    sizes: dict[Role, Literal[tuple(SIZES)]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    expires_on: date | None = Field(None, validate_default=True)
+    change_record: str | None = Field(None, pattern=r"^ECR-[a-z0-9-]+-\d{4}$", validate_default=True)
+    tags: dict[str, str] = Field(default_factory=dict)
+    retire: bool = Field(False, validate_default=True)
+    snapshots: tuple[SnapshotSpec, ...] = Field((), validate_default=True)
+    clone_from: CloneSource | None = Field(None, validate_default=True)
+
+    @field_validator("customer")
+    @classmethod
+    def _customer(cls, v: str | None, info: ValidationInfo) -> str | None:
+        phase = _phase(info)
+        if phase is None:
+            return v
+        if phase.customer_required and v is None:
+            raise ValueError(f"missing; phase {phase.name} serves one customer and needs its slug")
+        if not phase.customer_required and v is not None:
+            raise ValueError(f"phase {phase.name} serves no customer: remove the key")
+        stack = info.data["stack"]
+        if v is not None and stack != phase.name and stack != f"{v}-{phase.name}":
+            raise ValueError(f"stack '{stack}' must be named '{phase.name}' or '{v}-{phase.name}' for this customer")
+        return v
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: dict[Role, str], info: ValidationInfo) -> dict[Role, str]:
+        phase = _phase(info)
+        if phase is not None:
+            foreign = [r.value for r in v if r not in phase.roles]
+            if foreign:
+                raise ValueError(f"phase {phase.name} has roles {', '.join(phase.roles)}, not {', '.join(foreign)}")
+        return v
+
+    @field_validator("expires_on")
+    @classmethod
+    def _expiry(cls, v: date | None, info: ValidationInfo) -> date | None:
+        phase = _phase(info)
+        if phase is None:
+            return v
+        if not phase.disposable:
+            if v is not None:
+                raise ValueError(f"phase {phase.name} is not disposable and takes no expiry date: remove the key")
+            return v
+        if v is None:
+            raise ValueError(f"missing; phase {phase.name} is disposable and needs an expiry date")
+        today: date = (info.context or {})["today"]
+        latest = today + timedelta(days=phase.max_life_days or 0)
+        if v < today:
+            raise ValueError(f"{v} is in the past: destroy the stack, or give a new date from {today} to {latest}")
+        if v > latest:
+            raise ValueError(f"beyond the longest life of a {phase.name} stack ({phase.max_life_days} days): at most {latest}")
+        return v
+
+    @field_validator("change_record")
+    @classmethod
+    def _change_record(cls, v: str | None, info: ValidationInfo) -> str | None:
+        phase = _phase(info)
+        if phase is None:
+            return v
+        if phase.controlled and v is None:
+            raise ValueError(f"missing; phase {phase.name} is change-controlled and needs the id of its approved ECR")
+        if not phase.controlled and v is not None:
+            raise ValueError(f"phase {phase.name} is not change-controlled: remove the key")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [
+            k for k, val in v.items()
+            if k in RESERVED_TAGS or k.lower().startswith("aws:") or not 1 <= len(k) <= 128 or len(val) > 256
+            or not _TAG_CHARS.match(k) or not _TAG_CHARS.match(val)
+        ]
+        if bad:
+            raise ValueError(f"tags not allowed: {', '.join(sorted(bad))} (reserved: {', '.join(RESERVED_TAGS)})")
+        if len(v) > 50 - len(RESERVED_TAGS):
+            raise ValueError(f"at most {50 - len(RESERVED_TAGS)} extra tags")
+        return v
+
+    @field_validator("retire")
+    @classmethod
+    def _retire(cls, v: bool, info: ValidationInfo) -> bool:
+        phase = _phase(info)
+        if v and phase is not None and not phase.controlled:
+            raise ValueError(f"phase {phase.name} is not change-controlled: destroy it directly, remove the key")
+        return v
+
+    @field_validator("snapshots")
+    @classmethod
+    def _snapshots(cls, v: tuple[SnapshotSpec, ...], info: ValidationInfo) -> tuple[SnapshotSpec, ...]:
+        phase = _phase(info)
+        if v and phase is not None and not phase.publishes_snapshots:
+            raise ValueError(f"only {CLONE_SOURCE_PHASE} publishes snapshots, not {phase.name}: remove the key")
+        names = [s.name for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"snapshot names must be unique: {', '.join(dupes)}")
+        return v
+
+    @field_validator("clone_from")
+    @classmethod
+    def _clone_from(cls, v: CloneSource | None, info: ValidationInfo) -> CloneSource | None:
+        phase = _phase(info)
+        if phase is None:
+            return v
+        if not phase.may_clone:
+            if v is not None:
+                raise ValueError(f"phase {phase.name} starts empty and may not clone: remove the key")
+            return v
+        if v is None:
+            raise ValueError(f"missing; phase {phase.name} is cloned from a {CLONE_SOURCE_PHASE} snapshot")
+        source_phase = phase_from_stack_name(v.stack_name)
+        customer = info.data.get("customer")
+        if source_phase != CLONE_SOURCE_PHASE:
+            raise ValueError(f"source stack '{v.stack}' is not a {CLONE_SOURCE_PHASE} stack")
+        if customer and v.stack_name not in (CLONE_SOURCE_PHASE, f"{customer}-{CLONE_SOURCE_PHASE}"):
+            raise ValueError(f"source stack '{v.stack}' belongs to another customer than '{customer}'")
+        return v
+
+    # Derived views, so that nothing else re-derives them.
+    @property
+    def phase_spec(self) -> Phase:
+        return PHASES[self.phase]
+
+    @property
+    def env_name(self) -> str:
+        """Prefix of every resource name: `<customer>-<phase>`, or the stack name without a customer."""
+        return f"{self.customer}-{self.phase}" if self.customer else self.stack
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        return self.phase_spec.roles
+
+    def size(self, role: Role):
+        return SIZES[self.sizes.get(role, self.phase_spec.sizes[role])]
+
+    @property
+    def protected(self) -> bool:
+        """Stateful resources are protected: controlled phases, until an ECR approves retirement."""
+        return self.phase_spec.controlled and not self.retire
+
+    @property
+    def destroyable(self) -> bool:
+        """One `pulumi destroy` removes everything: disposable or retiring, and not protected."""
+        return (self.phase_spec.disposable or self.retire) and not self.protected
+
+    @property
+    def final_snapshot(self) -> bool:
+        """Databases leave a final snapshot, except a destroyable clone or uncontrolled stack."""
+        return not self.destroyable or (self.phase_spec.controlled and not self.phase_spec.disposable)
+
+    def hostname(self, role: Role) -> str:
+        suffix = "-test" if role is Role.TEST else ""
+        return f"{self.env_name}{suffix}.{self.domain.zone}"
+
+    def tags_for(self, role: Role | None) -> dict[str, str]:
+        phase = self.phase_spec
+        tags = dict(self.tags)
+        tags.update(
+            {
+                "customer": self.customer or "none",
+                "phase": phase.name,
+                "role": role.value if role else "environment",
+                "controlled": str(phase.controlled).lower(),
+                "disposable": str(phase.disposable).lower(),
+                "expires-on": self.expires_on.isoformat() if self.expires_on else "never",
+                "managed-by": MANAGED_BY,
+            }
+        )
+        return tags
+
+
+# Keys whose value is a structured object or list (the engine hands them over as JSON text).
+_STRUCTURED = {"network", "domain", "sizes", "tags", "snapshots", "clone_from"}
+_FIELDS = set(StackSettings.model_fields) - {"stack", "project", "region"}
+
+
+def load_settings(
+    stack: str, project: str, config: Mapping[str, Any], today: date, source: str | None = None
+) -> StackSettings:
+    """Validate a stack's raw config once; raise InvalidStackConfig listing every problem."""
+    ns = project + ":"
+    problems: list[str] = []
+    data: dict[str, Any] = {"stack": stack, "project": project}
+    for key, raw in sorted(config.items()):
+        if key == AWS_REGION_KEY:
+            data["region"] = raw
+            continue
+        if not key.startswith(ns):
+            continue  # other providers' and Pulumi's own settings
+        name = key[len(ns):]
+        if name not in _FIELDS:
+            problems.append(f"{key}: unknown key (got {raw!r}). Accepted keys: {', '.join(ns + f for f in sorted(_FIELDS))}")
+            continue
+        if name in _STRUCTURED and isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                problems.append(f"{key}: expected a structured value (got {raw!r}). Accepted: {ACCEPTED[name]}")
+                continue
+        data[name] = raw
+    if "phase" not in data:
+        derived = phase_from_stack_name(stack)
+        if derived is None:
+            problems.append(
+                f"{ns}phase: missing, and the stack name '{stack}' does not end in a phase. Accepted: {ACCEPTED['phase']}"
+            )
+        else:
+            data["phase"] = derived
+    try:
+        settings = StackSettings.model_validate(data, context={"today": today})
+    except ValidationError as err:
+        problems += [_describe(e, ns) for e in err.errors(include_url=False)]
+        settings = None
+    if problems:
+        raise InvalidStackConfig(stack, problems, source)
+    assert settings is not None
+    return settings
+
+
+def _describe(error: Mapping[str, Any], ns: str) -> str:
+    loc = [str(p) for p in error["loc"]]
+    field = loc[0] if loc else "?"
+    key = AWS_REGION_KEY if field == "region" else ns + field
+    path = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+    msg = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        msg = "missing"
+    value = error.get("input")
+    got = "" if error["type"] == "missing" or value is None else f" (got {value!r})"
+    accepted = ACCEPTED.get(field, "")
+    return f"{key}{path}: {msg}{got}." + (f" Accepted: {accepted}" if accepted else "")

@@ -1,0 +1,93 @@
+"""envctl: the platform team's command line around the Pulumi program.
+
+Exit codes: 0 success; 1 a check found a mandatory violation; 2 invalid configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import stackfile
+from .offline import LocalStacks, StackRun, StackRunError
+from .plan import plan_json, render_tree
+
+EXIT_OK, EXIT_VIOLATION, EXIT_INVALID = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _stacks(args: argparse.Namespace) -> list[str]:
+    found = stackfile.discover(args.dir)
+    if not args.stacks:
+        if not found:
+            raise UsageError(f"no stack files (Pulumi.<stack>.yaml) in {args.dir}")
+        return found
+    missing = [s for s in args.stacks if s not in found]
+    if missing:
+        raise UsageError(
+            f"no stack file for {', '.join(missing)} in {args.dir}; stacks there: {', '.join(found) or 'none'}"
+        )
+    return list(args.stacks)
+
+
+def run_all(project_dir: Path, stacks: Sequence[str]) -> list[tuple[str, StackRun | None, str | None]]:
+    """Plan each stack offline; a stack that fails carries its error instead of a run."""
+    local = LocalStacks(project_dir)
+    results: list[tuple[str, StackRun | None, str | None]] = []
+    for stack in stacks:
+        try:
+            results.append((stack, local.run(stack), None))
+        except StackRunError as e:
+            results.append((stack, None, str(e)))
+    return results
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    results = run_all(args.dir, _stacks(args))
+    if args.json:
+        print(plan_json(results))
+    else:
+        for i, (stack, run, error) in enumerate(results):
+            if i:
+                print("\n" + "=" * 100 + "\n")
+            print(render_tree(run) if run is not None else f"Plan of stack '{stack}' failed.")
+    failed = [(s, e) for s, _, e in results if e]
+    for _, error in failed:
+        print(f"error: {error}", file=sys.stderr)
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="envctl", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path.cwd(),
+                        help="the Pulumi project directory with its stack files (default: the current directory)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plan", help="offline plan: run the program under mocks and print the resource tree")
+    p.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to plan (default: every stack file)")
+    p.add_argument("--json", action="store_true", help="print every registered resource as JSON")
+    p.set_defaults(func=cmd_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse prints its own usage message
+        return EXIT_INVALID if e.code else EXIT_OK
+    args.dir = args.dir.resolve()
+    try:
+        return args.func(args)
+    except (UsageError, stackfile.StackFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,370 @@
+"""Offline engine: Pulumi mocks that answer like AWS, and a monitor that records what was registered.
+
+The mocks compute what AWS would compute (ids, ARNs, endpoints, autonames) from the resource's
+type and name, deterministically, so the same stack always plans the same. They never invent a
+setting the program did not ask for: the recorded inputs are exactly what the program registered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random as _random
+import string
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+ACCOUNT_ID = "123456789012"
+PARTITION = "aws"
+# Elastic Load Balancing's log-delivery accounts of a few regions; others get a plausible one.
+ELB_ACCOUNTS = {"eu-central-1": "054676820928", "eu-west-1": "156460612806", "us-east-1": "127311923021",
+                "us-west-2": "797873946194", "eu-west-2": "652711504416"}
+ALB_ZONES = {"eu-central-1": "Z215JYRZR1TBD5", "eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K"}
+
+SECRET_MARK = "[secret]"
+
+
+def _digest(*parts: str, n: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+def _uuid(*parts: str) -> str:
+    h = _digest(*parts, n=32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _autoname(name: str, *, max_len: int = 255, lower: bool = False) -> str:
+    # Pulumi appends 7 hex characters to the logical name.
+    base = name[: max_len - 8]
+    out = f"{base}-{_digest('autoname', name, n=7)}"
+    return out.lower() if lower else out
+
+
+@dataclass
+class Registration:
+    """One resource as the engine saw it: the request and the state the provider answered."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    protect: bool
+    dependencies: list[str]
+    provider: str
+    ignore_changes: list[str]
+    delete_before_replace: bool
+    retain_on_delete: bool
+    deleted_with: str
+    replace_on_changes: list[str]
+    aliases: list[str]
+    inputs: dict[str, Any]
+    id: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] | None = None  # what a component passed to register_outputs
+
+
+class AwsMocks(pulumi_mocks.Mocks):
+    """Answers resource registrations and invokes the way AWS would, for one stack in one region."""
+
+    def __init__(self, region: str, stack_outputs: Callable[[str], Mapping[str, Any] | None] | None = None):
+        self.region = region
+        self.stack_outputs = stack_outputs or (lambda _name: None)
+        self._by_id: dict[str, dict[str, Any]] = {}
+
+    # -- invokes -----------------------------------------------------------------------------
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        tok, a = args.token, args.args
+        r = a.get("region") or self.region
+        if tok == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/platform-deployer",
+                    "userId": "AROA" + _digest("user", n=17).upper(), "id": ACCOUNT_ID}
+        if tok == "aws:index/getPartition:getPartition":
+            return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION}
+        if tok == "aws:index/getRegion:getRegion":
+            return {"name": r, "region": r, "id": r, "endpoint": f"ec2.{r}.amazonaws.com"}
+        if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{r}{c}" for c in "abc"]
+            return {"names": names, "zoneIds": [f"{r[:3]}{r.split('-')[-1]}-az{i + 1}" for i in range(3)], "id": r}
+        if tok == "aws:route53/getZone:getZone":
+            zone = a.get("name", "example.com")
+            return {"zoneId": "Z" + _digest("zone", zone, n=20).upper(), "name": zone, "id": "Z" + _digest("zone", zone, n=20).upper()}
+        if tok == "aws:elb/getServiceAccount:getServiceAccount":
+            acct = ELB_ACCOUNTS.get(r, "0" + _digest("elb", r, n=11).translate(str.maketrans("abcdef", "123456")))
+            return {"arn": f"arn:{PARTITION}:iam::{acct}:root", "id": acct}
+        raise NotImplementedError(f"the offline engine has no answer for invoke {tok}")
+
+    # -- resources ---------------------------------------------------------------------------
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ == "pulumi:pulumi:StackReference":  # read, not registered: arrives without `custom`
+            target = inputs.get("name", "")
+            outputs = self.stack_outputs(target)
+            return target, {"name": target, "outputs": dict(outputs or {}), "secretOutputNames": []}
+        if not args.custom:
+            return "", {}
+        if typ.startswith("pulumi:providers:"):
+            return f"{name}-{_digest('provider', name, n=8)}", inputs
+        handler = _HANDLERS.get(typ)
+        rid, extra = handler(self, name, inputs) if handler else self._generic(typ, name, inputs)
+        state = {**inputs, **extra}
+        if "tags" in inputs:
+            state.setdefault("tagsAll", inputs["tags"])
+        self._by_id[rid] = state
+        return rid, state
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return f"arn:{PARTITION}:{service}:{self.region if region else ''}:{ACCOUNT_ID if account else ''}:{resource}"
+
+    def _generic(self, typ: str, name: str, inputs: dict):
+        module = typ.split(":")[1].split("/")[0]
+        rid = f"{name}-{_digest(typ, name, n=8)}"
+        return rid, {"arn": self.arn(module, f"{typ.split(':')[-1].lower()}/{rid}")}
+
+    def database(self, identifier: str) -> Mapping[str, Any]:
+        return self._by_id.get(identifier, {})
+
+
+def _hexid(prefix: str):
+    def handler(m: AwsMocks, name: str, inputs: dict):
+        rid = f"{prefix}-{_digest(prefix, name)}"
+        return rid, {"arn": m.arn("ec2", f"{prefix if prefix != 'sg' else 'security-group'}/{rid}"), "ownerId": ACCOUNT_ID}
+    return handler
+
+
+def _bucket(m: AwsMocks, name: str, inputs: dict):
+    bucket = inputs.get("bucket") or _autoname(name, max_len=63, lower=True)
+    return bucket, {"bucket": bucket, "arn": f"arn:{PARTITION}:s3:::{bucket}", "region": m.region,
+                    "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+                    "bucketRegionalDomainName": f"{bucket}.s3.{m.region}.amazonaws.com"}
+
+
+def _kms_key(m: AwsMocks, name: str, inputs: dict):
+    key_id = _uuid("kms", name)
+    return key_id, {"keyId": key_id, "arn": m.arn("kms", f"key/{key_id}"), "keyUsage": "ENCRYPT_DECRYPT",
+                    "customerMasterKeySpec": "SYMMETRIC_DEFAULT", "rotationPeriodInDays": 365}
+
+
+def _rds_instance(m: AwsMocks, name: str, inputs: dict):
+    ident = inputs.get("identifier") or _autoname(name, max_len=63, lower=True)
+    host = f"{ident}.c{_digest('rds', m.region, n=11)}.{m.region}.rds.amazonaws.com"
+    return ident, {"identifier": ident, "address": host, "endpoint": f"{host}:5432", "port": 5432,
+                   "arn": m.arn("rds", f"db:{ident}"), "resourceId": "db-" + _digest("dbres", name, n=26).upper(),
+                   "hostedZoneId": "Z1RLNUO7B9Q6NB", "status": "available"}
+
+
+def _rds_snapshot(m: AwsMocks, name: str, inputs: dict):
+    sid = inputs["dbSnapshotIdentifier"]
+    db = m.database(inputs.get("dbInstanceIdentifier", ""))
+    return sid, {"dbSnapshotArn": m.arn("rds", f"snapshot:{sid}"), "engine": "postgres",
+                 "engineVersion": db.get("engineVersion", ""), "kmsKeyId": db.get("kmsKeyId", ""),
+                 "encrypted": bool(db.get("storageEncrypted")), "snapshotType": "manual", "status": "available"}
+
+
+def _rds_snapshot_copy(m: AwsMocks, name: str, inputs: dict):
+    sid = inputs["targetDbSnapshotIdentifier"]
+    return sid, {"dbSnapshotArn": m.arn("rds", f"snapshot:{sid}"), "encrypted": True, "engine": "postgres",
+                 "snapshotType": "manual"}
+
+
+def _named(service: str, kind: str, *, key: str = "name", max_len: int = 255, sep: str = "/", suffix: str = ""):
+    def handler(m: AwsMocks, name: str, inputs: dict):
+        n = inputs.get(key) or _autoname(name, max_len=max_len)
+        res = f"{kind}{sep}{n}{suffix}" if kind else n
+        region = service not in ("iam",)
+        return n, {key: n, "arn": m.arn(service, res, region=region), "id": n}
+    return handler
+
+
+def _secret(m: AwsMocks, name: str, inputs: dict):
+    n = inputs.get("name") or _autoname(name, max_len=255)
+    arn = m.arn("secretsmanager", f"secret:{n}-{_digest('secret', name, n=6)}")
+    return arn, {"name": n, "arn": arn}
+
+
+def _secret_version(m: AwsMocks, name: str, inputs: dict):
+    vid = _uuid("secretversion", name)
+    return f"{inputs.get('secretId')}|{vid}", {"versionId": vid, "versionStages": ["AWSCURRENT"]}
+
+
+def _random_password(m: AwsMocks, name: str, inputs: dict):
+    rng = _random.Random(_digest("password", name, n=32))
+    alphabet = string.ascii_letters + string.digits + (inputs.get("overrideSpecial") or "")
+    value = "".join(rng.choice(alphabet) for _ in range(int(inputs.get("length", 16))))
+    return "none", {"result": value, "bcryptHash": "$2a$10$" + _digest("bcrypt", name, n=53)}
+
+
+def _load_balancer(m: AwsMocks, name: str, inputs: dict):
+    n = inputs.get("name") or _autoname(name, max_len=32)
+    arn = m.arn("elasticloadbalancing", f"loadbalancer/app/{n}/{_digest('alb', name, n=16)}")
+    return arn, {"name": n, "arn": arn, "dnsName": f"{n}-{int(_digest('dns', name, n=8), 16) % 10**10}.{m.region}.elb.amazonaws.com",
+                 "zoneId": ALB_ZONES.get(m.region, "Z" + _digest("albzone", m.region, n=13).upper())}
+
+
+def _target_group(m: AwsMocks, name: str, inputs: dict):
+    n = inputs.get("name") or _autoname(name, max_len=32)
+    arn = m.arn("elasticloadbalancing", f"targetgroup/{n}/{_digest('tg', name, n=16)}")
+    return arn, {"name": n, "arn": arn}
+
+
+def _listener(m: AwsMocks, name: str, inputs: dict):
+    lb = str(inputs.get("loadBalancerArn", "")).split("loadbalancer/")[-1]
+    arn = m.arn("elasticloadbalancing", f"listener/{lb}/{_digest('listener', name, n=16)}")
+    return arn, {"arn": arn}
+
+
+def _certificate(m: AwsMocks, name: str, inputs: dict):
+    arn = m.arn("acm", f"certificate/{_uuid('acm', name)}")
+    domain = inputs.get("domainName", "")
+    token = _digest("acmval", domain, n=32)
+    return arn, {"arn": arn, "status": "PENDING_VALIDATION", "domainValidationOptions": [{
+        "domainName": domain, "resourceRecordName": f"_{token}.{domain}.", "resourceRecordType": "CNAME",
+        "resourceRecordValue": f"_{_digest('acmval2', domain, n=32)}.xlfgrmvvlj.acm-validations.aws."}]}
+
+
+def _certificate_validation(m: AwsMocks, name: str, inputs: dict):
+    return f"{inputs.get('certificateArn')}-validation", {}
+
+
+def _record(m: AwsMocks, name: str, inputs: dict):
+    fqdn = str(inputs.get("name", "")).rstrip(".")
+    return f"{inputs.get('zoneId')}_{fqdn}_{inputs.get('type')}", {"fqdn": fqdn}
+
+
+def _ecs_cluster(m: AwsMocks, name: str, inputs: dict):
+    n = inputs.get("name") or _autoname(name)
+    arn = m.arn("ecs", f"cluster/{n}")
+    return arn, {"name": n, "arn": arn}
+
+
+def _task_definition(m: AwsMocks, name: str, inputs: dict):
+    arn = m.arn("ecs", f"task-definition/{inputs.get('family')}:1")
+    return f"{inputs.get('family')}", {"arn": arn, "revision": 1, "arnWithoutRevision": arn.rsplit(":", 1)[0]}
+
+
+def _ecs_service(m: AwsMocks, name: str, inputs: dict):
+    n = inputs.get("name") or _autoname(name)
+    arn = m.arn("ecs", f"service/{str(inputs.get('cluster', '')).split('/')[-1]}/{n}")
+    return arn, {"name": n, "arn": arn}
+
+
+def _log_group(m: AwsMocks, name: str, inputs: dict):
+    n = inputs.get("name") or _autoname(name, max_len=512)
+    return n, {"name": n, "arn": m.arn("logs", f"log-group:{n}", )}
+
+
+def _sg_rule(prefix: str):
+    def handler(m: AwsMocks, name: str, inputs: dict):
+        rid = f"sgr-{_digest(prefix, name)}"
+        return rid, {"arn": m.arn("ec2", f"security-group-rule/{rid}"), "securityGroupRuleId": rid}
+    return handler
+
+
+def _plain(prefix: str):
+    def handler(m: AwsMocks, name: str, inputs: dict):
+        return f"{prefix}-{_digest(prefix, name, n=8)}", {}
+    return handler
+
+
+def _bucket_setting(m: AwsMocks, name: str, inputs: dict):
+    return str(inputs.get("bucket", name)), {}
+
+
+_HANDLERS: dict[str, Callable[[AwsMocks, str, dict], tuple[str, dict]]] = {
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketVersioning:BucketVersioning": _bucket_setting,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _bucket_setting,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _bucket_setting,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _bucket_setting,
+    "aws:s3/bucketPolicy:BucketPolicy": _bucket_setting,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _bucket_setting,
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _named("kms", "", key="name"),
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:rds/snapshot:Snapshot": _rds_snapshot,
+    "aws:rds/snapshotCopy:SnapshotCopy": _rds_snapshot_copy,
+    "aws:rds/subnetGroup:SubnetGroup": _named("rds", "subgrp", sep=":", max_len=255),
+    "aws:rds/parameterGroup:ParameterGroup": _named("rds", "pg", sep=":", max_len=255),
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "aws:ec2/vpc:Vpc": _hexid("vpc"),
+    "aws:ec2/subnet:Subnet": _hexid("subnet"),
+    "aws:ec2/securityGroup:SecurityGroup": _hexid("sg"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _hexid("sg"),
+    "aws:ec2/internetGateway:InternetGateway": _hexid("igw"),
+    "aws:ec2/natGateway:NatGateway": _hexid("nat"),
+    "aws:ec2/eip:Eip": _hexid("eipalloc"),
+    "aws:ec2/routeTable:RouteTable": _hexid("rtb"),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": _plain("rtbassoc"),
+    "aws:ec2/flowLog:FlowLog": _hexid("fl"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _sg_rule("in"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _sg_rule("out"),
+    "aws:iam/role:Role": _named("iam", "role", max_len=64),
+    "aws:iam/rolePolicy:RolePolicy": _plain("rolepolicy"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _plain("attachment"),
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:ecs/cluster:Cluster": _ecs_cluster,
+    "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
+    "aws:ecs/service:Service": _ecs_service,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:lb/listener:Listener": _listener,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:acm/certificateValidation:CertificateValidation": _certificate_validation,
+    "aws:route53/record:Record": _record,
+}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps every registration request, as a real engine would see it."""
+
+    def __init__(self, mocks: AwsMocks):
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+        self.order: list[str] = []
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+        )
+        rid, state = self.mocks.new_resource(args)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid, state)
+        self.registrations[urn] = Registration(
+            urn=urn, type=request.type, name=request.name, custom=bool(request.custom), parent=request.parent,
+            protect=bool(request.protect), dependencies=list(request.dependencies), provider=request.provider,
+            ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
+            replace_on_changes=list(request.replaceOnChanges), aliases=[a.urn for a in request.aliases if a.urn],
+            inputs=inputs, id=rid or "", state=state,
+        )
+        self.order.append(urn)
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
+
+    def RegisterResourceOutputs(self, request):
+        reg = self.registrations.get(request.urn)
+        if reg is not None:
+            reg.outputs = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+def reveal(value: Any) -> Any:
+    """Replace every secret (as the wire format marks it) with a mark: plans never print secrets."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET_MARK
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value

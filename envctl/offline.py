@@ -1,0 +1,154 @@
+"""Run the unchanged Pulumi program of one stack under the offline engine, and keep what it did."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pulumi
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.mocks import set_mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.settings import InvalidStackConfig
+
+from . import stackfile
+from .mocks import SECRET_MARK, AwsMocks, RecordingMonitor, Registration
+
+DEFAULT_REGION = "us-east-1"
+
+
+class StackRunError(Exception):
+    """The program refused the stack (invalid configuration) or could not run it."""
+
+    def __init__(self, stack: str, message: str, *, user_error: bool):
+        super().__init__(message)
+        self.stack = stack
+        self.user_error = user_error
+
+
+@dataclass
+class StackRun:
+    """What one offline run of a stack registered and exported."""
+
+    stack: str
+    project: str
+    path: Path
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def by_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == typ]
+
+    def one(self, typ: str, name: str) -> Registration:
+        found = [r for r in self.registrations if r.type == typ and r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources of type {typ} named {name}")
+        return found[0]
+
+    @property
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+
+StackOutputs = Callable[[str], Mapping[str, Any] | None]
+
+
+class LocalStacks:
+    """Resolves stack references from the stack files beside the program, planned offline.
+
+    A reference `<org>/<project>/<stack>` is answered with the outputs of the local `<stack>`, so
+    the whole Pre-PROD -> VAL -> PROD chain plans without a cloud account. Sources are planned
+    before the stack that references them (the engine cannot be re-entered), each once.
+    """
+
+    def __init__(self, project_dir: Path):
+        self.project_dir = Path(project_dir)
+        self._runs: dict[str, StackRun | StackRunError] = {}
+
+    def run(self, stack: str) -> StackRun:
+        if stack not in self._runs:
+            try:
+                self._runs[stack] = run_stack(self.project_dir, stack, self)
+            except StackRunError as e:
+                self._runs[stack] = e
+        result = self._runs[stack]
+        if isinstance(result, StackRunError):
+            raise result
+        return result
+
+    def prepare(self, references: list[str]) -> None:
+        for ref in references:
+            stack = ref.rsplit("/", 1)[-1]
+            if stackfile.stack_path(self.project_dir, stack).exists():
+                try:
+                    self.run(stack)
+                except StackRunError:
+                    pass  # the referencing stack reports a source without outputs
+
+    def __call__(self, reference: str) -> Mapping[str, Any] | None:
+        result = self._runs.get(reference.rsplit("/", 1)[-1])
+        return result.outputs if isinstance(result, StackRun) else None
+
+
+def _references(sf: stackfile.StackFile, project: str) -> list[str]:
+    """Stack references a stack file asks for (its clone source), read before the run."""
+    raw = sf.config.get(f"{project}:clone_from")
+    try:
+        ref = json.loads(raw).get("stack") if raw else None
+    except (ValueError, AttributeError):
+        ref = None
+    return [ref] if isinstance(ref, str) else []
+
+
+def run_stack(project_dir: Path, stack: str, stack_outputs: StackOutputs | None = None) -> StackRun:
+    """Plan `stack` offline: its own stack file, the program in `project_dir/__main__.py`, mocks."""
+    project_dir = Path(project_dir)
+    project = stackfile.project_name(project_dir)
+    try:
+        sf = stackfile.read(project_dir, stack, project)
+    except stackfile.StackFileError as e:
+        raise StackRunError(stack, str(e), user_error=True) from None
+    if stack_outputs is None:
+        stack_outputs = LocalStacks(project_dir)
+    if isinstance(stack_outputs, LocalStacks):
+        stack_outputs.prepare(_references(sf, project))
+    mocks = AwsMocks(sf.config.get("aws:region") or DEFAULT_REGION, stack_outputs)
+    monitor = RecordingMonitor(mocks)
+    program = str(project_dir / "__main__.py")
+
+    def body() -> StackRun:
+        set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        set_all_config(dict(sf.config), list(sf.secret_keys))
+        try:
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+        except InvalidStackConfig as e:
+            raise StackRunError(stack, str(e), user_error=True) from None
+        root = runtime_settings.get_root_resource()
+        outputs, secret = _resolve_exports(getattr(root, "outputs", {}))
+        regs = [monitor.registrations[u] for u in monitor.order]
+        return StackRun(stack=stack, project=project, path=sf.path, registrations=regs, outputs=outputs,
+                        secret_outputs=secret)
+
+    # A fresh context per stack: the SDK keeps its settings and root resource in context variables.
+    return contextvars.Context().run(body)
+
+
+def _resolve_exports(exports: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    values: dict[str, Any] = {}
+    secret: set[str] = set()
+    for key, value in exports.items():
+        out = pulumi.Output.from_input(value)
+        if _sync_await(out.is_secret()):
+            secret.add(key)
+            values[key] = SECRET_MARK
+        else:
+            values[key] = _sync_await(out.future(with_unknowns=False))
+    return values, secret

@@ -1,0 +1,1 @@
+"""Policy pack of the onboarding environments (see README.md, rule table)."""
