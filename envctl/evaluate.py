@@ -1,0 +1,181 @@
+"""Evaluate the policy pack against an offline run, the way the Pulumi engine and CLI do.
+
+The CLI fills each policy's config from its schema defaults, applies the `all` level, then each
+policy's own level and properties, and validates the result; the engine then calls `Analyze` for
+every resource (its inputs) and `AnalyzeStack` once (every resource with its parent; components
+with their registered outputs). This module reproduces both steps for `envctl check` and tests.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import jsonschema
+from pulumi.runtime import rpc
+from pulumi.runtime.sync_await import _sync_await
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from .mocks import Registration
+from .offline import StackRun
+
+LEVELS = {level.value: level for level in EnforcementLevel}
+
+
+class PolicyConfigError(Exception):
+    """A policy config that the Pulumi CLI would refuse, or that lowers a rule of a controlled stack."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    level: str
+    urn: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    policy: ResourceValidationPolicy | StackValidationPolicy
+    level: EnforcementLevel
+    config: Mapping[str, Any]
+
+
+@dataclass
+class Evaluation:
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == EnforcementLevel.MANDATORY.value]
+
+
+def _plain(value: Any) -> Any:
+    """Secrets as the engine hands them to a validation: plain values."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _props(reg: Registration, stack_analysis: bool) -> dict[str, Any]:
+    if not reg.custom:
+        return _plain(reg.outputs or {}) if stack_analysis else {}
+    return _plain(reg.inputs)
+
+
+def _opts(reg: Registration) -> PolicyResourceOptions:
+    return PolicyResourceOptions(reg.protect, reg.ignore_changes, reg.delete_before_replace, reg.aliases, None, [])
+
+
+def policy_resources(run: StackRun) -> list[PolicyResource]:
+    """Every registered resource as `AnalyzeStack` presents it, parents and dependencies linked."""
+    made: dict[str, PolicyResource] = {}
+    for reg in run.registrations:  # registration order: a parent is always registered before its children
+        made[reg.urn] = PolicyResource(
+            reg.type, _props(reg, True), reg.urn, reg.name, _opts(reg), None, made.get(reg.parent), [], {}
+        )
+    for reg in run.registrations:
+        made[reg.urn].dependencies = [made[d] for d in reg.dependencies if d in made]
+    return list(made.values())
+
+
+def effective_policies(
+    policies: Sequence[ResourceValidationPolicy | StackValidationPolicy],
+    config: Mapping[str, Any] | None,
+    pack_level: EnforcementLevel = EnforcementLevel.MANDATORY,
+) -> list[EffectivePolicy]:
+    """The CLI's handling of `--policy-pack-config`: defaults, `all`, per-policy, then validation."""
+    config = dict(config or {})
+    names = {p.name for p in policies}
+    unknown = sorted(set(config) - names - {"all"})
+    if unknown:
+        raise PolicyConfigError(f"policy config names unknown policies: {', '.join(unknown)}")
+    all_level = _level(config["all"], "all") if "all" in config else None
+    result: list[EffectivePolicy] = []
+    for policy in policies:
+        level = policy.enforcement_level or pack_level
+        if all_level is not None:
+            level = all_level
+        schema = policy.config_schema.properties if policy.config_schema else {}
+        props = {k: v["default"] for k, v in schema.items() if isinstance(v, dict) and "default" in v}
+        own = config.get(policy.name)
+        if isinstance(own, str):
+            level = _level(own, policy.name)
+        elif isinstance(own, dict):
+            if "enforcementLevel" in own:
+                level = _level(own["enforcementLevel"], policy.name)
+            props.update({k: v for k, v in own.items() if k != "enforcementLevel"})
+        elif own is not None:
+            raise PolicyConfigError(f"policy config of {policy.name}: expected a level or an object, got {own!r}")
+        full_schema = {"type": "object", "properties": dict(schema)}
+        if policy.config_schema and policy.config_schema.required:
+            full_schema["required"] = list(policy.config_schema.required)
+        try:
+            jsonschema.validate(props, full_schema)
+        except jsonschema.ValidationError as e:
+            path = ".".join(str(p) for p in e.absolute_path) or "(root)"
+            raise PolicyConfigError(f"policy config of {policy.name}: {path}: {e.message}") from None
+        result.append(EffectivePolicy(policy, level, props))
+    return result
+
+
+def _level(value: Any, where: str) -> EnforcementLevel:
+    if value not in LEVELS:
+        raise PolicyConfigError(f"policy config of {where}: unknown enforcement level {value!r}; "
+                                f"accepted: {', '.join(LEVELS)}")
+    return LEVELS[value]
+
+
+def _call(validate, args, report) -> None:
+    result = validate(args, report)
+    if inspect.isawaitable(result):
+        _sync_await(result)
+
+
+def evaluate(run: StackRun, effective: Iterable[EffectivePolicy], stack_tags: Mapping[str, str] | None = None) -> Evaluation:
+    evaluation = Evaluation()
+    active = [e for e in effective if e.level not in (EnforcementLevel.DISABLED,)]
+
+    def reporter(e: EffectivePolicy, default_urn: str):
+        level = EnforcementLevel.MANDATORY if e.level == EnforcementLevel.REMEDIATE else e.level
+
+        def report(message: str, urn: str | None = None) -> None:
+            evaluation.violations.append(Violation(e.policy.name, level.value, urn or default_urn, message))
+        return report
+
+    resource_policies = [e for e in active if isinstance(e.policy, ResourceValidationPolicy)]
+    for reg in run.registrations:
+        props = _props(reg, False)
+        for e in resource_policies:
+            args = ResourceValidationArgs(reg.type, props, reg.urn, reg.name, _opts(reg), None, e.config)
+            for validate in _validations(e.policy):
+                _call(validate, args, reporter(e, reg.urn))
+
+    stack_policies = [e for e in active if isinstance(e.policy, StackValidationPolicy)]
+    if stack_policies:
+        resources = policy_resources(run)
+        for e in stack_policies:
+            args = StackValidationArgs(resources, e.config, dict(stack_tags or {}))
+            _call(e.policy.validate, args, reporter(e, ""))
+    return evaluation
+
+
+def _validations(policy: ResourceValidationPolicy) -> list:
+    validate = policy.validate
+    return list(validate) if isinstance(validate, list) else [validate]

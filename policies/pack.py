@@ -1,0 +1,19 @@
+"""The pack: every rule of every family, bound once. Rules never know which pack uses them."""
+
+from __future__ import annotations
+
+from .framework import Rule, to_policy
+from .rules import change_control, lifecycle, security_compute, security_network, security_rds, security_s3
+
+PACK_NAME = "clinspark-environments"
+
+RULES: list[Rule] = [
+    *change_control.RULES,
+    *lifecycle.RULES,
+    *security_s3.RULES,
+    *security_rds.RULES,
+    *security_network.RULES,
+    *security_compute.RULES,
+]
+
+POLICIES = [to_policy(rule) for rule in RULES]

@@ -1,0 +1,7 @@
+"""change_control rules."""
+
+from __future__ import annotations
+
+from ..framework import Rule
+
+RULES: list[Rule] = []

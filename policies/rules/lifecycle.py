@@ -1,0 +1,7 @@
+"""lifecycle rules."""
+
+from __future__ import annotations
+
+from ..framework import Rule
+
+RULES: list[Rule] = []
