@@ -116,6 +116,7 @@ class Environment(pulumi.ComponentResource):
             "controlled": phase.controlled,
             "qualified": phase.qualified,
             "disposable": phase.disposable,
+            "retiring": s.retire,
             "expiresOn": s.expires_on.isoformat() if s.expires_on else None,
             "changeRecord": s.change_record,
             "desiredStateDigest": desired_state_digest(s),
