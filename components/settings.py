@@ -325,6 +325,7 @@ def load_settings(
     """Validate a stack's raw config once; raise InvalidStackConfig listing every problem."""
     ns = project + ":"
     problems: list[str] = []
+    reported: set[str] = set()  # fields already explained; pydantic would only add "missing"
     data: dict[str, Any] = {"stack": stack, "project": project}
     for key, raw in sorted(config.items()):
         if key == AWS_REGION_KEY:
@@ -341,6 +342,7 @@ def load_settings(
                 raw = json.loads(raw)
             except ValueError:
                 problems.append(f"{key}: expected a structured value (got {raw!r}). Accepted: {ACCEPTED[name]}")
+                reported.add(name)
                 continue
         data[name] = raw
     if "phase" not in data:
@@ -354,7 +356,7 @@ def load_settings(
     try:
         settings = StackSettings.model_validate(data, context={"today": today})
     except ValidationError as err:
-        problems += [_describe(e, ns) for e in err.errors(include_url=False)]
+        problems += [_describe(e, ns) for e in err.errors(include_url=False) if not e["loc"] or e["loc"][0] not in reported]
         settings = None
     if problems:
         raise InvalidStackConfig(stack, problems, source)

@@ -22,22 +22,29 @@ class UsageError(Exception):
 
 
 def _stacks(args: argparse.Namespace) -> list[str]:
-    found = stackfile.discover(args.dir)
+    """The STACK arguments; with none, every stack file. A directory argument means all its stack files."""
+    where = args.stacks_dir or args.dir
+    if len(args.stacks) == 1 and Path(args.stacks[0]).is_dir():
+        args.stacks_dir = where = Path(args.stacks[0]).resolve()
+        args.stacks = []
+    found = stackfile.discover(where)
     if not args.stacks:
         if not found:
-            raise UsageError(f"no stack files (Pulumi.<stack>.yaml) in {args.dir}")
+            raise UsageError(f"no stack files (Pulumi.<stack>.yaml) in {where}")
         return found
     missing = [s for s in args.stacks if s not in found]
     if missing:
         raise UsageError(
-            f"no stack file for {', '.join(missing)} in {args.dir}; stacks there: {', '.join(found) or 'none'}"
+            f"no stack file for {', '.join(missing)} in {where}; stacks there: {', '.join(found) or 'none'}"
         )
     return list(args.stacks)
 
 
-def run_all(project_dir: Path, stacks: Sequence[str]) -> list[tuple[str, StackRun | None, str | None]]:
+def run_all(
+    project_dir: Path, stacks: Sequence[str], stacks_dir: Path | None = None
+) -> list[tuple[str, StackRun | None, str | None]]:
     """Plan each stack offline; a stack that fails carries its error instead of a run."""
-    local = LocalStacks(project_dir)
+    local = LocalStacks(project_dir, stacks_dir)
     results: list[tuple[str, StackRun | None, str | None]] = []
     for stack in stacks:
         try:
@@ -48,7 +55,8 @@ def run_all(project_dir: Path, stacks: Sequence[str]) -> list[tuple[str, StackRu
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    results = run_all(args.dir, _stacks(args))
+    stacks = _stacks(args)
+    results = run_all(args.dir, stacks, args.stacks_dir)
     if args.json:
         print(plan_json(results))
     else:
@@ -56,6 +64,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             if i:
                 print("\n" + "=" * 100 + "\n")
             print(render_tree(run) if run is not None else f"Plan of stack '{stack}' failed.")
+            for warning in run.warnings if run is not None else ():
+                print(f"  {warning}")
     failed = [(s, e) for s, _, e in results if e]
     for _, error in failed:
         print(f"error: {error}", file=sys.stderr)
@@ -66,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envctl", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path.cwd(),
                         help="the Pulumi project directory with its stack files (default: the current directory)")
+    parser.add_argument("--stacks-dir", type=Path, default=None,
+                        help="read the stack files from this directory instead (a fleet of customers)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("plan", help="offline plan: run the program under mocks and print the resource tree")
@@ -82,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse prints its own usage message
         return EXIT_INVALID if e.code else EXIT_OK
     args.dir = args.dir.resolve()
+    args.stacks_dir = args.stacks_dir.resolve() if args.stacks_dir else None
     try:
         return args.func(args)
     except (UsageError, stackfile.StackFileError) as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -27,10 +28,11 @@ DEFAULT_REGION = "us-east-1"
 class StackRunError(Exception):
     """The program refused the stack (invalid configuration) or could not run it."""
 
-    def __init__(self, stack: str, message: str, *, user_error: bool):
+    def __init__(self, stack: str, message: str, *, user_error: bool, registered: int = 0):
         super().__init__(message)
         self.stack = stack
         self.user_error = user_error
+        self.registered = registered  # resources registered before the refusal
 
 
 @dataclass
@@ -43,6 +45,7 @@ class StackRun:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # what the program logged as warning or error
 
     def by_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == typ]
@@ -69,14 +72,15 @@ class LocalStacks:
     before the stack that references them (the engine cannot be re-entered), each once.
     """
 
-    def __init__(self, project_dir: Path):
+    def __init__(self, project_dir: Path, stacks_dir: Path | None = None):
         self.project_dir = Path(project_dir)
+        self.stacks_dir = Path(stacks_dir) if stacks_dir else self.project_dir
         self._runs: dict[str, StackRun | StackRunError] = {}
 
     def run(self, stack: str) -> StackRun:
         if stack not in self._runs:
             try:
-                self._runs[stack] = run_stack(self.project_dir, stack, self)
+                self._runs[stack] = run_stack(self.project_dir, stack, self, stacks_dir=self.stacks_dir)
             except StackRunError as e:
                 self._runs[stack] = e
         result = self._runs[stack]
@@ -87,7 +91,7 @@ class LocalStacks:
     def prepare(self, references: list[str]) -> None:
         for ref in references:
             stack = ref.rsplit("/", 1)[-1]
-            if stackfile.stack_path(self.project_dir, stack).exists():
+            if stackfile.stack_path(self.stacks_dir, stack).exists():
                 try:
                     self.run(stack)
                 except StackRunError:
@@ -108,37 +112,57 @@ def _references(sf: stackfile.StackFile, project: str) -> list[str]:
     return [ref] if isinstance(ref, str) else []
 
 
-def run_stack(project_dir: Path, stack: str, stack_outputs: StackOutputs | None = None) -> StackRun:
-    """Plan `stack` offline: its own stack file, the program in `project_dir/__main__.py`, mocks."""
+def run_stack(
+    project_dir: Path, stack: str, stack_outputs: StackOutputs | None = None, stacks_dir: Path | None = None
+) -> StackRun:
+    """Plan `stack` offline: the program in `project_dir/__main__.py` under mocks, with the stack
+    file `Pulumi.<stack>.yaml` from `stacks_dir` (default: the project directory)."""
     project_dir = Path(project_dir)
+    stacks_dir = Path(stacks_dir) if stacks_dir else project_dir
     project = stackfile.project_name(project_dir)
     try:
-        sf = stackfile.read(project_dir, stack, project)
+        sf = stackfile.read(stacks_dir, stack, project)
     except stackfile.StackFileError as e:
         raise StackRunError(stack, str(e), user_error=True) from None
     if stack_outputs is None:
-        stack_outputs = LocalStacks(project_dir)
+        stack_outputs = LocalStacks(project_dir, stacks_dir)
     if isinstance(stack_outputs, LocalStacks):
         stack_outputs.prepare(_references(sf, project))
     mocks = AwsMocks(sf.config.get("aws:region") or DEFAULT_REGION, stack_outputs)
     monitor = RecordingMonitor(mocks)
     program = str(project_dir / "__main__.py")
+    engine_log = _EngineLog(stack)
 
     def body() -> StackRun:
-        set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger)
         set_all_config(dict(sf.config), list(sf.secret_keys))
         try:
             _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         except InvalidStackConfig as e:
-            raise StackRunError(stack, str(e), user_error=True) from None
+            raise StackRunError(stack, str(e), user_error=True, registered=len(monitor.registrations)) from None
         root = runtime_settings.get_root_resource()
         outputs, secret = _resolve_exports(getattr(root, "outputs", {}))
         regs = [monitor.registrations[u] for u in monitor.order]
         return StackRun(stack=stack, project=project, path=sf.path, registrations=regs, outputs=outputs,
-                        secret_outputs=secret)
+                        secret_outputs=secret, warnings=engine_log.messages)
 
     # A fresh context per stack: the SDK keeps its settings and root resource in context variables.
     return contextvars.Context().run(body)
+
+
+class _EngineLog(logging.Handler):
+    """Collects what the program logs through the engine (`pulumi.log.warn`, deprecations...)."""
+
+    def __init__(self, stack: str):
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"envctl.engine.{stack}")
+        self.logger.propagate = False
+        self.logger.handlers = [self]
+        self.logger.setLevel(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
 def _resolve_exports(exports: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:

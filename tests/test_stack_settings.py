@@ -1,0 +1,146 @@
+"""Bad stack configuration stops the run before anything is registered, with one clear message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import pytest
+
+from components.phases import PHASES
+from envctl.offline import StackRunError, run_stack
+from tests.conftest import NS, PROJECT, stack_config, write_stack
+
+TODAY = date.today()
+
+
+def _drop(key):
+    return lambda c: c.pop(key)
+
+
+def _set(key, value):
+    return lambda c: c.__setitem__(key, value)
+
+
+# (case, stack, edit, the offending config key, a fragment of what is wrong, a fragment of what is accepted)
+CASES = [
+    ("missing customer", "prod", _drop(f"{NS}:customer"), f"{NS}:customer", "missing", "a slug"),
+    ("customer on a customer-less phase", "demo", _set(f"{NS}:customer", "acme"), f"{NS}:customer",
+     "serves no customer", "a slug"),
+    ("malformed customer", "sandbox", _set(f"{NS}:customer", "Acme Corp"), f"{NS}:customer", "'Acme Corp'", "a slug"),
+    ("unknown phase", "sandbox", _set(f"{NS}:phase", "staging"), f"{NS}:phase", "'staging'", "one of sandbox"),
+    ("expiry on prod", "prod", _set(f"{NS}:expires_on", (TODAY + timedelta(days=30)).isoformat()), f"{NS}:expires_on",
+     "not disposable", "disposable phases only"),
+    ("expiry beyond the phase's longest life", "val",
+     _set(f"{NS}:expires_on", (TODAY + timedelta(days=PHASES["val"].max_life_days + 1)).isoformat()),
+     f"{NS}:expires_on", "beyond the longest life of a val stack", "YYYY-MM-DD"),
+    ("expiry in the past", "sandbox", _set(f"{NS}:expires_on", (TODAY - timedelta(days=1)).isoformat()),
+     f"{NS}:expires_on", "in the past", "YYYY-MM-DD"),
+    ("missing expiry on a disposable phase", "migration", _drop(f"{NS}:expires_on"), f"{NS}:expires_on",
+     "needs an expiry date", "YYYY-MM-DD"),
+    ("malformed release", "prod", _set(f"{NS}:release", "latest"), f"{NS}:release", "'latest'", "MAJOR.MINOR.PATCH"),
+    ("bad CIDR", "sandbox", _set(f"{NS}:network", {"cidr": "10.300.0.0/16"}), f"{NS}:network.cidr",
+     "not an IPv4 network", "cidr"),
+    ("public CIDR", "sandbox", _set(f"{NS}:network", {"cidr": "8.8.0.0/16"}), f"{NS}:network.cidr",
+     "private (RFC 1918)", "cidr"),
+    ("unknown key", "prod", _set(f"{NS}:multi_az", True), f"{NS}:multi_az", "unknown key", "Accepted keys"),
+    ("wrong type: network as text", "prod", _set(f"{NS}:network", "10.45.0.0/16"), f"{NS}:network",
+     "expected a structured value", "an object"),
+    ("wrong type: az_count", "prod", _set(f"{NS}:network", {"cidr": "10.45.0.0/16", "az_count": "many"}),
+     f"{NS}:network.az_count", "valid integer", "az_count"),
+    ("size of a role the phase lacks", "preprod", _set(f"{NS}:sizes", {"main": "large"}), f"{NS}:sizes",
+     "roles single, not main", "sizes small"),
+    ("unknown size", "prod", _set(f"{NS}:sizes", {"main": "huge"}), f"{NS}:sizes.main", "'huge'", "sizes small"),
+    ("missing change record on a controlled phase", "preprod", _drop(f"{NS}:change_record"), f"{NS}:change_record",
+     "needs the id of its approved ECR", "ECR id"),
+    ("change record on an uncontrolled phase", "sandbox", _set(f"{NS}:change_record", "ECR-sandbox-0001"),
+     f"{NS}:change_record", "not change-controlled", "ECR id"),
+    ("reserved tag", "sandbox", _set(f"{NS}:tags", {"phase": "prod"}), f"{NS}:tags", "tags not allowed: phase",
+     "keys not reserved"),
+    ("missing region", "sandbox", _drop("aws:region"), "aws:region", "missing", "an AWS region"),
+    ("clone into a phase that may not clone", "sandbox",
+     _set(f"{NS}:clone_from", {"stack": "clinspark/clinspark-environments/preprod", "snapshot": "val-2026-11"}),
+     f"{NS}:clone_from", "may not clone", "for phases that clone"),
+    ("clone from a stack of another customer", "val",
+     _set(f"{NS}:clone_from", {"stack": "clinspark/clinspark-environments/globex-preprod", "snapshot": "val-2026-11"}),
+     f"{NS}:clone_from", "belongs to another customer", "for phases that clone"),
+    ("clone from a stack that is not Pre-PROD", "val",
+     _set(f"{NS}:clone_from", {"stack": "clinspark/clinspark-environments/sandbox", "snapshot": "val-2026-11"}),
+     f"{NS}:clone_from", "is not a preprod stack", "for phases that clone"),
+    ("snapshots outside Pre-PROD", "val", _set(f"{NS}:snapshots", [{"name": "x-1", "purpose": "val"}]),
+     f"{NS}:snapshots", "only preprod publishes snapshots", "a list of"),
+    ("stack name of another customer", "acme-prod", lambda c: c.update({f"{NS}:customer": "globex"}),
+     f"{NS}:customer", "must be named 'prod' or 'globex-prod'", "a slug"),
+]
+
+
+@pytest.mark.parametrize("case,stack,edit,key,wrong,accepted", CASES, ids=[c[0] for c in CASES])
+def test_invalid_configuration_is_refused_clearly_before_anything_is_registered(
+    stacks_dir, case, stack, edit, key, wrong, accepted
+):
+    config = stack_config(stack if stack in PHASES else stack.split("-", 1)[1])
+    edit(config)
+    write_stack(stacks_dir, stack, config)
+    with pytest.raises(StackRunError) as err:
+        run_stack(PROJECT, stack, stacks_dir=stacks_dir)
+    message = str(err.value)
+    assert err.value.user_error and err.value.registered == 0
+    assert message.startswith(f"stack '{stack}' has invalid configuration (Pulumi.{stack}.yaml)")
+    (line,) = [l for l in message.splitlines() if l.startswith(f"  - {key}:")]
+    assert wrong in line, line
+    assert "Accepted" in line and accepted in line, line
+    assert "Traceback" not in message
+
+
+def test_every_offending_key_is_named_in_one_message(stacks_dir):
+    config = stack_config("prod")
+    config.pop(f"{NS}:customer")
+    config[f"{NS}:release"] = "v1"
+    config[f"{NS}:expires_on"] = "2027-01-01"
+    config[f"{NS}:colour"] = "blue"
+    write_stack(stacks_dir, "prod", config)
+    with pytest.raises(StackRunError) as err:
+        run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+    keys = [l.split(":", 2)[0] + ":" + l.split(":", 2)[1] for l in str(err.value).splitlines()[1:]]
+    assert sorted(k.removeprefix("  - ") for k in keys) == sorted(
+        f"{NS}:{k}" for k in ("colour", "customer", "expires_on", "release"))
+
+
+def test_phase_defaults_from_the_stack_name_and_config_wins(stacks_dir):
+    config = stack_config("sandbox")
+    write_stack(stacks_dir, "acme-sandbox", config)
+    assert run_stack(PROJECT, "acme-sandbox", stacks_dir=stacks_dir).outputs["phase"] == "sandbox"
+    config = stack_config("demo")
+    config[f"{NS}:phase"] = "demo"
+    write_stack(stacks_dir, "demo-2026-3", config)
+    assert run_stack(PROJECT, "demo-2026-3", stacks_dir=stacks_dir).outputs["phase"] == "demo"
+    del config[f"{NS}:phase"]
+    write_stack(stacks_dir, "demo-2026-3", config)
+    with pytest.raises(StackRunError, match=r"phase: missing, and the stack name 'demo-2026-3' does not end in a phase"):
+        run_stack(PROJECT, "demo-2026-3", stacks_dir=stacks_dir)
+
+
+def test_envctl_plan_reports_a_bad_stack_with_exit_2_and_no_traceback(stacks_dir):
+    config = stack_config("prod")
+    config[f"{NS}:release"] = "latest"
+    write_stack(stacks_dir, "prod", config)
+    done = subprocess.run(
+        [sys.executable, "-m", "envctl.cli", "--stacks-dir", str(stacks_dir), "plan", "prod", "sandbox"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"error: stack 'prod' has invalid configuration (Pulumi.prod.yaml)" in done.stderr
+    assert f"{NS}:release: String should match pattern" in done.stderr
+    assert "Plan of stack 'sandbox'" in done.stdout  # the good stack is still planned
+
+
+def test_stack_files_are_left_untouched_by_a_refused_run(stacks_dir):
+    config = stack_config("prod")
+    config[f"{NS}:release"] = "latest"
+    path = write_stack(stacks_dir, "prod", config)
+    before = path.read_bytes()
+    with pytest.raises(StackRunError):
+        run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+    assert path.read_bytes() == before
