@@ -1,5 +1,7 @@
 """clinspark-environments: one onboarding environment per stack (see README.md)."""
 
+import pulumi
+
 from components.program import main
 
-main()
+pulumi.run(main)

@@ -61,16 +61,25 @@ def check_source(settings: StackSettings, outputs: Mapping[str, Any]) -> Mapping
     return snap
 
 
-def restore_sources(settings: StackSettings, parent: pulumi.Resource) -> dict[Role, RestoreFrom]:
+async def read_clone_source(settings: StackSettings) -> Mapping[str, Any] | None:
+    """Read and check the configured Pre-PROD snapshot before anything is registered.
+
+    Awaited by the program's entry point, so a wrong source stops the run with a clear message
+    before the first resource; the stack reference is only a read.
+    """
+    if not settings.phase_spec.may_clone or settings.clone_from is None:
+        return None
+    ref = pulumi.StackReference(f"{settings.env_name}-clone-source", stack_name=settings.clone_from.stack)
+    outputs: dict[str, Any] = {}
+    for name in ("phase", "customer", SNAPSHOTS_OUTPUT):
+        details = await ref.get_output_details(name)
+        outputs[name] = details.value if details.value is not None else details.secret_value
+    return check_source(settings, outputs)
+
+
+def restore_sources(settings: StackSettings, snapshot: Mapping[str, Any] | None) -> dict[Role, RestoreFrom]:
     """The roles this phase restores, each from the checked snapshot of the configured source."""
-    restored = settings.phase_spec.restored_roles
-    if not restored or settings.clone_from is None:
+    if snapshot is None or settings.clone_from is None:
         return {}
-    ref = pulumi.StackReference(
-        f"{settings.env_name}-clone-source", stack_name=settings.clone_from.stack, opts=pulumi.ResourceOptions(parent=parent)
-    )
-    outputs = pulumi.Output.all(
-        phase=ref.get_output("phase"), customer=ref.get_output("customer"), snapshots=ref.get_output(SNAPSHOTS_OUTPUT)
-    )
-    arn = outputs.apply(lambda o: check_source(settings, o)["arn"])
-    return {role: RestoreFrom(settings.clone_from.snapshot, arn) for role in settings.roles if role in restored}
+    restored = settings.phase_spec.restored_roles
+    return {role: RestoreFrom(settings.clone_from.snapshot, snapshot["arn"]) for role in settings.roles if role in restored}

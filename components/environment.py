@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -21,6 +21,7 @@ from .storage import SecureBucket, SecureBucketArgs
 @dataclass(frozen=True)
 class EnvironmentArgs:
     settings: StackSettings
+    clone_snapshot: Mapping[str, Any] | None = None  # the checked Pre-PROD snapshot, for phases that clone
 
 
 def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str]):
@@ -85,7 +86,7 @@ class Environment(pulumi.ComponentResource):
             opts=child,
         )
         refs = NetworkRefs(network.vpc_id, network.private_subnet_ids, network.public_subnet_ids)
-        restore = restore_sources(s, self)
+        restore = restore_sources(s, args.clone_snapshot)
 
         instances: dict[Role, Instance]
         exchange_bucket = None

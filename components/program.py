@@ -8,8 +8,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from .clone import read_clone_source
 from .environment import Environment, EnvironmentArgs
-from .settings import StackSettings, load_settings
+from .settings import load_settings
 
 
 def stack_config() -> dict[str, Any]:
@@ -17,12 +18,12 @@ def stack_config() -> dict[str, Any]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
-def main() -> StackSettings:
+async def main() -> dict[str, Any]:
+    """Entry point (`pulumi.run(main)`): everything that can refuse the stack runs before the first resource."""
     stack = pulumi.get_stack()
     settings = load_settings(
         stack, pulumi.get_project(), stack_config(), today=datetime.now(timezone.utc).date(), source=f"Pulumi.{stack}.yaml"
     )
-    env = Environment(settings.env_name, EnvironmentArgs(settings=settings))
-    for key, value in env.outputs.items():
-        pulumi.export(key, value)
-    return settings
+    clone_snapshot = await read_clone_source(settings)
+    env = Environment(settings.env_name, EnvironmentArgs(settings=settings, clone_snapshot=clone_snapshot))
+    return env.outputs

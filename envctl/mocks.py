@@ -66,6 +66,7 @@ class Registration:
     id: str = ""
     state: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] | None = None  # what a component passed to register_outputs
+    read: bool = False  # read (a stack reference), not managed
 
 
 class AwsMocks(pulumi_mocks.Mocks):
@@ -351,6 +352,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.order.append(urn)
         obj = _sync_await(rpc.serialize_properties(state, {}))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
+
+    def ReadResource(self, request):
+        response = super().ReadResource(request)
+        state = self.resources[response.urn].state
+        self.registrations[response.urn] = Registration(
+            urn=response.urn, type=request.type, name=request.name, custom=True, parent=request.parent, protect=False,
+            dependencies=list(request.dependencies), provider=request.provider, ignore_changes=[],
+            delete_before_replace=False, retain_on_delete=False, deleted_with="", replace_on_changes=[], aliases=[],
+            inputs=rpc.deserialize_properties(request.properties), id=request.id, state=state, read=True,
+        )
+        self.order.append(response.urn)
+        return response
 
     def RegisterResourceOutputs(self, request):
         reg = self.registrations.get(request.urn)

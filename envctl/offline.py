@@ -14,7 +14,7 @@ import pulumi
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import set_mocks
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from components.settings import InvalidStackConfig
@@ -23,6 +23,7 @@ from . import stackfile
 from .mocks import SECRET_MARK, AwsMocks, RecordingMonitor, Registration
 
 DEFAULT_REGION = "us-east-1"
+_NO_ROOT_YET = object()
 
 
 class StackRunError(Exception):
@@ -134,14 +135,23 @@ def run_stack(
     engine_log = _EngineLog(stack)
 
     def body() -> StackRun:
+        # set_mocks would make (and at once close) a root stack; run_in_stack, the SDK's own entry
+        # for programs, makes the root instead, so `pulumi.run(main)` runs as under the CLI.
+        runtime_settings.set_root_resource(_NO_ROOT_YET)
         set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger)
+        runtime_settings.ROOT.set(None)
         set_all_config(dict(sf.config), list(sf.secret_keys))
+        roots: list[Any] = []
+
+        def program_body() -> None:
+            roots.append(runtime_settings.get_root_resource())  # the Stack lives in run_in_stack's task context
+            runpy.run_path(program, run_name="__main__")
+
         try:
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+            _sync_await(run_in_stack(program_body))
         except InvalidStackConfig as e:
             raise StackRunError(stack, str(e), user_error=True, registered=len(monitor.registrations)) from None
-        root = runtime_settings.get_root_resource()
-        outputs, secret = _resolve_exports(getattr(root, "outputs", {}))
+        outputs, secret = _resolve_exports(getattr(roots[0], "outputs", {}) if roots else {})
         regs = [monitor.registrations[u] for u in monitor.order]
         return StackRun(stack=stack, project=project, path=sf.path, registrations=regs, outputs=outputs,
                         secret_outputs=secret, warnings=engine_log.messages)

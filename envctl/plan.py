@@ -71,33 +71,40 @@ def render_tree(run: StackRun) -> str:
         else:
             roots.append(reg)
 
-    rows: list[tuple[str, str, str]] = [(f"pulumi:pulumi:Stack", f"{run.project}-{run.stack}", "")]
+    rows: list[tuple[str, str, str, str]] = [("pulumi:pulumi:Stack", f"{run.project}-{run.stack}", "create", "")]
 
     def walk(regs: list[Registration], prefix: str) -> None:
         for i, reg in enumerate(regs):
             last = i == len(regs) - 1
-            rows.append((prefix + ("└─ " if last else "├─ ") + display_type(reg.type), reg.name, _info(reg)))
+            op = "read" if reg.read else "create"
+            info = f"outputs of {reg.id}" if reg.read else _info(reg)
+            rows.append((prefix + ("└─ " if last else "├─ ") + display_type(reg.type), reg.name, op, info))
             walk(children.get(reg.urn, []), prefix + ("   " if last else "│  "))
 
     for regs in children.values():
         regs.sort(key=lambda r: r.name)  # registration order varies between runs; names do not
     walk(sorted(roots, key=lambda r: r.name), "")
-    width_t = max(len(t) for t, _, _ in rows) + 2
-    width_n = max(len(n) for _, n, _ in rows) + 2
+    width_t = max(len(t) for t, _, _, _ in rows) + 2
+    width_n = max(len(n) for _, n, _, _ in rows) + 2
     protected = sum(1 for r in run.registrations if r.protect)
+    created = sum(1 for r in run.registrations if not r.read) + 1
+    reads = len(run.registrations) + 1 - created
     lines = [f"Plan of stack '{run.stack}' ({_summary(run)}) from {run.path.name}, offline", ""]
     lines.append(f"     {'Type':<{width_t}}{'Name':<{width_n}}Plan    Info")
-    lines += [f" +   {t:<{width_t}}{n:<{width_n}}create  {info}".rstrip() for t, n, info in rows]
+    lines += [f" {'+' if op == 'create' else '>'}   {t:<{width_t}}{n:<{width_n}}{op:<8}{info}".rstrip()
+              for t, n, op, info in rows]
     lines += ["", "Outputs:"]
     lines += [f"    {k}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(run.outputs.items())]
-    lines += ["", "Resources:", f"    + {len(run.registrations) + 1} to create ({protected} protected)"]
+    lines += ["", "Resources:", f"    + {created} to create ({protected} protected)"]
+    if reads:
+        lines.append(f"    > {reads} to read")
     return "\n".join(lines)
 
 
 def resource_json(reg: Registration) -> dict[str, Any]:
     return {
         "urn": reg.urn, "type": reg.type, "name": reg.name, "custom": reg.custom, "parent": reg.parent or None,
-        "protect": reg.protect, "ignoreChanges": reg.ignore_changes, "dependencies": reg.dependencies,
+        "protect": reg.protect, "read": reg.read, "ignoreChanges": reg.ignore_changes, "dependencies": reg.dependencies,
         "inputs": reveal(reg.inputs), "outputs": reveal(reg.outputs) if reg.outputs is not None else None,
     }
 
