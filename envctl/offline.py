@@ -150,7 +150,8 @@ def run_stack(
         try:
             _sync_await(run_in_stack(program_body))
         except InvalidStackConfig as e:
-            raise StackRunError(stack, str(e), user_error=True, registered=len(monitor.registrations)) from None
+            managed = sum(1 for r in monitor.registrations.values() if not r.read)
+            raise StackRunError(stack, str(e), user_error=True, registered=managed) from None
         outputs, secret = _resolve_exports(getattr(roots[0], "outputs", {}) if roots else {})
         regs = [monitor.registrations[u] for u in monitor.order]
         return StackRun(stack=stack, project=project, path=sf.path, registrations=regs, outputs=outputs,

@@ -1,0 +1,124 @@
+"""VAL and PROD are cloned from Pre-PROD snapshots through a stack reference; nothing else restores."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.phases import PHASES, Role
+from envctl.offline import LocalStacks, StackRunError, run_stack
+from tests.conftest import NS, PROJECT, SHIPPED, stack_config, write_stack
+
+INSTANCE = "clinspark:environment:Instance"
+
+
+def by_role(run, typ):
+    """Resource of `typ` per instance role (its parent Instance's role)."""
+    roles = {i.urn: i.outputs["role"] for i in run.by_type(INSTANCE)}
+    return {roles[r.parent]: r for r in run.by_type(typ) if r.parent in roles}
+
+
+@pytest.mark.parametrize("stack", ["val", "prod"])
+def test_restored_roles_restore_from_their_own_copy_of_the_named_preprod_snapshot(shipped, stack):
+    run = shipped[stack]
+    snapshot = stack_config(stack)[f"{NS}:clone_from"]["snapshot"]
+    published = shipped["preprod"].outputs["snapshots"][snapshot]
+    copies, dbs, keys = (by_role(run, t) for t in (
+        "aws:rds/snapshotCopy:SnapshotCopy", "aws:rds/instance:Instance", "aws:kms/key:Key"))
+    restored = {r.value for r in PHASES[stack].restored_roles}
+    assert set(copies) == restored
+    for role in restored:
+        copy_ = copies[role]
+        assert copy_.inputs["sourceDbSnapshotIdentifier"] == published["arn"]
+        assert copy_.inputs["kmsKeyId"] == keys[role].state["arn"], "each copy is re-encrypted under its own key"
+        assert dbs[role].inputs["snapshotIdentifier"] == copy_.state["dbSnapshotArn"]
+        assert dbs[role].inputs["kmsKeyId"] == keys[role].state["arn"]
+        assert "snapshotIdentifier" in dbs[role].ignore_changes
+        assert "sourceDbSnapshotIdentifier" in copy_.ignore_changes
+    other_keys = {k.state["arn"] for k in shipped["preprod"].by_type("aws:kms/key:Key")}
+    assert not other_keys & {c.inputs["kmsKeyId"] for c in copies.values()}
+
+
+@pytest.mark.parametrize("stack", [s for s in SHIPPED if s not in ("val",)])
+def test_prod_test_and_the_fresh_phases_restore_nothing(shipped, stack):
+    run = shipped[stack]
+    restored = {r.value for r in PHASES[stack].restored_roles}
+    for role, db in by_role(run, "aws:rds/instance:Instance").items():
+        if role not in restored:
+            assert "snapshotIdentifier" not in db.inputs
+            assert db.inputs["dbName"] == "edc"  # an empty database of its own
+    assert set(by_role(run, "aws:rds/snapshotCopy:SnapshotCopy")) == restored
+    if stack == "prod":
+        assert restored == {"main"}
+
+
+def test_preprod_publishes_its_snapshots_as_outputs(shipped):
+    run = shipped["preprod"]
+    snaps = run.outputs["snapshots"]
+    assert set(snaps) == {"val-2026-11", "golive"}
+    (db,) = run.by_type("aws:rds/instance:Instance")
+    for name, snap in snaps.items():
+        assert snap["customer"] == "acme" and snap["phase"] == "preprod"
+        assert snap["arn"].endswith(f":snapshot:acme-preprod-{name}")
+        assert snap["engineVersion"] == db.inputs["engineVersion"] and snap["kmsKeyId"] == db.inputs["kmsKeyId"]
+    assert {s["purpose"] for s in snaps.values()} == {"val", "prod"}
+    for snap in run.by_type("aws:rds/snapshot:Snapshot"):
+        assert snap.protect and snap.inputs["dbInstanceIdentifier"] == db.id
+
+
+def test_adding_a_snapshot_never_touches_the_running_preprod_database(shipped, plan_edited):
+    before = shipped["preprod"].one("aws:rds/instance:Instance", "acme-preprod-single-db")
+    run = plan_edited("preprod", lambda c: c[f"{NS}:snapshots"].append({"name": "val-2027-01", "purpose": "val"}))
+    after = run.one("aws:rds/instance:Instance", "acme-preprod-single-db")
+    assert after.inputs == before.inputs and after.protect == before.protect
+    assert "val-2027-01" in run.outputs["snapshots"]
+
+
+def test_a_newer_preprod_snapshot_does_not_change_a_running_val_database(shipped):
+    local = LocalStacks(PROJECT)
+    original = local.run("preprod").outputs
+
+    def newer(reference: str):
+        outputs = copy.deepcopy(original)
+        outputs["snapshots"]["val-2026-11"]["arn"] += "-retaken"
+        outputs["snapshots"]["val-2026-11"]["kmsKeyId"] = "arn:aws:kms:eu-central-1:123456789012:key/other"
+        return outputs
+
+    rerun = run_stack(PROJECT, "val", stack_outputs=newer)
+    for role in ("main", "test"):
+        name = f"acme-val-{role}-db"
+        assert rerun.one("aws:rds/instance:Instance", name).inputs == shipped["val"].one("aws:rds/instance:Instance", name).inputs
+        copy_ = rerun.one("aws:rds/snapshotCopy:SnapshotCopy", f"acme-val-{role}-db-source")
+        assert copy_.inputs["sourceDbSnapshotIdentifier"].endswith("-retaken")
+        assert copy_.ignore_changes == ["sourceDbSnapshotIdentifier"], "the engine keeps the copy it made"
+
+
+REFUSALS = [
+    ("a source of another customer", "val", lambda c, p: p.update({f"{NS}:customer": "globex"}),
+     f"{NS}:clone_from.stack", "belongs to customer 'globex', not 'acme'"),
+    ("a missing snapshot", "val", lambda c, p: c[f"{NS}:clone_from"].update({"snapshot": "val-1999-01"}),
+     f"{NS}:clone_from.snapshot", "'val-1999-01' is not published by"),
+    ("a val snapshot used for PROD", "prod", lambda c, p: c[f"{NS}:clone_from"].update({"snapshot": "val-2026-11"}),
+     f"{NS}:clone_from.snapshot", "was taken for val, not prod"),
+    ("a prod snapshot used for VAL", "val", lambda c, p: c[f"{NS}:clone_from"].update({"snapshot": "golive"}),
+     f"{NS}:clone_from.snapshot", "was taken for prod, not val"),
+    ("a source stack that was never planned or deployed", "val",
+     lambda c, p: c[f"{NS}:clone_from"].update({"stack": "clinspark/clinspark-environments/acme-preprod"}),
+     f"{NS}:clone_from.stack", "has no outputs"),
+]
+
+
+@pytest.mark.parametrize("case,stack,edit,key,fragment", REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_a_wrong_clone_source_is_refused_before_anything_is_registered(stacks_dir, case, stack, edit, key, fragment):
+    config, preprod = stack_config(stack), stack_config("preprod")
+    edit(config, preprod)
+    write_stack(stacks_dir, stack, config)
+    write_stack(stacks_dir, "preprod", preprod)
+    with pytest.raises(StackRunError) as err:
+        run_stack(PROJECT, stack, stacks_dir=stacks_dir)
+    message = str(err.value)
+    assert message.startswith(f"stack '{stack}' has invalid configuration")
+    assert f"  - {key}: " in message and fragment in message, message
+    managed = err.value.registered
+    assert managed == 0, "only the stack reference may have been read"
