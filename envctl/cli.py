@@ -6,7 +6,9 @@ Exit codes: 0 success; 1 a check found a mandatory violation; 2 invalid configur
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -72,6 +74,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_INVALID if failed else EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import check_all, render, to_json
+
+    stacks = _stacks(args)
+    policy_config = None
+    if args.policy_config:
+        try:
+            policy_config = json.loads(Path(args.policy_config).read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--policy-config {args.policy_config}: not a readable JSON file ({e})") from None
+        if not isinstance(policy_config, dict):
+            raise UsageError(f"--policy-config {args.policy_config}: expected a JSON object")
+    today = datetime.now(timezone.utc).date()
+    results = check_all(args.dir, args.stacks_dir or args.dir, stacks, policy_config, today, jobs=args.jobs)
+    print(to_json(results) if args.json else render(results))
+    if any(r.error for r in results):
+        return EXIT_INVALID
+    return EXIT_VIOLATION if any(r.mandatory for r in results) else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envctl", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path.cwd(),
@@ -84,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to plan (default: every stack file)")
     p.add_argument("--json", action="store_true", help="print every registered resource as JSON")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("check", help="offline policy check: plan under mocks and evaluate the policy pack")
+    p.add_argument("stacks", nargs="*", metavar="STACK",
+                   help="stacks to check, or one directory of stack files (default: every stack file)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--policy-config", metavar="FILE",
+                   help="the policy-pack config to use (default: made from each stack's ECRs and waivers)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: one per core)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

@@ -1,0 +1,151 @@
+"""Fleet benchmark: check N customers x 5 phases of stack files offline, and compare with the bare SDK.
+
+    .venv/bin/python bench/fleet.py --customers 100
+
+Prints stacks per second, milliseconds per stack, peak memory, and, measured in the same run, the
+time the bare Pulumi SDK needs under mocks to register the same number of resources (a flat
+program of plain custom resources with trivial mocks), serially and with the same worker pool.
+Not a test: speed targets live here, and the README records what it printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+NS = "clinspark-environments"
+PHASES = ("sandbox", "migration", "preprod", "val", "prod")
+
+
+def generate(directory: Path, customers: int, today: date) -> list[str]:
+    """Stack files of `customers` customers, each through the five onboarding phases."""
+    stacks = []
+    for i in range(customers):
+        customer = f"c{i:04d}"
+        base = {"aws:region": "eu-central-1", f"{NS}:customer": customer, f"{NS}:release": "2026.4.2",
+                f"{NS}:domain": {"zone": "onboarding.clinspark.example"}}
+        preprod = f"{customer}-preprod"
+        configs = {
+            "sandbox": {f"{NS}:expires_on": (today + timedelta(days=200)).isoformat()},
+            "migration": {f"{NS}:expires_on": (today + timedelta(days=90)).isoformat()},
+            "preprod": {f"{NS}:change_record": f"ECR-{preprod}-0001",
+                        f"{NS}:snapshots": [{"name": "val-1", "purpose": "val"}, {"name": "golive", "purpose": "prod"}]},
+            "val": {f"{NS}:change_record": f"ECR-{customer}-val-0001",
+                    f"{NS}:expires_on": (today + timedelta(days=60)).isoformat(),
+                    f"{NS}:clone_from": {"stack": f"clinspark/{NS}/{preprod}", "snapshot": "val-1"}},
+            "prod": {f"{NS}:change_record": f"ECR-{customer}-prod-0001",
+                     f"{NS}:clone_from": {"stack": f"clinspark/{NS}/{preprod}", "snapshot": "golive"}},
+        }
+        for n, phase in enumerate(PHASES):
+            stack = f"{customer}-{phase}"
+            cidr = f"10.{(i * 5 + n) // 16 % 256}.{((i * 5 + n) % 16) * 16}.0/20"
+            config = {**base, **configs[phase], f"{NS}:network": {"cidr": cidr}}
+            (directory / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+            stacks.append(stack)
+    return stacks
+
+
+# -- the bare SDK: the same number of resources, nothing else ----------------------------------
+def _bare_stack(count: int) -> None:
+    import pulumi
+    from pulumi.runtime.mocks import Mocks, set_mocks
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    class Trivial(Mocks):
+        def new_resource(self, args):
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args):
+            return {}
+
+    def body() -> None:
+        set_mocks(Trivial(), project="bare", stack="bare", preview=False)
+
+        def program() -> None:
+            for i in range(count):
+                pulumi.CustomResource("bare:index:Resource", f"r{i}", {"index": i, "tags": {"phase": "bare"}})
+
+        _sync_await(run_pulumi_func(program))
+
+    contextvars.Context().run(body)
+
+
+def _bare_group(counts: list[int]) -> None:
+    for count in counts:
+        _bare_stack(count)
+
+
+def bare(counts: list[int], jobs: int) -> float:
+    start = time.perf_counter()
+    if jobs <= 1:
+        _bare_group(counts)
+    else:
+        chunks = [counts[i::jobs * 4] for i in range(jobs * 4)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(_bare_group, chunks))
+    return time.perf_counter() - start
+
+
+def peak_mib() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep", action="store_true", help="keep the generated stack files")
+    args = parser.parse_args()
+
+    from envctl.check import check_all
+
+    today = datetime.now(timezone.utc).date()
+    workdir = Path(tempfile.mkdtemp(prefix="envctl-fleet-"))
+    try:
+        stacks = generate(workdir, args.customers, today)
+        start = time.perf_counter()
+        results = check_all(PROJECT, workdir, stacks, None, today, jobs=args.jobs)
+        elapsed = time.perf_counter() - start
+        counts = [r.resources for r in results]
+        errors = [r for r in results if r.error]
+        bare_serial = bare(counts, 1)
+        bare_pool = bare(counts, args.jobs)
+        own, children = peak_mib()
+        total = sum(counts)
+        print(f"fleet: {args.customers} customers x {len(PHASES)} phases = {len(stacks)} stacks, "
+              f"{total} resources, {os.cpu_count()} cores, {args.jobs} workers")
+        print(f"envctl check: {elapsed:.1f} s, {len(stacks) / elapsed:.1f} stacks/s, "
+              f"{elapsed / len(stacks) * 1000:.0f} ms/stack, {elapsed / total * 1000:.2f} ms/resource")
+        print(f"  stacks with mandatory violations: {sum(1 for r in results if r.mandatory)}, not checkable: {len(errors)}")
+        print(f"bare SDK, same resources: serial {bare_serial:.1f} s, {args.jobs} workers {bare_pool:.1f} s")
+        print(f"ratio envctl check / bare SDK: {elapsed / bare_serial:.2f}x serial, {elapsed / bare_pool:.2f}x same workers")
+        print(f"peak memory: main process {own:.0f} MiB, largest worker {children:.0f} MiB")
+        for r in errors[:3]:
+            print(f"  error: {r.error.splitlines()[0]}")
+    finally:
+        if args.keep:
+            print(f"stack files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
