@@ -1,7 +1,359 @@
-"""lifecycle rules."""
+"""lifecycle rules: every stack is what its phase says: its life, its instances, where its data comes from, whose it is.
+
+Phase facts (topology, disposable, longest life, restored roles, the clone source phase) are read
+from the phase catalog in ``components.phases``, the same table the program builds from; a rule
+never asks which phase it is looking at by name.
+"""
 
 from __future__ import annotations
 
-from ..framework import Rule
+import json
+from collections.abc import Mapping as MappingABC, Sequence as SequenceABC
+from datetime import date, timedelta
+from typing import Any, Iterator, Mapping
 
-RULES: list[Rule] = []
+from components.phases import CLONE_SOURCE_PHASE, PHASES, Phase, Topology
+
+from ..framework import (
+    ENVIRONMENT_TYPE,
+    INSTANCE_TYPE,
+    PAIR_TYPE,
+    Finding,
+    Resource,
+    Rule,
+    StackView,
+    today_utc,
+)
+
+RDS_INSTANCE = "aws:rds/instance:Instance"
+SNAPSHOT_COPY = "aws:rds/snapshotCopy:SnapshotCopy"
+KMS_KEY = "aws:kms/key:Key"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+NO_CUSTOMER = "none"  # the customer tag of an environment that serves no customer
+NO_EXPIRY = "never"  # the expires-on tag of a stack that is not disposable
+PRINCIPAL_ARN_KEY = "aws:principalarn"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the environment
+# --------------------------------------------------------------------------------------------
+def _environment(view: StackView) -> tuple[Resource | None, Phase | None, Finding | None]:
+    """The stack's Environment and its phase, or the finding that says why they cannot be read."""
+    env = view.environment
+    if env is None:
+        found = len(view.of_type(ENVIRONMENT_TYPE))
+        return None, None, Finding("", f"the stack has {found} Environment components instead of exactly one, so "
+                                       "its phase cannot be checked: build it with the project's program")
+    phase = PHASES.get(str(env.props.get("phase")))
+    if phase is None:
+        return env, None, Finding(env.urn, f"the Environment names phase {env.props.get('phase')!r}, which the phase "
+                                           f"catalog does not know (phases: {', '.join(PHASES)})", env.name)
+    return env, phase, None
+
+
+def _seq(value: Any) -> list[Any]:
+    """A list from a list, a policy-engine list proxy or a single value."""
+    if value is None:
+        return []
+    if isinstance(value, SequenceABC) and not isinstance(value, str):
+        return list(value)
+    return [value]
+
+
+def _owner(view: StackView, r: Resource, typ: str = INSTANCE_TYPE) -> Resource | None:
+    """The nearest ancestor of type `typ`."""
+    return next((a for a in view.ancestors(r) if a.type == typ), None)
+
+
+def _under(view: StackView, r: Resource, ancestor: Resource) -> bool:
+    return any(a.urn == ancestor.urn for a in view.ancestors(r))
+
+
+def _customer(env: Resource) -> str:
+    return env.props.get("customer") or NO_CUSTOMER
+
+
+def _env_name(env: Resource) -> str:
+    """Prefix of every resource name of the environment: `<customer>-<phase>` (the stack name without a customer)."""
+    name = env.props.get("environmentName")
+    if name:
+        return str(name)
+    customer = env.props.get("customer")
+    return f"{customer}-{env.props.get('phase')}" if customer else str(env.props.get("stack") or "")
+
+
+# --------------------------------------------------------------------------------------------
+# lifecycle-expiry
+# --------------------------------------------------------------------------------------------
+def expiry(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    env, phase, problem = _environment(view)
+    if problem:
+        yield problem
+    if env is None or phase is None:
+        return
+    raw = env.props.get("expiresOn")
+    if env.props.get("disposable") is not phase.disposable:
+        yield Finding(env.urn, f"the Environment says disposable={env.props.get('disposable')!r}, but a {phase.name} "
+                               f"stack is {'disposable' if phase.disposable else 'not disposable'}: plan it with the "
+                               f"project's program", env.name)
+    today = today_utc()
+    if phase.disposable:
+        latest = today + timedelta(days=phase.max_life_days or 0)
+        expires = _date(raw)
+        if expires is None:
+            yield Finding(env.urn, f"a {phase.name} stack is disposable and needs an expiry date: set expires_on "
+                                   f"(YYYY-MM-DD, from {today} to {latest}) in its stack file"
+                                   + (f" (got {raw!r})" if raw else ""), env.name)
+        elif expires < today:
+            yield Finding(env.urn, f"the {phase.name} stack expired on {expires}: destroy it with `pulumi destroy`, "
+                                   f"or give expires_on a new date from {today} to {latest}", env.name)
+        elif expires > latest:
+            yield Finding(env.urn, f"expires_on {expires} is beyond the longest life of a {phase.name} stack "
+                                   f"({phase.max_life_days} days from today): set it to {latest} at the latest",
+                          env.name)
+    elif raw is not None:
+        yield Finding(env.urn, f"a {phase.name} stack is not disposable and takes no expiry date (got {raw!r}): "
+                               f"remove expires_on from its stack file", env.name)
+    expected_tag = str(raw) if raw else NO_EXPIRY
+    for r in view.resources:
+        if not r.tags:
+            continue
+        tag = r.tags.get("expires-on")
+        if tag != expected_tag:
+            yield Finding(r.urn, f"{r.type.rsplit(':', 1)[-1]} '{r.name}' has expires-on tag {tag!r}, but the "
+                                 f"environment expires on {expected_tag!r}: tag it through StackSettings.tags_for, "
+                                 f"never by hand", r.name)
+
+
+def _date(raw: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# lifecycle-topology
+# --------------------------------------------------------------------------------------------
+def topology(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    env, phase, problem = _environment(view)
+    if problem:
+        yield problem
+    if env is None or phase is None:
+        return
+    expected = sorted(role.value for role in phase.roles)
+    kind = "a pair of instances under one InstancePair" if phase.topology is Topology.PAIR else "one instance"
+    shape = f"a {phase.name} stack is {kind} with roles {', '.join(expected)}"
+    inside: list[Resource] = []
+    for inst in view.of_type(INSTANCE_TYPE):
+        if _under(view, inst, env):
+            inside.append(inst)
+        else:
+            yield Finding(inst.urn, f"instance '{inst.name}' stands outside the Environment: {shape}, inside the "
+                                    f"Environment; remove it", inst.name)
+    pairs = view.of_type(PAIR_TYPE)
+    if phase.topology is Topology.PAIR:
+        if len(pairs) != 1:
+            yield Finding(env.urn, f"found {len(pairs)} InstancePair components: {shape}", env.name)
+            return
+        container = pairs[0]
+        mine = []
+        for inst in inside:
+            owner = _owner(view, inst, PAIR_TYPE)
+            if owner is not None and owner.urn == container.urn:
+                mine.append(inst)
+            else:
+                yield Finding(inst.urn, f"instance '{inst.name}' stands outside the InstancePair: {shape}; "
+                                        f"remove it", inst.name)
+    else:
+        for pair in pairs:
+            yield Finding(pair.urn, f"InstancePair '{pair.name}' in a stack of {phase.topology.value} topology: "
+                                    f"{shape}; remove the pair", pair.name)
+        container, mine = env, inside
+
+    roles = [str(i.props.get("role")) for i in mine]
+    for i, (inst, role) in enumerate(zip(mine, roles)):
+        if role not in expected:
+            yield Finding(inst.urn, f"instance '{inst.name}' has role {role!r}: {shape}; remove it", inst.name)
+        elif role in roles[:i]:
+            yield Finding(inst.urn, f"instance '{inst.name}' is a second instance with role {role!r}: {shape}; "
+                                    f"remove it", inst.name)
+    missing = [role for role in expected if role not in roles]
+    if missing:
+        yield Finding(container.urn, f"no instance with role {', '.join(missing)}: {shape}", container.name)
+
+
+# --------------------------------------------------------------------------------------------
+# lifecycle-restore-allowed
+# --------------------------------------------------------------------------------------------
+def _snapshot_id(value: Any) -> str:
+    """The snapshot identifier of a snapshot ARN (`arn:...:rds:<region>:<account>:snapshot:<id>`) or bare id."""
+    text = str(value or "")
+    return text.split(":snapshot:", 1)[1] if ":snapshot:" in text else text
+
+
+def _instance_keys(view: StackView, inst: Resource) -> set[str]:
+    """ARNs of the instance's own keys: its registered keyArn output, and any key ARN the engine reports."""
+    keys = {str(inst.props.get("keyArn"))} if inst.props.get("keyArn") else set()
+    for key in view.of_type(KMS_KEY):
+        owner = _owner(view, key)
+        if owner is not None and owner.urn == inst.urn and key.props.get("arn"):
+            keys.add(str(key.props.get("arn")))
+    return keys
+
+
+def restore_allowed(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    env, phase, problem = _environment(view)
+    if problem:
+        yield problem
+    if env is None or phase is None:
+        return
+    allowed = sorted(role.value for role in phase.restored_roles)
+    allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored" if allowed
+                    else f"a {phase.name} stack starts empty and restores nothing")
+    customer = env.props.get("customer")
+    source_prefix = f"{customer}-{CLONE_SOURCE_PHASE}-" if customer else None
+    copies = view.of_type(SNAPSHOT_COPY)
+    restored = [r for r in view.of_type(RDS_INSTANCE) if r.props.get("snapshotIdentifier")]
+
+    for r in [*restored, *copies]:
+        what = "database restored from a snapshot" if r.type == RDS_INSTANCE else "snapshot copy"
+        inst = _owner(view, r)
+        if inst is None:
+            yield Finding(r.urn, f"{what} '{r.name}' belongs to no instance: {allowed_text}; remove it", r.name)
+            continue
+        role = str(inst.props.get("role"))
+        if role not in allowed:
+            yield Finding(r.urn, f"{what} '{r.name}' in role {role!r}: {allowed_text}, so real data never reaches "
+                                 f"this instance; remove the restore (clone_from applies to the phase's restored "
+                                 f"roles only)", r.name)
+            continue
+        if r.type == RDS_INSTANCE:
+            own = {str(c.props.get("targetDbSnapshotIdentifier")) for c in copies
+                   if getattr(_owner(view, c), "urn", None) == inst.urn}
+            if _snapshot_id(r.props.get("snapshotIdentifier")) not in own:
+                yield Finding(r.urn, f"database '{r.name}' is restored from "
+                                     f"{r.props.get('snapshotIdentifier')!r}, which is not the instance's own "
+                                     f"snapshot copy: restore it only from the copy re-encrypted under the "
+                                     f"instance's key (aws.rds.SnapshotCopy in the same instance)", r.name)
+            continue
+        source = _snapshot_id(r.props.get("sourceDbSnapshotIdentifier"))
+        if source_prefix is None or not source.startswith(source_prefix) or len(source) == len(source_prefix):
+            yield Finding(r.urn, f"snapshot copy '{r.name}' copies {r.props.get('sourceDbSnapshotIdentifier')!r}, "
+                                 f"which is not a snapshot of {customer or 'this environment'}'s {CLONE_SOURCE_PHASE} "
+                                 f"(identifier {customer or '<customer>'}-{CLONE_SOURCE_PHASE}-<name>): set clone_from "
+                                 f"to the same customer's {CLONE_SOURCE_PHASE} stack and one of its snapshots", r.name)
+        keys = _instance_keys(view, inst)
+        kms = r.props.get("kmsKeyId")
+        if not kms or str(kms) not in keys:
+            yield Finding(r.urn, f"snapshot copy '{r.name}' is encrypted with {kms!r}, not with a key of instance "
+                                 f"'{inst.name}' ({', '.join(sorted(keys)) or 'no key found'}): set kms_key_id to the "
+                                 f"instance's own key", r.name)
+
+
+# --------------------------------------------------------------------------------------------
+# lifecycle-no-cross-customer
+# --------------------------------------------------------------------------------------------
+def _policy_document(value: Any) -> Mapping[str, Any] | None:
+    if isinstance(value, MappingABC):
+        return value
+    try:
+        doc = json.loads(str(value))
+    except ValueError:
+        return None
+    return doc if isinstance(doc, MappingABC) else None
+
+
+def _principal_arns(doc: Mapping[str, Any]) -> list[str]:
+    """Role ARNs the policy names: every `aws:PrincipalArn` of a condition, and every AWS principal that is a role."""
+    found: list[str] = []
+    for statement in _seq(doc.get("Statement")):
+        if not isinstance(statement, MappingABC):
+            continue
+        principal = statement.get("Principal")
+        if isinstance(principal, MappingABC):
+            found += [str(v) for v in _seq(principal.get("AWS")) if _role_name(str(v)) is not None]
+        for operator in (statement.get("Condition") or {}).values():
+            if not isinstance(operator, MappingABC):
+                continue
+            for key, values in operator.items():
+                if str(key).lower() == PRINCIPAL_ARN_KEY:
+                    found += [str(v) for v in _seq(values)]
+    return found
+
+
+def _role_name(arn: str) -> str | None:
+    """The role name of an IAM role ARN (`arn:<partition>:iam::<account>:role/<path/>name`), else None."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[5].startswith("role/"):
+        return None
+    return parts[5].rsplit("/", 1)[-1]
+
+
+def no_cross_customer(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    env, _phase, problem = _environment(view)
+    if env is None:
+        if problem:
+            yield problem
+        return
+    customer = _customer(env)
+    for r in view.resources:
+        if not r.tags:
+            continue
+        tag = r.tags.get("customer")
+        if tag != customer:
+            yield Finding(r.urn, f"{r.type.rsplit(':', 1)[-1]} '{r.name}' is tagged customer {tag!r} in the "
+                                 f"environment of customer {customer!r}: nothing of one customer may stand in "
+                                 f"another's environment; remove it, or tag it through StackSettings.tags_for",
+                          r.name)
+    prefix = _env_name(env) + "-"
+    for r in view.of_type(BUCKET_POLICY):
+        doc = _policy_document(r.props.get("policy"))
+        if doc is None:
+            yield Finding(r.urn, f"bucket policy '{r.name}' is not a JSON policy document, so its principals cannot "
+                                 f"be checked: give the policy as JSON", r.name)
+            continue
+        for arn in _principal_arns(doc):
+            name = _role_name(arn)
+            if name is None or not name.startswith(prefix):
+                yield Finding(r.urn, f"bucket policy '{r.name}' grants {arn}, which is not a role of environment "
+                                     f"'{prefix[:-1]}' (role names start with '{prefix}'): name only this "
+                                     f"environment's own task roles", r.name)
+
+
+_STACK = "stack"
+
+RULES: list[Rule] = [
+    Rule(
+        id="lifecycle-expiry",
+        family="lifecycle",
+        description="A disposable stack expires within its phase's longest life, a lasting one never; "
+                    "every tag carries that expiry",
+        check=expiry,
+        scope=_STACK,
+    ),
+    Rule(
+        id="lifecycle-topology",
+        family="lifecycle",
+        description="The instances of the environment are exactly those of its phase's topology "
+                    "(a main/test pair, or one single)",
+        check=topology,
+        scope=_STACK,
+    ),
+    Rule(
+        id="lifecycle-restore-allowed",
+        family="lifecycle",
+        description="Only the phase's restored roles are restored, each from the same customer's Pre-PROD snapshot "
+                    "through a copy under the instance's own key",
+        check=restore_allowed,
+        scope=_STACK,
+    ),
+    Rule(
+        id="lifecycle-no-cross-customer",
+        family="lifecycle",
+        description="Every resource belongs to the environment's customer and bucket policies name only this "
+                    "environment's roles",
+        check=no_cross_customer,
+        scope=_STACK,
+    ),
+]
