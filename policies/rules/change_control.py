@@ -45,8 +45,9 @@ def _label(r: Resource) -> str:
 # --------------------------------------------------------------------------------------------
 def _fix_commands(stack: str) -> str:
     return (f"record and approve it: `envctl ecr new {stack} --title ... --reason ... --by <you>`, then "
-            f"`envctl ecr approve <ID> --by <approver>`, then `envctl policy-config {stack}` and pass the file it "
-            f"writes with --policy-pack-config")
+            f"`envctl ecr approve <ID> --by <approver>`, then `envctl policy-config {stack} --output "
+            f"policy-config.{stack}.json` and run pulumi with --policy-pack policies --policy-pack-config "
+            f"policy-config.{stack}.json")
 
 
 def approved_state(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
