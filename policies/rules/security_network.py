@@ -1,7 +1,269 @@
-"""security_network rules."""
+"""Security rules for the network edge: security groups and the load balancers in front of the application.
+
+Which security group is "the load balancer's"? Policies see a security group's inputs, never its
+id, but a load balancer's `securityGroups` input and a rule's `securityGroupId` input both carry
+the group's id (resolved ids under the offline engine and in every update). So ``sg-no-open-ingress``
+is a stack rule that collects the ids named by every load balancer in the stack, removes those that
+any other resource also names in a security-group input (an ECS service, a database, an instance:
+a group shared with them would open them to the internet too), and lets internet ingress reach only
+the remaining, load-balancer-only groups, and only on TCP 80 and 443.
+
+Consequences worth knowing: an inline `ingress` block of a SecurityGroup cannot be tied to a load
+balancer (the group's own id is not among its inputs), so internet ingress must be declared as
+``aws.vpc.SecurityGroupIngressRule`` resources; and a rule whose target group id is not known yet
+(a preview of a new stack) is judged in the update, except for SSH and RDP, which are refused
+whatever the target.
+"""
 
 from __future__ import annotations
 
-from ..framework import Rule
+import ipaddress
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-RULES: list[Rule] = []
+from pulumi_policy.proxy import UnknownValueError
+
+from ..framework import Finding, Resource, Rule, StackView
+
+LOAD_BALANCER_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+SECURITY_GROUP_TYPES = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_RULE_TYPES = (INGRESS_RULE, LEGACY_RULE, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+
+INTERNET_PORTS = (80, 443)  # HTTP (redirected) and HTTPS, to a load balancer only
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+TLS13_PREFIX = "ELBSecurityPolicy-TLS13-"
+ENVIRONMENT_RETIRING = "retiring"
+
+_UNKNOWN = object()
+
+
+def _read(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except UnknownValueError:
+        return _UNKNOWN
+
+
+def _items(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [value]
+
+
+# --------------------------------------------------------------------------------------------
+# sg-no-open-ingress
+# --------------------------------------------------------------------------------------------
+def _is_internet(cidr: Any) -> bool:
+    if not isinstance(cidr, str):
+        return False
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def _protocol(value: Any) -> str:
+    text = str(value if value is not None else "-1").lower()
+    return {"6": "tcp", "17": "udp", "all": "-1", "1": "icmp", "58": "icmpv6"}.get(text, text)
+
+
+def _port_range(protocol: str, from_port: Any, to_port: Any) -> tuple[int, int]:
+    if protocol == "-1" or not isinstance(from_port, (int, float)) or not isinstance(to_port, (int, float)):
+        return 0, 65535
+    low, high = int(from_port), int(to_port)
+    return (0, 65535) if low < 0 or high < 0 else (low, high)
+
+
+def _describe(protocol: str, ports: tuple[int, int]) -> str:
+    if protocol == "-1":
+        return "all traffic"
+    return f"{protocol} {ports[0]}" if ports[0] == ports[1] else f"{protocol} {ports[0]}-{ports[1]}"
+
+
+def _sg_ids(value: Any) -> set[str]:
+    return {v for v in _items(value) if isinstance(v, str)}
+
+
+def _security_group_inputs(props: Any) -> Iterator[str]:
+    """Every string under a key naming security groups (securityGroups, vpcSecurityGroupIds, ...)."""
+    if isinstance(props, Mapping):
+        for key in props:
+            value = _read(lambda: props[key])
+            if "securitygroup" in str(key).lower():
+                yield from (v for v in _items(value) if isinstance(v, str))
+            elif value is not _UNKNOWN:
+                yield from _security_group_inputs(value)
+    elif isinstance(props, Sequence) and not isinstance(props, str):
+        for i in range(len(props)):
+            value = _read(lambda: props[i])
+            if value is not _UNKNOWN:
+                yield from _security_group_inputs(value)
+
+
+def load_balancer_groups(view: StackView) -> tuple[set[str], dict[str, str]]:
+    """Ids of the security groups only load balancers use, and the shared ones with who shares them."""
+    lb_groups: set[str] = set()
+    for lb in view.of_type(*LOAD_BALANCER_TYPES):
+        groups = _read(lambda: lb.props.get("securityGroups"))
+        if groups is not _UNKNOWN:
+            lb_groups |= _sg_ids(groups)
+    shared: dict[str, str] = {}
+    for r in view.resources:
+        if r.type in LOAD_BALANCER_TYPES or r.type in SG_RULE_TYPES or r.type in SECURITY_GROUP_TYPES:
+            continue
+        for sg in _security_group_inputs(r.props):
+            if sg in lb_groups:
+                shared.setdefault(sg, r.name)
+    return lb_groups - set(shared), shared
+
+
+def _open_entries(r: Resource) -> Iterator[tuple[str, str, tuple[int, int], Any]]:
+    """(source, protocol, ports, target group id) of each ingress of `r` open to the internet."""
+    p = r.props
+    if r.type == INGRESS_RULE:
+        sources = [c for c in (p.get("cidrIpv4"), p.get("cidrIpv6")) if _is_internet(c)]
+        protocol = _protocol(p.get("ipProtocol"))
+        for source in sources:
+            yield source, protocol, _port_range(protocol, p.get("fromPort"), p.get("toPort")), \
+                _read(lambda: p.get("securityGroupId"))
+    elif r.type == LEGACY_RULE:
+        if p.get("type") != "ingress":
+            return
+        protocol = _protocol(p.get("protocol"))
+        for source in [c for c in _items(p.get("cidrBlocks")) + _items(p.get("ipv6CidrBlocks")) if _is_internet(c)]:
+            yield source, protocol, _port_range(protocol, p.get("fromPort"), p.get("toPort")), \
+                _read(lambda: p.get("securityGroupId"))
+    elif r.type in SECURITY_GROUP_TYPES:
+        for entry in _items(p.get("ingress")):
+            if not isinstance(entry, Mapping):
+                continue
+            protocol = _protocol(entry.get("protocol"))
+            cidrs = _items(entry.get("cidrBlocks")) + _items(entry.get("ipv6CidrBlocks"))
+            for source in [c for c in cidrs if _is_internet(c)]:
+                yield source, protocol, _port_range(protocol, entry.get("fromPort"), entry.get("toPort")), None
+
+
+def _ingress_problem(r: Resource, lb_only: set[str], shared: Mapping[str, str]) -> str | None:
+    inline = r.type in SECURITY_GROUP_TYPES
+    for source, protocol, ports, target in _open_entries(r):
+        kind = "security group" if inline else "ingress rule"
+        what = f"{kind} '{r.name}' opens {_describe(protocol, ports)} to {source}"
+        admin = [f"{name} ({port})" for port, name in ADMIN_PORTS.items()
+                 if ports[0] <= port <= ports[1] and protocol in ("tcp", "udp", "-1")]
+        if admin:
+            return (f"{what}, including {' and '.join(admin)}: never open administration ports to the internet; "
+                    f"remove it and reach hosts through SSM Session Manager")
+        if inline:
+            return (f"{what} inline, where the policy cannot tell whether the group belongs to a load balancer: "
+                    f"remove the inline ingress and declare internet ingress as aws.vpc.SecurityGroupIngressRule "
+                    f"resources (TCP 80/443 only) on the load balancer's own security group")
+        if target is _UNKNOWN:
+            continue  # judged again in the update, when the group's id is known
+        web = protocol == "tcp" and ports[0] == ports[1] and ports[0] in INTERNET_PORTS
+        if web and target in lb_only:
+            continue
+        if web and target in shared:
+            return (f"{what} on security group {target}, which the load balancer shares with '{shared[target]}': "
+                    f"give the load balancer a security group of its own and open 80/443 only there")
+        if web:
+            return (f"{what} on security group {target}, which belongs to no load balancer: only a load balancer's "
+                    f"own security group may accept internet traffic; restrict the source to known ranges or a "
+                    f"security group")
+        return (f"{what}: only TCP 80 and 443 to a load balancer's own security group may be open to the internet; "
+                f"restrict the source to known ranges or a security group")
+    return None
+
+
+def sg_no_open_ingress(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    lb_only, shared = load_balancer_groups(view)
+    for r in view.of_type(INGRESS_RULE, LEGACY_RULE, *SECURITY_GROUP_TYPES):
+        message = _read(lambda: _ingress_problem(r, lb_only, shared))
+        if isinstance(message, str):
+            yield Finding(r.urn, message, r.name)
+
+
+# --------------------------------------------------------------------------------------------
+# Load balancers and listeners
+# --------------------------------------------------------------------------------------------
+def _listener_protocol(listener: Resource) -> str:
+    return str(listener.props.get("protocol") or "HTTP").upper()
+
+
+def lb_http_redirects(listener: Resource, config: Mapping[str, Any]) -> str | None:
+    if _listener_protocol(listener) != "HTTP":
+        return None
+    actions = [a for a in _items(listener.props.get("defaultActions")) if isinstance(a, Mapping)]
+    redirects = [a for a in actions if a.get("type") == "redirect"
+                 and str((a.get("redirect") or {}).get("protocol") or "").upper() == "HTTPS"]
+    serving = [a.get("type") for a in actions if a.get("type") in ("forward", "fixed-response")]
+    if not redirects or serving:
+        return (f"HTTP listener '{listener.name}' does not redirect to HTTPS: make its default action a redirect "
+                f"with protocol 'HTTPS', port '443' and status_code 'HTTP_301'")
+    return None
+
+
+def lb_tls_policy(listener: Resource, config: Mapping[str, Any]) -> str | None:
+    if _listener_protocol(listener) not in ("HTTPS", "TLS"):
+        return None
+    policy = listener.props.get("sslPolicy")
+    if not (isinstance(policy, str) and policy.startswith(TLS13_PREFIX)):
+        shown = "the default TLS policy" if policy is None else f"TLS policy {policy!r}"
+        return (f"{_listener_protocol(listener)} listener '{listener.name}' uses {shown}: set ssl_policy to an "
+                f"{TLS13_PREFIX}* policy such as ELBSecurityPolicy-TLS13-1-2-2021-06")
+    return None
+
+
+def _lb_kind(lb: Resource) -> str:
+    return str(lb.props.get("loadBalancerType") or "application")
+
+
+def lb_drop_invalid_headers(lb: Resource, config: Mapping[str, Any]) -> str | None:
+    if _lb_kind(lb) != "application":
+        return None
+    if lb.props.get("dropInvalidHeaderFields") is not True:
+        return f"load balancer '{lb.name}' passes invalid HTTP headers on: set drop_invalid_header_fields=True"
+    return None
+
+
+def lb_access_logs(lb: Resource, config: Mapping[str, Any]) -> str | None:
+    if _lb_kind(lb) == "gateway":
+        return None  # gateway load balancers have no access logs
+    logs = lb.props.get("accessLogs") or {}
+    if logs.get("enabled") is not True or not logs.get("bucket"):
+        return (f"load balancer '{lb.name}' writes no access logs: set access_logs with enabled=True and the "
+                f"environment's access-logs bucket")
+    return None
+
+
+def lb_deletion_protection(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    """Controlled stacks only; not while the environment is retiring (its approval is change-control's job)."""
+    env = view.environment
+    if env is not None and _read(lambda: env.props.get(ENVIRONMENT_RETIRING)) is True:
+        return
+    for lb in view.of_type(*LOAD_BALANCER_TYPES):
+        protected = _read(lambda: lb.props.get("enableDeletionProtection"))
+        if protected is not True and protected is not _UNKNOWN:
+            yield Finding(lb.urn, f"load balancer '{lb.name}' of a change-controlled stack can be deleted: set "
+                                  f"enable_deletion_protection=True", lb.name)
+
+
+RULES: list[Rule] = [
+    Rule("sg-no-open-ingress", "security",
+         "Only a load balancer's own security group accepts internet traffic, on TCP 80/443; never SSH or RDP",
+         sg_no_open_ingress, scope="stack", fsbp="EC2.18", checkov="CKV_AWS_24, CKV_AWS_25"),
+    Rule("lb-http-redirects", "security", "HTTP listeners redirect every request to HTTPS",
+         lb_http_redirects, types=LISTENER_TYPES, fsbp="ELB.1", checkov="CKV2_AWS_20"),
+    Rule("lb-tls-policy", "security", "HTTPS and TLS listeners use an ELBSecurityPolicy-TLS13-* policy",
+         lb_tls_policy, types=LISTENER_TYPES, fsbp="ELB.17", checkov="CKV_AWS_103"),
+    Rule("lb-drop-invalid-headers", "security", "Application load balancers drop invalid HTTP header fields",
+         lb_drop_invalid_headers, types=LOAD_BALANCER_TYPES, fsbp="ELB.4", checkov="CKV_AWS_131"),
+    Rule("lb-access-logs", "security", "Load balancers write access logs to a bucket",
+         lb_access_logs, types=LOAD_BALANCER_TYPES, fsbp="ELB.5", checkov="CKV_AWS_91"),
+    Rule("lb-deletion-protection", "security",
+         "Load balancers of change-controlled stacks have deletion protection, unless the stack is retiring",
+         lb_deletion_protection, scope="stack", controlled_only=True, fsbp="ELB.6", checkov="CKV_AWS_150"),
+]
