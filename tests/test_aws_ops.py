@@ -1,0 +1,518 @@
+"""Clone VAL / promote PROD from Pre-PROD snapshots: clone-check and copy-documents against moto.
+
+moto runs as a real HTTP server on 127.0.0.1 (tests/moto_server.py). Each test first builds what
+`pulumi up` of the Pre-PROD (and the VAL or PROD) stack leaves in the account, with the tags the
+program's own settings give, and then looks at what an engineer would see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.phases import PHASES, Role
+from components.settings import StackSettings, load_settings
+from envctl import aws_ops
+from envctl.aws_ops import (
+    CopyRefused,
+    NotACloneTarget,
+    clients,
+    clone_check,
+    copy_documents,
+    render_clone_check,
+    render_copy_report,
+)
+from tests.moto_server import REGION, MotoAws, aws, moto_endpoint  # noqa: F401  (pytest fixtures)
+
+PROJECT = "clinspark-environments"
+TODAY = datetime.now(timezone.utc).date()
+CIDRS = {"preprod": "10.43.0.0/16", "val": "10.44.0.0/16", "prod": "10.45.0.0/16", "sandbox": "10.46.0.0/16"}
+SNAPSHOTS = [{"name": "val-2026-11", "purpose": "val"}, {"name": "golive", "purpose": "prod"}]
+
+# Documents of acme's Pre-PROD instance: key -> (content, content type, user metadata).
+DOCUMENTS = {
+    "studies/S-001/protocol.pdf": (
+        b"%PDF-1.7 protocol version 3", "application/pdf", {"study": "S-001", "uploaded-by": "jdoe"}),
+    "library/forms/adverse-event.xml": (b"<form id='AE' version='12'/>", "application/xml", {"library-version": "12"}),
+    "studies/S-001/empty-note.txt": (b"", "text/plain", {}),
+}
+
+
+# --- stacks, built through the program's own settings ---------------------------------------------
+
+
+def stack_config(customer: str, phase: str, **extra: Any) -> dict[str, Any]:
+    """A stack file's config, shaped as in Pulumi.<stack>.yaml."""
+    spec = PHASES[phase]
+    config: dict[str, Any] = {
+        "aws:region": REGION,
+        f"{PROJECT}:customer": customer,
+        f"{PROJECT}:release": "2026.4.2",
+        f"{PROJECT}:network": {"cidr": CIDRS[phase]},
+        f"{PROJECT}:domain": {"zone": "onboarding.clinspark.example"},
+    }
+    if spec.controlled:
+        config[f"{PROJECT}:change_record"] = f"ECR-{customer}-{phase}-0001"
+    if spec.disposable:
+        config[f"{PROJECT}:expires_on"] = (TODAY + timedelta(days=30)).isoformat()
+    config.update({f"{PROJECT}:{k}": v for k, v in extra.items()})
+    return config
+
+
+def settings(stack: str, config: dict[str, Any]) -> StackSettings:
+    flat = {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in config.items()}
+    return load_settings(stack, PROJECT, flat, TODAY)
+
+
+def preprod_config(customer: str = "acme") -> dict[str, Any]:
+    return stack_config(customer, "preprod", snapshots=SNAPSHOTS)
+
+
+def clone_config(customer: str, phase: str, snapshot: str, source: str) -> dict[str, Any]:
+    return stack_config(customer, phase, clone_from={"stack": f"clinspark/{PROJECT}/{source}", "snapshot": snapshot})
+
+
+def preprod(customer: str = "acme") -> StackSettings:
+    return settings("preprod" if customer == "acme" else f"{customer}-preprod", preprod_config(customer))
+
+
+def val(customer: str = "acme", snapshot: str = "val-2026-11") -> StackSettings:
+    source = "preprod" if customer == "acme" else f"{customer}-preprod"
+    return settings("val" if customer == "acme" else f"{customer}-val", clone_config(customer, "val", snapshot, source))
+
+
+def prod(snapshot: str = "golive") -> StackSettings:
+    return settings("prod", clone_config("acme", "prod", snapshot, "preprod"))
+
+
+# --- what `pulumi up` leaves in the account --------------------------------------------------------
+
+
+def instance_key(aws: MotoAws, settings_: StackSettings, role: Role) -> str:
+    kms = aws.client("kms")
+    arn = kms.create_key(Description=f"{settings_.env_name}-{role.value}-key")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName=aws_ops.key_alias(settings_, role), TargetKeyId=arn)
+    return arn
+
+
+def preprod_database(aws: MotoAws, customer: str = "acme", *, encrypted: bool = True) -> str:
+    """Pre-PROD's PostgreSQL database, named the way Pulumi names it."""
+    identifier = f"{customer}-preprod-single-db-1a2b3c4"
+    extra = {"KmsKeyId": instance_key(aws, preprod(customer), Role.SINGLE)} if encrypted else {}
+    aws.client("rds").create_db_instance(
+        DBInstanceIdentifier=identifier, Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.t4g.large",
+        AllocatedStorage=50, MasterUsername="edc_admin", MasterUserPassword="not-a-real-password-1",
+        StorageEncrypted=encrypted, **extra,
+    )
+    return identifier
+
+
+def publish_snapshot(aws: MotoAws, name: str, purpose: str, database: str, **tags: str) -> str:
+    """A snapshot as Pre-PROD's stack publishes it (components/clone.py), with optional wrong tags."""
+    source = preprod()
+    wanted = {**source.tags_for(Role.SINGLE), "snapshot": name, "snapshot-purpose": purpose, **tags}
+    identifier = f"{source.env_name}-{name}"
+    aws.client("rds").create_db_snapshot(
+        DBSnapshotIdentifier=identifier, DBInstanceIdentifier=database,
+        Tags=[{"Key": k, "Value": v} for k, v in wanted.items()],
+    )
+    return identifier
+
+
+def documents_bucket(aws: MotoAws, settings_: StackSettings, role: Role) -> tuple[str, str]:
+    """An instance's versioned, SSE-KMS document bucket, tagged as the program tags it: (name, key ARN)."""
+    key = instance_key(aws, settings_, role)
+    name = f"{settings_.env_name}-{role.value}-documents-5f3e2d1"
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+         "BucketKeyEnabled": True}]})
+    tags = {**settings_.tags_for(role), "purpose": "documents"}
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+    return name, key
+
+
+def put_documents(aws: MotoAws, bucket: str, documents: dict[str, tuple[bytes, str, dict[str, str]]]) -> None:
+    s3 = aws.client("s3")
+    for key, (body, content_type, metadata) in documents.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata)
+
+
+def versions(aws: MotoAws, bucket: str) -> list[tuple[str, str]]:
+    listed = aws.client("s3").list_object_versions(Bucket=bucket).get("Versions", [])
+    return sorted((v["Key"], v["VersionId"]) for v in listed)
+
+
+def row(report: aws_ops.CloneCheckReport, starts: str) -> aws_ops.CheckRow:
+    found = [r for r in report.rows if r.name.startswith(starts)]
+    assert len(found) == 1, [r.name for r in report.rows]
+    return found[0]
+
+
+@pytest.fixture
+def api(aws: MotoAws) -> aws_ops.AwsClients:
+    """The library's clients, pointed at moto as `--endpoint-url` would."""
+    return clients(aws.session(), aws.endpoint_url)
+
+
+# --- clone-check ---------------------------------------------------------------------------------
+
+
+def test_a_val_clone_of_a_good_preprod_snapshot_passes_every_check(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws))
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+
+    report = clone_check(api, val())
+
+    assert report.passed, render_clone_check(report)
+    assert report.snapshot_identifier == "acme-preprod-val-2026-11"
+    # VAL restores both instances: each gets its own copy and its own key checked.
+    assert {r.name for r in report.rows} >= {
+        "main: copy acme-val-main-from-val-2026-11 can be made",
+        "test: copy acme-val-test-from-val-2026-11 can be made",
+        "main: its own key usable", "test: its own key usable",
+    }
+    assert before <= datetime.fromisoformat(report.checked_at) <= datetime.now(timezone.utc)
+    text = render_clone_check(report)
+    assert "FAIL" not in text and text.rstrip().splitlines()[-1].startswith("PASSED")
+    assert json.loads(report.to_json())["passed"] is True
+
+
+def test_promoting_prod_checks_the_golive_snapshot_for_prod_main_only(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    publish_snapshot(aws, "golive", "prod", preprod_database(aws))
+
+    report = clone_check(api, prod())
+
+    assert report.passed, render_clone_check(report)
+    assert not [r for r in report.rows if r.name.startswith("test:")]  # PROD test is never restored
+    assert row(report, "main: copy").name == "main: copy acme-prod-main-from-golive can be made"
+
+
+def test_a_missing_snapshot_fails_and_says_how_to_take_it(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    preprod_database(aws)
+
+    report = clone_check(api, val())
+
+    assert not report.passed
+    missing = row(report, "snapshot exists")
+    assert not missing.passed
+    assert "acme-preprod-val-2026-11" in missing.detail
+    assert missing.remedy == (
+        "take the snapshot in Pre-PROD: add {name: val-2026-11, purpose: val} to clinspark-environments:snapshots "
+        "in Pulumi.preprod.yaml, draft an ECR, pulumi up -s preprod"
+    )
+    assert "what to do: take the snapshot in Pre-PROD" in render_clone_check(report)
+
+
+def test_an_unencrypted_snapshot_fails(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws, encrypted=False))
+
+    report = clone_check(api, val())
+
+    assert not report.passed
+    assert [r.name for r in report.failures] == ["snapshot encrypted"]
+    assert report.failures[0].remedy
+
+
+def test_another_customers_snapshot_fails(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws, "globex"), customer="globex")
+
+    report = clone_check(api, val())
+
+    assert not report.passed
+    failed = {r.name: r for r in report.failures}
+    assert set(failed) == {"snapshot is acme's", "taken from acme's Pre-PROD database"}
+    assert "customer=globex" in failed["snapshot is acme's"].detail
+    assert "globex-preprod-single-db-1a2b3c4" in failed["taken from acme's Pre-PROD database"].detail
+    assert "do not clone" in (failed["snapshot is acme's"].remedy or "")
+
+
+def test_a_snapshot_taken_for_prod_does_not_clone_val(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    publish_snapshot(aws, "golive", "prod", preprod_database(aws))
+
+    report = clone_check(api, val(snapshot="golive"))
+
+    assert [r.name for r in report.failures] == ["taken for VAL"]
+    assert "snapshot-purpose=prod" in report.failures[0].detail
+    assert "purpose: val" in (report.failures[0].remedy or "")
+
+
+def test_a_phase_that_starts_empty_is_refused(api: aws_ops.AwsClients) -> None:
+    sandbox = settings("acme-sandbox", stack_config("acme", "sandbox"))
+
+    with pytest.raises(NotACloneTarget, match="'acme-sandbox' is a sandbox stack, which starts empty"):
+        clone_check(api, sandbox)
+    with pytest.raises(NotACloneTarget, match="is a Pre-PROD stack"):
+        clone_check(api, preprod())
+
+
+def test_an_existing_copy_passes_only_if_it_is_a_copy_of_the_same_snapshot(
+    aws: MotoAws, api: aws_ops.AwsClients
+) -> None:
+    database = preprod_database(aws)
+    source = publish_snapshot(aws, "val-2026-11", "val", database)
+    older = publish_snapshot(aws, "val-2026-10", "val", database)
+    rds = aws.client("rds")
+    rds.copy_db_snapshot(SourceDBSnapshotIdentifier=source, TargetDBSnapshotIdentifier="acme-val-main-from-val-2026-11")
+    rds.copy_db_snapshot(SourceDBSnapshotIdentifier=older, TargetDBSnapshotIdentifier="acme-val-test-from-val-2026-11")
+
+    report = clone_check(api, val())
+
+    assert row(report, "main: copy").passed
+    stale = row(report, "test: copy")
+    assert not stale.passed
+    assert "aws rds delete-db-snapshot --db-snapshot-identifier acme-val-test-from-val-2026-11" in (stale.remedy or "")
+
+
+def test_a_disabled_preprod_key_fails(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws))
+    kms = aws.client("kms")
+    kms.disable_key(KeyId=kms.describe_key(KeyId="alias/clinspark/acme-preprod-single-key")["KeyMetadata"]["KeyId"])
+
+    report = clone_check(api, val())
+
+    assert [r.name for r in report.failures] == ["snapshot's key usable"]
+    assert "aws kms enable-key" in (report.failures[0].remedy or "")
+
+
+# --- copy-documents ------------------------------------------------------------------------------
+
+
+def val_with_documents(aws: MotoAws) -> dict[Role, tuple[str, str]]:
+    """acme's Pre-PROD with its documents, and an empty VAL pair: role -> (bucket, key ARN)."""
+    source, _ = documents_bucket(aws, preprod(), Role.SINGLE)
+    put_documents(aws, source, DOCUMENTS)
+    return {Role.SINGLE: (source, ""), **{r: documents_bucket(aws, val(), r) for r in (Role.MAIN, Role.TEST)}}
+
+
+def test_documents_arrive_intact_in_val_main_and_test(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    buckets = val_with_documents(aws)
+    s3 = aws.client("s3")
+    s3.put_object_tagging(Bucket=buckets[Role.SINGLE][0], Key="studies/S-001/protocol.pdf",
+                          Tagging={"TagSet": [{"Key": "retention", "Value": "25y"}]})
+
+    report = copy_documents(api, preprod(), val())
+
+    for role in (Role.MAIN, Role.TEST):
+        bucket, key = buckets[role]
+        for name, (body, content_type, metadata) in DOCUMENTS.items():
+            got = s3.get_object(Bucket=bucket, Key=name)
+            assert got["Body"].read() == body
+            assert got["ContentType"] == content_type
+            assert {k: v for k, v in got["Metadata"].items() if k != "source-etag"} == metadata
+            assert got["ServerSideEncryption"] == "aws:kms"
+        tags = s3.get_object_tagging(Bucket=bucket, Key="studies/S-001/protocol.pdf")["TagSet"]
+        assert tags == [{"Key": "retention", "Value": "25y"}]
+    assert [(t.role, t.copied, t.skipped, t.bytes_copied) for t in report.targets] == [
+        ("main", 3, 0, sum(len(b) for b, _, _ in DOCUMENTS.values())),
+        ("test", 3, 0, sum(len(b) for b, _, _ in DOCUMENTS.values())),
+    ]
+    assert "DONE: 6 copied, 0 already there" in render_copy_report(report)
+
+
+def test_a_second_run_copies_nothing_again(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    buckets = val_with_documents(aws)
+    copy_documents(api, preprod(), val())
+    before = {r: versions(aws, buckets[r][0]) for r in (Role.MAIN, Role.TEST)}
+
+    again = copy_documents(api, preprod(), val())
+
+    assert (again.copied, again.skipped, again.bytes_copied) == (0, 6, 0)
+    assert {r: versions(aws, buckets[r][0]) for r in (Role.MAIN, Role.TEST)} == before  # no new object versions
+
+
+def test_an_interrupted_or_outdated_copy_is_completed_on_the_next_run(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    buckets = val_with_documents(aws)
+    copy_documents(api, preprod(), val())
+    s3 = aws.client("s3")
+    s3.delete_object(Bucket=buckets[Role.MAIN][0], Key="library/forms/adverse-event.xml")  # never arrived
+    put_documents(aws, buckets[Role.SINGLE][0], {  # changed in Pre-PROD since, same size
+        "studies/S-001/protocol.pdf": (b"%PDF-1.7 protocol version 4", "application/pdf", {"study": "S-001"})})
+
+    report = copy_documents(api, preprod(), val())
+
+    main, test = report.targets
+    assert (main.copied, main.replaced, main.skipped) == (2, 1, 1)
+    assert (test.copied, test.replaced, test.skipped) == (1, 1, 2)
+    for role in (Role.MAIN, Role.TEST):
+        got = s3.get_object(Bucket=buckets[role][0], Key="studies/S-001/protocol.pdf")
+        assert got["Body"].read() == b"%PDF-1.7 protocol version 4"
+        assert got["Metadata"]["study"] == "S-001" and "uploaded-by" not in got["Metadata"]
+    assert s3.head_object(Bucket=buckets[Role.MAIN][0], Key="library/forms/adverse-event.xml")["ContentLength"] > 0
+
+
+def test_a_document_too_large_for_one_copy_goes_in_parts_with_its_metadata(
+    aws: MotoAws, api: aws_ops.AwsClients
+) -> None:
+    buckets = val_with_documents(aws)
+    large = os.urandom(6 * 1024 * 1024 + 7)
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=buckets[Role.SINGLE][0], Key="scans/site-042.tiff", Body=large, ContentType="image/tiff",
+                  Metadata={"site": "042"}, Tagging="retention=25y")
+    threshold = 5 * 1024 * 1024  # stands in for CopyObject's 5 GiB limit
+
+    copy_documents(api, preprod(), val(), roles=[Role.MAIN], multipart_threshold=threshold)
+    again = copy_documents(api, preprod(), val(), roles=[Role.MAIN], multipart_threshold=threshold)
+
+    got = s3.get_object(Bucket=buckets[Role.MAIN][0], Key="scans/site-042.tiff")
+    assert got["ETag"].strip('"').endswith("-2")  # really copied in two parts
+    assert got["Body"].read() == large
+    assert got["ContentType"] == "image/tiff" and got["Metadata"]["site"] == "042"
+    assert s3.get_object_tagging(Bucket=buckets[Role.MAIN][0], Key="scans/site-042.tiff")["TagSet"] == [
+        {"Key": "retention", "Value": "25y"}]
+    assert (again.copied, again.skipped) == (0, 4)
+
+
+def test_a_copy_into_another_customers_val_is_refused(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    buckets = val_with_documents(aws)
+    globex = val("globex")
+    globex_main, _ = documents_bucket(aws, globex, Role.MAIN)
+
+    with pytest.raises(CopyRefused) as refused:
+        copy_documents(api, preprod(), globex)
+
+    message = str(refused.value)
+    assert "from stack 'preprod' to stack 'globex-val'" in message
+    assert "documents never cross customers" in message
+    assert aws.client("s3").list_objects_v2(Bucket=globex_main).get("KeyCount", 0) == 0
+    assert aws.client("s3").list_objects_v2(Bucket=buckets[Role.MAIN][0]).get("KeyCount", 0) == 0
+
+
+def test_a_val_bucket_tagged_for_another_customer_gets_nothing(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    buckets = val_with_documents(aws)
+    s3 = aws.client("s3")
+    test = buckets[Role.TEST][0]
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=test)["TagSet"]}
+    s3.put_bucket_tagging(Bucket=test, Tagging={"TagSet": [
+        {"Key": k, "Value": "globex" if k == "customer" else v} for k, v in tags.items()]})
+
+    with pytest.raises(CopyRefused, match="no documents bucket of VAL test of 'val' found"):
+        copy_documents(api, preprod(), val())
+
+    for role in (Role.MAIN, Role.TEST):  # nothing half-done
+        assert s3.list_objects_v2(Bucket=buckets[role][0]).get("KeyCount", 0) == 0
+
+
+def test_a_bucket_retagged_since_the_tagging_index_saw_it_is_refused(
+    aws: MotoAws, api: aws_ops.AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tagging API's index lags behind a bucket's own tags in AWS: the bucket's own tags decide."""
+    buckets = val_with_documents(aws)
+    index = {role: aws_ops.documents_buckets(api, val(), role) for role in (Role.MAIN, Role.TEST)}
+    s3 = aws.client("s3")
+    main = buckets[Role.MAIN][0]
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=main)["TagSet"]}
+    s3.put_bucket_tagging(Bucket=main, Tagging={"TagSet": [
+        {"Key": k, "Value": "globex" if k == "customer" else v} for k, v in tags.items()]})
+    real = aws_ops.documents_buckets
+    monkeypatch.setattr(aws_ops, "documents_buckets",
+                        lambda a, s, r: index[r] if s.phase == "val" else real(a, s, r))
+
+    with pytest.raises(CopyRefused, match=f"bucket {main} was found as the documents of VAL main of 'val', "
+                                          "but its tags say customer=globex"):
+        copy_documents(api, preprod(), val())
+
+    for role in (Role.MAIN, Role.TEST):
+        assert s3.list_objects_v2(Bucket=buckets[role][0]).get("KeyCount", 0) == 0
+
+
+def test_prod_copies_into_main_only_and_refuses_prod_test(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    source, _ = documents_bucket(aws, preprod(), Role.SINGLE)
+    put_documents(aws, source, DOCUMENTS)
+    main, _ = documents_bucket(aws, prod(), Role.MAIN)
+    test, _ = documents_bucket(aws, prod(), Role.TEST)
+    s3 = aws.client("s3")
+
+    with pytest.raises(CopyRefused) as refused:
+        copy_documents(api, preprod(), prod(), roles=[Role.TEST])
+    assert "PROD test is never restored from Pre-PROD" in str(refused.value)
+    assert "real documents go only into PROD main" in str(refused.value)
+    assert s3.list_objects_v2(Bucket=test).get("KeyCount", 0) == 0
+
+    report = copy_documents(api, preprod(), prod())
+
+    assert [t.role for t in report.targets] == ["main"]
+    assert s3.list_objects_v2(Bucket=main)["KeyCount"] == len(DOCUMENTS)
+    assert s3.list_objects_v2(Bucket=test).get("KeyCount", 0) == 0
+
+
+def test_a_copy_before_the_val_stack_is_up_is_refused(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+    source, _ = documents_bucket(aws, preprod(), Role.SINGLE)
+    put_documents(aws, source, DOCUMENTS)
+
+    with pytest.raises(CopyRefused, match="run pulumi up -s val first"):
+        copy_documents(api, preprod(), val())
+
+
+def test_documents_are_never_copied_from_anything_but_preprod(api: aws_ops.AwsClients) -> None:
+    with pytest.raises(CopyRefused, match="documents are copied only from Pre-PROD"):
+        copy_documents(api, val(), prod())
+
+
+# --- the envctl subcommands -----------------------------------------------------------------------
+
+
+def project_dir(tmp_path: Path, stacks: dict[str, dict[str, Any]]) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text(f"name: {PROJECT}\nruntime: python\n")
+    for stack, config in stacks.items():
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return tmp_path
+
+
+def cli(arguments: list[str], directory: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="envctl")
+    aws_ops.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(arguments)
+    args.dir = directory
+    return args
+
+
+def test_envctl_clone_check_exit_codes(aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = project_dir(tmp_path, {
+        "preprod": preprod_config(), "val": clone_config("acme", "val", "val-2026-11", "preprod"),
+        "acme-sandbox": stack_config("acme", "sandbox"),
+        "prod": {**clone_config("acme", "prod", "golive", "preprod"), f"{PROJECT}:expires_on": "2027-01-01"},
+    })
+    endpoint = ["--endpoint-url", aws.endpoint_url]
+
+    assert aws_ops.cmd_clone_check(cli(["clone-check", "val", *endpoint], directory)) == 1
+    assert "FAIL  snapshot exists" in capsys.readouterr().out
+
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws))
+    assert aws_ops.cmd_clone_check(cli(["clone-check", "val", "--json", *endpoint], directory)) == 0
+    assert json.loads(capsys.readouterr().out)["passed"] is True
+
+    assert aws_ops.cmd_clone_check(cli(["clone-check", "acme-sandbox", *endpoint], directory)) == 2
+    assert "starts empty" in capsys.readouterr().err
+    assert aws_ops.cmd_clone_check(cli(["clone-check", "prod", *endpoint], directory)) == 2
+    assert "clinspark-environments:expires_on" in capsys.readouterr().err
+
+
+def test_envctl_copy_documents_exit_codes(aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    val_with_documents(aws)
+    documents_bucket(aws, prod(), Role.MAIN)
+    directory = project_dir(tmp_path, {
+        "preprod": preprod_config(), "val": clone_config("acme", "val", "val-2026-11", "preprod"),
+        "prod": clone_config("acme", "prod", "golive", "preprod"),
+    })
+    endpoint = ["--endpoint-url", aws.endpoint_url, "--region", REGION]
+
+    to_val = cli(["copy-documents", "--from", "preprod", "--to", "val", *endpoint], directory)
+    assert aws_ops.cmd_copy_documents(to_val) == 0
+    assert "DONE: 6 copied" in capsys.readouterr().out
+    code = aws_ops.cmd_copy_documents(
+        cli(["copy-documents", "--from", "preprod", "--to", "prod", "--role", "test", "--json", *endpoint], directory))
+    assert code == 1
+    assert json.loads(capsys.readouterr().out)["refused"] is True
+    to_nothing = cli(["copy-documents", "--from", "preprod", "--to", "nope", *endpoint], directory)
+    assert aws_ops.cmd_copy_documents(to_nothing) == 2
+    assert "no stack file" in capsys.readouterr().err
