@@ -19,8 +19,10 @@ from typing import Any, Mapping, Sequence
 
 from pulumi_policy import EnforcementLevel
 
+from .ecr import EcrError
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
 from .offline import LocalStacks, StackRun, StackRunError
+from .stackfile import StackFileError
 
 
 @dataclass
@@ -88,7 +90,7 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     try:
         config = dict(policy_config) if policy_config is not None else records_policy_config(records_dir, stack)
         effective = effective_policies(POLICIES, config)
-    except (PolicyConfigError, OSError, ValueError) as e:
+    except (PolicyConfigError, EcrError, StackFileError, OSError, ValueError) as e:
         result.error = f"stack '{stack}': {e}"
         return result
     lowered = sorted(e.policy.name for e in effective if e.level != EnforcementLevel.MANDATORY)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import stackfile
+from .aws_ops import register as register_aws_ops
+from .ecr_cli import register as register_ecr
 from .offline import LocalStacks, StackRun, StackRunError
 from .plan import plan_json, render_tree
 
@@ -25,10 +27,10 @@ class UsageError(Exception):
 
 def _stacks(args: argparse.Namespace) -> list[str]:
     """The STACK arguments; with none, every stack file. A directory argument means all its stack files."""
-    where = args.stacks_dir or args.dir
     if len(args.stacks) == 1 and Path(args.stacks[0]).is_dir():
-        args.stacks_dir = where = Path(args.stacks[0]).resolve()
+        args.dir = Path(args.stacks[0]).resolve()
         args.stacks = []
+    where = args.dir
     found = stackfile.discover(where)
     if not args.stacks:
         if not found:
@@ -42,11 +44,9 @@ def _stacks(args: argparse.Namespace) -> list[str]:
     return list(args.stacks)
 
 
-def run_all(
-    project_dir: Path, stacks: Sequence[str], stacks_dir: Path | None = None
-) -> list[tuple[str, StackRun | None, str | None]]:
+def run_all(stacks_dir: Path, stacks: Sequence[str]) -> list[tuple[str, StackRun | None, str | None]]:
     """Plan each stack offline; a stack that fails carries its error instead of a run."""
-    local = LocalStacks(project_dir, stacks_dir)
+    local = LocalStacks(stackfile.program_dir(stacks_dir), stacks_dir)
     results: list[tuple[str, StackRun | None, str | None]] = []
     for stack in stacks:
         try:
@@ -58,7 +58,7 @@ def run_all(
 
 def cmd_plan(args: argparse.Namespace) -> int:
     stacks = _stacks(args)
-    results = run_all(args.dir, stacks, args.stacks_dir)
+    results = run_all(args.dir, stacks)
     if args.json:
         print(plan_json(results))
     else:
@@ -87,7 +87,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not isinstance(policy_config, dict):
             raise UsageError(f"--policy-config {args.policy_config}: expected a JSON object")
     today = datetime.now(timezone.utc).date()
-    results = check_all(args.dir, args.stacks_dir or args.dir, stacks, policy_config, today, jobs=args.jobs)
+    results = check_all(stackfile.program_dir(args.dir), args.dir, stacks, policy_config, today, jobs=args.jobs)
     print(to_json(results) if args.json else render(results))
     if any(r.error for r in results):
         return EXIT_INVALID
@@ -97,9 +97,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="envctl", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path.cwd(),
-                        help="the Pulumi project directory with its stack files (default: the current directory)")
-    parser.add_argument("--stacks-dir", type=Path, default=None,
-                        help="read the stack files from this directory instead (a fleet of customers)")
+                        help="where the stack files, change-records/ and waivers/ are (default: the current "
+                             "directory); the program is that directory's Pulumi project, or this repository's")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("plan", help="offline plan: run the program under mocks and print the resource tree")
@@ -115,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the policy-pack config to use (default: made from each stack's ECRs and waivers)")
     p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: one per core)")
     p.set_defaults(func=cmd_check)
+
+    register_ecr(sub)
+    register_aws_ops(sub)
     return parser
 
 
@@ -125,7 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse prints its own usage message
         return EXIT_INVALID if e.code else EXIT_OK
     args.dir = args.dir.resolve()
-    args.stacks_dir = args.stacks_dir.resolve() if args.stacks_dir else None
     try:
         return args.func(args)
     except (UsageError, stackfile.StackFileError) as e:

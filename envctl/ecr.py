@@ -421,14 +421,14 @@ def stack_settings(project_dir: Path, stack: str, today: date) -> StackSettings:
     known = stackfile.discover(project_dir)
     if stack not in known:
         raise UnknownStack(stack, known, project_dir)
-    project = stackfile.project_name(project_dir)
+    project = stackfile.project_name(stackfile.program_dir(project_dir))
     sf = stackfile.read(project_dir, stack, project)
     return load_settings(stack, project, sf.config, today=today, source=sf.path.name)
 
 
 def current_digest(project_dir: Path, stack: str, today: date) -> str:
     """The desired-state digest the stack would deploy now (the program's `desiredStateDigest`)."""
-    return desired_state_digest(stack_settings(project_dir, stack, today), Path(project_dir))
+    return desired_state_digest(stack_settings(project_dir, stack, today), stackfile.program_dir(project_dir))
 
 
 def _utc_now(now: datetime) -> datetime:

@@ -141,7 +141,7 @@ def cmd_ecr_verify(args: argparse.Namespace) -> int:
 
 def _named_record(project_dir: Path, stack: str) -> str | None:
     try:
-        project = stackfile.project_name(project_dir)
+        project = stackfile.project_name(stackfile.program_dir(project_dir))
         return stackfile.read(project_dir, stack, project).config.get(f"{project}:change_record")
     except stackfile.StackFileError:
         return None

@@ -25,6 +25,14 @@ class StackFile:
     secret_keys: tuple[str, ...]
 
 
+def program_dir(directory: Path) -> Path:
+    """The Pulumi project whose program deploys the stacks of `directory`: the directory itself, or,
+    for a directory holding only stack files and their records (a fleet), this repository's project."""
+    from components.digest import PROJECT_DIR
+
+    return Path(directory) if (Path(directory) / "Pulumi.yaml").exists() else PROJECT_DIR
+
+
 def project_name(project_dir: Path) -> str:
     path = project_dir / "Pulumi.yaml"
     try:

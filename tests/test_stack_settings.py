@@ -126,7 +126,7 @@ def test_envctl_plan_reports_a_bad_stack_with_exit_2_and_no_traceback(stacks_dir
     config[f"{NS}:release"] = "latest"
     write_stack(stacks_dir, "prod", config)
     done = subprocess.run(
-        [sys.executable, "-m", "envctl.cli", "--stacks-dir", str(stacks_dir), "plan", "prod", "sandbox"],
+        [sys.executable, "-m", "envctl.cli", "--dir", str(stacks_dir), "plan", "prod", "sandbox"],
         cwd=PROJECT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2
