@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import multiprocessing
 import os
 import resource
 import shutil
@@ -59,6 +60,18 @@ def generate(directory: Path, customers: int, today: date) -> list[str]:
     return stacks
 
 
+def approve_controlled(directory: Path, stacks: list[str]) -> None:
+    """Each controlled stack gets its first ECR, approved, as a real fleet would have."""
+    from components.phases import PHASES as CATALOG
+    from envctl import ecr
+
+    now = datetime.now(timezone.utc)
+    for stack in stacks:
+        if CATALOG[stack.rsplit("-", 1)[1]].controlled:
+            record = ecr.draft(directory, stack, "Initial state", "Onboarding", "a.requester@example.com", "standard", now)
+            ecr.approve(directory, record.id, "b.approver@example.com", now)
+
+
 # -- the bare SDK: the same number of resources, nothing else ----------------------------------
 def _bare_stack(count: int) -> None:
     import pulumi
@@ -96,7 +109,7 @@ def bare(counts: list[int], jobs: int) -> float:
         _bare_group(counts)
     else:
         chunks = [counts[i::jobs * 4] for i in range(jobs * 4)]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             list(pool.map(_bare_group, chunks))
     return time.perf_counter() - start
 
@@ -120,6 +133,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="envctl-fleet-"))
     try:
         stacks = generate(workdir, args.customers, today)
+        approve_controlled(workdir, stacks)
         start = time.perf_counter()
         results = check_all(PROJECT, workdir, stacks, None, today, jobs=args.jobs)
         elapsed = time.perf_counter() - start

@@ -10,6 +10,7 @@ its VAL and PROD; workers run in parallel processes.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -127,7 +128,9 @@ def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy
         results = _check_group(str(project_dir), str(stacks_dir), stacks, policy_config, today.isoformat())
     else:
         groups = _customer_groups(stacks, jobs * 4)
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # spawn, not fork: the parent may hold the SDK's executor threads, and a forked child
+        # inherits their locks held.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_check_group, str(project_dir), str(stacks_dir), g, policy_config, today.isoformat())
                        for g in groups]
             results = [r for f in futures for r in f.result()]

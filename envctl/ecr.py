@@ -468,7 +468,7 @@ def draft(project_dir: Path, stack: str, title: str, reason: str, by: str, class
                        "digits and single hyphens)")
     if classification not in CLASSIFICATIONS:
         raise EcrError(f"classification '{classification}' unknown; accepted: {', '.join(CLASSIFICATIONS)}")
-    digest = desired_state_digest(settings, project_dir)
+    digest = desired_state_digest(settings, stackfile.program_dir(project_dir))
     chain = load_chain(project_dir, stack)
     if not chain.ok:
         raise BrokenChain(stack, chain.problems)

@@ -123,16 +123,29 @@ def effective_policies(
             props.update({k: v for k, v in own.items() if k != "enforcementLevel"})
         elif own is not None:
             raise PolicyConfigError(f"policy config of {policy.name}: expected a level or an object, got {own!r}")
-        full_schema = {"type": "object", "properties": dict(schema)}
-        if policy.config_schema and policy.config_schema.required:
-            full_schema["required"] = list(policy.config_schema.required)
-        try:
-            jsonschema.validate(props, full_schema)
-        except jsonschema.ValidationError as e:
-            path = ".".join(str(p) for p in e.absolute_path) or "(root)"
-            raise PolicyConfigError(f"policy config of {policy.name}: {path}: {e.message}") from None
+        error = jsonschema.exceptions.best_match(_validator(policy).iter_errors(props))
+        if error is not None:
+            path = ".".join(str(p) for p in error.absolute_path) or "(root)"
+            raise PolicyConfigError(f"policy config of {policy.name}: {path}: {error.message}")
         result.append(EffectivePolicy(policy, level, props))
     return result
+
+
+_VALIDATORS: dict[int, Any] = {}
+
+
+def _validator(policy: ResourceValidationPolicy | StackValidationPolicy):
+    """The policy's config schema, checked and compiled once per process (a fleet reuses it)."""
+    key = id(policy)
+    if key not in _VALIDATORS:
+        schema: dict[str, Any] = {"type": "object",
+                                  "properties": dict(policy.config_schema.properties if policy.config_schema else {})}
+        if policy.config_schema and policy.config_schema.required:
+            schema["required"] = list(policy.config_schema.required)
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        _VALIDATORS[key] = cls(schema)
+    return _VALIDATORS[key]
 
 
 def _level(value: Any, where: str) -> EnforcementLevel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import json
@@ -11,9 +12,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pulumi
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime import stack as runtime_stack
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import set_mocks
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -24,6 +28,41 @@ from .mocks import SECRET_MARK, AwsMocks, RecordingMonitor, Registration
 
 DEFAULT_REGION = "us-east-1"
 _NO_ROOT_YET = object()
+
+
+def _engine_shortcuts() -> None:
+    """Two things the offline engine does differently from the CLI's, for speed at fleet scale.
+
+    * Source positions: the SDK captures a stack trace per resource for the engine to display;
+      nothing here displays them.
+    * Quiescence: the SDK waits for its outstanding outputs one completion at a time (quadratic in
+      their number); here all that are outstanding are awaited together, round after round, until
+      none is left. The program and the order it registers in are unchanged.
+    """
+
+    async def wait_for_everything(await_all_outstanding_tasks: bool = True) -> None:
+        manager = runtime_settings._get_rpc_manager()
+        while True:
+            while manager.rpcs:
+                await asyncio.sleep(0)
+                await manager.rpcs.pop()
+            if manager.unhandled_exception is not None:
+                raise manager.unhandled_exception.with_traceback(manager.exception_traceback)
+            while await_all_outstanding_tasks:
+                with runtime_settings.SETTINGS.lock:
+                    pending = list(runtime_settings.SETTINGS.outputs)
+                    runtime_settings.SETTINGS.outputs.clear()
+                if not pending:
+                    break
+                await asyncio.gather(*pending)
+            if not manager.rpcs:
+                return
+
+    runtime_resource._get_stack_trace = lambda: source_pb2.StackTrace()
+    runtime_stack.wait_for_rpcs = wait_for_everything
+
+
+_engine_shortcuts()
 
 
 class StackRunError(Exception):
