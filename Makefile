@@ -15,10 +15,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 ## plan: offline plan and policy check of every shipped stack (no cloud account needed)
 plan: $(STAMP)
 	$(BIN)/envctl plan
+	$(BIN)/envctl check
 
 ## test: the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## bench: the fleet benchmark (not a test; its figures are in the README)
+bench: $(STAMP)
+	$(BIN)/python bench/fleet.py --customers 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -333,8 +334,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        _ensure_event_loop()
-        inputs = rpc.deserialize_properties(request.object)
+        inputs = _plain_struct(request.object)
         args = pulumi_mocks.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.importId, custom=request.custom or False,
@@ -350,7 +350,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=inputs, id=rid or "", state=state,
         )
         self.order.append(urn)
-        obj = _sync_await(rpc.serialize_properties(state, {}))
+        obj = struct_pb2.Struct()
+        obj.update(state)  # plain wire values in, plain wire values out: no serializer round trip
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
 
     def ReadResource(self, request):
@@ -370,6 +371,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if reg is not None:
             reg.outputs = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
+
+
+def _plain_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A request's properties as plain data in the wire format (secrets stay marked as such).
+
+    The inputs of a resource registration carry only plain values, secrets and unknowns; none of
+    them needs the SDK's deserializer, whose output for them is this same data."""
+    return json_format.MessageToDict(struct)
 
 
 def reveal(value: Any) -> Any:
