@@ -114,6 +114,22 @@ def bare(counts: list[int], jobs: int) -> float:
     return time.perf_counter() - start
 
 
+def split(workdir: Path, stacks: list[str], today: date) -> tuple[float, float]:
+    """On a sample, serially: planning alone (the SDK running the program) against the whole check."""
+    from envctl.check import _check_group
+    from envctl.offline import LocalStacks
+
+    _check_group(str(PROJECT), str(workdir), stacks[:5], None, today.isoformat())  # warm imports and caches
+    start = time.perf_counter()
+    local = LocalStacks(PROJECT, workdir)
+    for stack in stacks:
+        local.run(stack)
+    plan = time.perf_counter() - start
+    start = time.perf_counter()
+    _check_group(str(PROJECT), str(workdir), stacks, None, today.isoformat())
+    return plan, time.perf_counter() - start
+
+
 def peak_mib() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -139,6 +155,8 @@ def main() -> int:
         elapsed = time.perf_counter() - start
         counts = [r.resources for r in results]
         errors = [r for r in results if r.error]
+        sample = stacks[: 5 * min(5, args.customers)]
+        plan_only, check_sample = split(workdir, sample, today)
         bare_serial = bare(counts, 1)
         bare_pool = bare(counts, args.jobs)
         own, children = peak_mib()
@@ -150,6 +168,8 @@ def main() -> int:
         print(f"  stacks with mandatory violations: {sum(1 for r in results if r.mandatory)}, not checkable: {len(errors)}")
         print(f"bare SDK, same resources: serial {bare_serial:.1f} s, {args.jobs} workers {bare_pool:.1f} s")
         print(f"ratio envctl check / bare SDK: {elapsed / bare_serial:.2f}x serial, {elapsed / bare_pool:.2f}x same workers")
+        print(f"of which planning (the SDK running the program and the offline engine), serially on {len(sample)} "
+              f"stacks: {plan_only / check_sample:.0%}; policy evaluation and ECR config: {1 - plan_only / check_sample:.0%}")
         print(f"peak memory: main process {own:.0f} MiB, largest worker {children:.0f} MiB")
         for r in errors[:3]:
             print(f"  error: {r.error.splitlines()[0]}")
