@@ -13,7 +13,7 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:rds/instance:Instance": ("engineVersion", "instanceClass", "multiAz", "backupRetentionPeriod",
                                   "deletionProtection", "skipFinalSnapshot", "snapshotIdentifier"),
     "aws:rds/snapshot:Snapshot": ("dbSnapshotIdentifier",),
-    "aws:rds/snapshotCopy:SnapshotCopy": ("targetDbSnapshotIdentifier",),
+    "aws:rds/snapshotCopy:SnapshotCopy": ("sourceDbSnapshotIdentifier", "targetDbSnapshotIdentifier"),
     "aws:s3/bucket:Bucket": ("forceDestroy",),
     "aws:kms/key:Key": ("enableKeyRotation", "deletionWindowInDays"),
     "aws:ec2/vpc:Vpc": ("cidrBlock",),
