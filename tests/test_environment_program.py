@@ -19,7 +19,7 @@ from components.phases import LOG_RETENTION_DAYS, PHASES, Role, Topology
 from components.settings import MANAGED_BY, RESERVED_TAGS
 from envctl.mocks import Registration
 from envctl.offline import StackRun
-from tests.conftest import SHIPPED
+from tests.conftest import NS, SHIPPED, stack_config
 
 STATEFUL = ("aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
             "aws:rds/snapshot:Snapshot")
@@ -327,7 +327,7 @@ def test_stack_outputs_describe_the_environment_without_secrets(shipped):
         assert inst["url"].startswith("https://acme-prod") and inst["databaseIdentifier"] and inst["documentsBucket"]
         assert inst["secretArn"].startswith("arn:aws:secretsmanager:eu-central-1:")
     assert shipped["prod"].secret_outputs == set()
-    assert shipped["sandbox"].outputs["expiresOn"] == "2027-06-30"
+    assert shipped["sandbox"].outputs["expiresOn"] == str(stack_config("sandbox")[f"{NS}:expires_on"])
 
 
 def test_phase_catalog_is_consistent():
