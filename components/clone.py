@@ -26,10 +26,14 @@ def publish_snapshots(settings: StackSettings, database_identifier: pulumi.Outpu
             tags=tags,
             opts=pulumi.ResourceOptions(parent=parent, protect=settings.protected),
         )
+        # The snapshot resource does not report when it was taken; read it back once it exists.
+        taken = aws.rds.get_snapshot_output(
+            db_snapshot_identifier=snap.db_snapshot_identifier, opts=pulumi.InvokeOutputOptions(parent=parent)
+        ).snapshot_create_time
         published[spec.name] = {
             "arn": snap.db_snapshot_arn, "id": snap.db_snapshot_identifier, "purpose": spec.purpose,
             "customer": settings.customer, "phase": settings.phase, "stack": settings.stack,
-            "engineVersion": snap.engine_version, "kmsKeyId": snap.kms_key_id,
+            "engineVersion": snap.engine_version, "kmsKeyId": snap.kms_key_id, "createdAt": taken,
         }
     return published
 

@@ -8,6 +8,7 @@ setting the program did not ask for: the recorded inputs are exactly what the pr
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 import random as _random
 import string
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ class AwsMocks(pulumi_mocks.Mocks):
         self.region = region
         self.stack_outputs = stack_outputs or (lambda _name: None)
         self._by_id: dict[str, dict[str, Any]] = {}
+        # What "now" is for resources created in this plan (a snapshot's creation time).
+        self.now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
     # -- invokes -----------------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs):
@@ -98,6 +101,9 @@ class AwsMocks(pulumi_mocks.Mocks):
         if tok == "aws:elb/getServiceAccount:getServiceAccount":
             acct = ELB_ACCOUNTS.get(r, "0" + _digest("elb", r, n=11).translate(str.maketrans("abcdef", "123456")))
             return {"arn": f"arn:{PARTITION}:iam::{acct}:root", "id": acct}
+        if tok == "aws:rds/getSnapshot:getSnapshot":
+            snap = self._by_id.get(a.get("dbSnapshotIdentifier", ""), {})
+            return {**snap, "id": a.get("dbSnapshotIdentifier"), "snapshotCreateTime": self.now}
         raise NotImplementedError(f"the offline engine has no answer for invoke {tok}")
 
     # -- resources ---------------------------------------------------------------------------

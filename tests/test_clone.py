@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 
 import pytest
 
@@ -62,6 +63,7 @@ def test_preprod_publishes_its_snapshots_as_outputs(shipped):
         assert snap["customer"] == "acme" and snap["phase"] == "preprod"
         assert snap["arn"].endswith(f":snapshot:acme-preprod-{name}")
         assert snap["engineVersion"] == db.inputs["engineVersion"] and snap["kmsKeyId"] == db.inputs["kmsKeyId"]
+        assert datetime.fromisoformat(snap["createdAt"].replace("Z", "+00:00")).tzinfo is not None
     assert {s["purpose"] for s in snaps.values()} == {"val", "prod"}
     for snap in run.by_type("aws:rds/snapshot:Snapshot"):
         assert snap.protect and snap.inputs["dbInstanceIdentifier"] == db.id
