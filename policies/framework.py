@@ -21,10 +21,40 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 ENVIRONMENT_TYPE = "clinspark:environment:Environment"
 INSTANCE_TYPE = "clinspark:environment:Instance"
 PAIR_TYPE = "clinspark:environment:InstancePair"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading props
+# --------------------------------------------------------------------------------------------
+UNKNOWN = object()
+"""What :func:`read_known` returns for a value the engine does not know yet (preview)."""
+
+
+def read_known(read: Callable[[], Any]) -> Any:
+    """The value `read` returns, or :data:`UNKNOWN` when the engine does not know it yet (preview).
+
+    In ``pulumi preview`` the engine hands a pack props that raise ``UnknownValueError`` when an
+    unknown value is touched; a rule reads such values through this and leaves them to the update.
+    """
+    try:
+        return read()
+    except UnknownValueError:
+        return UNKNOWN
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list input as a list: None as empty, a sequence (a list, a policy-engine list proxy, but not
+    a str) as its items, any other single value as a one-element list."""
+    if value is None:
+        return []
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [value]
 
 
 # --------------------------------------------------------------------------------------------
@@ -44,6 +74,11 @@ class Resource:
     @property
     def tags(self) -> Mapping[str, str]:
         return self.props.get("tags") or {}
+
+    @property
+    def label(self) -> str:
+        """The resource as messages name it: its type's last part and its name (`Bucket 'acme-prod-logs'`)."""
+        return f"{self.type.rsplit(':', 1)[-1]} '{self.name}'"
 
     @property
     def controlled(self) -> bool | None:

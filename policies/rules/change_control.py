@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from ..framework import ENVIRONMENT_TYPE, Finding, Resource, Rule, StackView
+from ..framework import ENVIRONMENT_TYPE, Finding, Rule, StackView
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
@@ -34,10 +34,6 @@ def retiring(view: StackView) -> bool:
     """True only when the Environment says an approved ECR retires the stack."""
     env = view.environment
     return env is not None and env.props.get("retiring", False) is True
-
-
-def _label(r: Resource) -> str:
-    return f"{r.type.rsplit(':', 1)[-1]} '{r.name}'"
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,7 +87,7 @@ def stateful_protected(view: StackView, config: Mapping[str, Any]) -> Iterator[F
         return
     for r in view.of_type(*STATEFUL):
         if not r.protect:
-            yield Finding(r.urn, f"{_label(r)} of a change-controlled stack is not protected, so `pulumi up` or "
+            yield Finding(r.urn, f"{r.label} of a change-controlled stack is not protected, so `pulumi up` or "
                                  f"`pulumi destroy` could delete or replace it: register it with "
                                  f"ResourceOptions(protect=True) (settings.protected); {RETIRE_HINT}", r.name)
 
@@ -163,7 +159,7 @@ def inside_environment(view: StackView, config: Mapping[str, Any]) -> Iterator[F
         if r.type in (STACK_TYPE, STACK_REFERENCE_TYPE, ENVIRONMENT_TYPE) or r.type.startswith(PROVIDER_PREFIX):
             continue
         if not any(a.type == ENVIRONMENT_TYPE for a in view.ancestors(r)):
-            yield Finding(r.urn, f"{_label(r)} stands outside the Environment component, so the Environment's "
+            yield Finding(r.urn, f"{r.label} stands outside the Environment component, so the Environment's "
                                  f"protection, tags and desired-state digest do not cover it: create it inside a "
                                  f"component of the environment (opts=ResourceOptions(parent=self))", r.name)
 

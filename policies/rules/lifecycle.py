@@ -7,10 +7,11 @@ never asks which phase it is looking at by name.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping as MappingABC, Sequence as SequenceABC
+from collections.abc import Mapping as MappingABC
 from datetime import date, timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Phase, Topology
 
@@ -22,6 +23,7 @@ from ..framework import (
     Resource,
     Rule,
     StackView,
+    as_list,
     today_utc,
 )
 
@@ -51,13 +53,30 @@ def _environment(view: StackView) -> tuple[Resource | None, Phase | None, Findin
     return env, phase, None
 
 
-def _seq(value: Any) -> list[Any]:
-    """A list from a list, a policy-engine list proxy or a single value."""
-    if value is None:
-        return []
-    if isinstance(value, SequenceABC) and not isinstance(value, str):
-        return list(value)
-    return [value]
+def _per_phase(check: Callable[[StackView, Resource, Phase], Iterator[Finding]]
+               ) -> Callable[[StackView, Mapping[str, Any]], Iterator[Finding]]:
+    """A stack rule that reads the Environment and its phase first: it reports why they cannot be read,
+    and runs `check(view, env, phase)` only when both can."""
+
+    @functools.wraps(check)
+    def rule(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+        env, phase, problem = _environment(view)
+        if problem:
+            yield problem
+        if env is not None and phase is not None:
+            yield from check(view, env, phase)
+
+    return rule
+
+
+def _mistagged(view: StackView, key: str, expected: str) -> Iterator[tuple[Resource, str | None]]:
+    """Every tagged resource whose `key` tag is not `expected`, with the tag it carries instead."""
+    for r in view.resources:
+        if not r.tags:
+            continue
+        tag = r.tags.get(key)
+        if tag != expected:
+            yield r, tag
 
 
 def _owner(view: StackView, r: Resource, typ: str = INSTANCE_TYPE) -> Resource | None:
@@ -85,12 +104,8 @@ def _env_name(env: Resource) -> str:
 # --------------------------------------------------------------------------------------------
 # lifecycle-expiry
 # --------------------------------------------------------------------------------------------
-def expiry(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
-    env, phase, problem = _environment(view)
-    if problem:
-        yield problem
-    if env is None or phase is None:
-        return
+@_per_phase
+def expiry(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
     raw = env.props.get("expiresOn")
     if env.props.get("disposable") is not phase.disposable:
         yield Finding(env.urn, f"the Environment says disposable={env.props.get('disposable')!r}, but a {phase.name} "
@@ -115,14 +130,10 @@ def expiry(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
         yield Finding(env.urn, f"a {phase.name} stack is not disposable and takes no expiry date (got {raw!r}): "
                                f"remove expires_on from its stack file", env.name)
     expected_tag = str(raw) if raw else NO_EXPIRY
-    for r in view.resources:
-        if not r.tags:
-            continue
-        tag = r.tags.get("expires-on")
-        if tag != expected_tag:
-            yield Finding(r.urn, f"{r.type.rsplit(':', 1)[-1]} '{r.name}' has expires-on tag {tag!r}, but the "
-                                 f"environment expires on {expected_tag!r}: tag it through StackSettings.tags_for, "
-                                 f"never by hand", r.name)
+    for r, tag in _mistagged(view, "expires-on", expected_tag):
+        yield Finding(r.urn, f"{r.label} has expires-on tag {tag!r}, but the "
+                             f"environment expires on {expected_tag!r}: tag it through StackSettings.tags_for, "
+                             f"never by hand", r.name)
 
 
 def _date(raw: Any) -> date | None:
@@ -135,12 +146,8 @@ def _date(raw: Any) -> date | None:
 # --------------------------------------------------------------------------------------------
 # lifecycle-topology
 # --------------------------------------------------------------------------------------------
-def topology(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
-    env, phase, problem = _environment(view)
-    if problem:
-        yield problem
-    if env is None or phase is None:
-        return
+@_per_phase
+def topology(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
     expected = sorted(role.value for role in phase.roles)
     kind = "a pair of instances under one InstancePair" if phase.topology is Topology.PAIR else "one instance"
     shape = f"a {phase.name} stack is {kind} with roles {', '.join(expected)}"
@@ -202,12 +209,8 @@ def _instance_keys(view: StackView, inst: Resource) -> set[str]:
     return keys
 
 
-def restore_allowed(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
-    env, phase, problem = _environment(view)
-    if problem:
-        yield problem
-    if env is None or phase is None:
-        return
+@_per_phase
+def restore_allowed(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
     allowed = sorted(role.value for role in phase.restored_roles)
     allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored" if allowed
                     else f"a {phase.name} stack starts empty and restores nothing")
@@ -267,18 +270,18 @@ def _policy_document(value: Any) -> Mapping[str, Any] | None:
 def _principal_arns(doc: Mapping[str, Any]) -> list[str]:
     """Role ARNs the policy names: every `aws:PrincipalArn` of a condition, and every AWS principal that is a role."""
     found: list[str] = []
-    for statement in _seq(doc.get("Statement")):
+    for statement in as_list(doc.get("Statement")):
         if not isinstance(statement, MappingABC):
             continue
         principal = statement.get("Principal")
         if isinstance(principal, MappingABC):
-            found += [str(v) for v in _seq(principal.get("AWS")) if _role_name(str(v)) is not None]
+            found += [str(v) for v in as_list(principal.get("AWS")) if _role_name(str(v)) is not None]
         for operator in (statement.get("Condition") or {}).values():
             if not isinstance(operator, MappingABC):
                 continue
             for key, values in operator.items():
                 if str(key).lower() == PRINCIPAL_ARN_KEY:
-                    found += [str(v) for v in _seq(values)]
+                    found += [str(v) for v in as_list(values)]
     return found
 
 
@@ -297,15 +300,11 @@ def no_cross_customer(view: StackView, config: Mapping[str, Any]) -> Iterator[Fi
             yield problem
         return
     customer = _customer(env)
-    for r in view.resources:
-        if not r.tags:
-            continue
-        tag = r.tags.get("customer")
-        if tag != customer:
-            yield Finding(r.urn, f"{r.type.rsplit(':', 1)[-1]} '{r.name}' is tagged customer {tag!r} in the "
-                                 f"environment of customer {customer!r}: nothing of one customer may stand in "
-                                 f"another's environment; remove it, or tag it through StackSettings.tags_for",
-                          r.name)
+    for r, tag in _mistagged(view, "customer", customer):
+        yield Finding(r.urn, f"{r.label} is tagged customer {tag!r} in the "
+                             f"environment of customer {customer!r}: nothing of one customer may stand in "
+                             f"another's environment; remove it, or tag it through StackSettings.tags_for",
+                      r.name)
     prefix = _env_name(env) + "-"
     for r in view.of_type(BUCKET_POLICY):
         doc = _policy_document(r.props.get("policy"))

@@ -7,9 +7,9 @@ explicitly, so that what runs does not depend on a default the program cannot se
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from ..framework import Resource, Rule
+from ..framework import Resource, Rule, as_list
 
 ECS_SERVICE = "aws:ecs/service:Service"
 ECS_CLUSTER = "aws:ecs/cluster:Cluster"
@@ -17,14 +17,6 @@ EC2_INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EBS_VOLUME = "aws:ebs/volume:Volume"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-
-
-def _items(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return list(value)
-    return [value]
 
 
 def _flag(value: Any) -> bool | None:
@@ -49,7 +41,7 @@ def compute_no_public_ip(r: Resource, config: Mapping[str, Any]) -> str | None:
             return (f"EC2 instance '{r.name}' may get a public IP address (left unset, the subnet decides): "
                     f"set associate_public_ip_address=False")
         return None
-    interfaces = [i for i in _items(r.props.get("networkInterfaces")) if isinstance(i, Mapping)]
+    interfaces = [i for i in as_list(r.props.get("networkInterfaces")) if isinstance(i, Mapping)]
     if not interfaces or any(_flag(i.get("associatePublicIpAddress")) is not False for i in interfaces):
         return (f"launch template '{r.name}' may give instances public IP addresses (left unset, the subnet "
                 f"decides): declare its network interfaces with associate_public_ip_address='false'")
@@ -74,12 +66,12 @@ def _unencrypted_devices(r: Resource) -> list[str]:
         root = r.props.get("rootBlockDevice")
         if not (isinstance(root, Mapping) and _flag(root.get("encrypted")) is True):
             devices.append("root_block_device")
-        for d in _items(r.props.get("ebsBlockDevices")):
+        for d in as_list(r.props.get("ebsBlockDevices")):
             if not (isinstance(d, Mapping) and _flag(d.get("encrypted")) is True):
                 devices.append(f"ebs_block_device {d.get('deviceName') if isinstance(d, Mapping) else '?'}")
         return devices
     devices = []
-    for m in _items(r.props.get("blockDeviceMappings")):
+    for m in as_list(r.props.get("blockDeviceMappings")):
         if not isinstance(m, Mapping) or m.get("virtualName") or m.get("noDevice"):
             continue  # instance-store or suppressed devices carry no EBS volume
         if _flag((m.get("ebs") or {}).get("encrypted")) is not True:

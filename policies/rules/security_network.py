@@ -18,11 +18,9 @@ whatever the target.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from pulumi_policy.proxy import UnknownValueError
-
-from ..framework import Finding, Resource, Rule, StackView
+from ..framework import UNKNOWN, Finding, Resource, Rule, StackView, as_list, read_known
 
 LOAD_BALANCER_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
@@ -35,24 +33,6 @@ INTERNET_PORTS = (80, 443)  # HTTP (redirected) and HTTPS, to a load balancer on
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 TLS13_PREFIX = "ELBSecurityPolicy-TLS13-"
 ENVIRONMENT_RETIRING = "retiring"
-
-_UNKNOWN = object()
-
-
-def _read(read: Callable[[], Any]) -> Any:
-    try:
-        return read()
-    except UnknownValueError:
-        return _UNKNOWN
-
-
-def _items(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return list(value)
-    return [value]
-
 
 # --------------------------------------------------------------------------------------------
 # sg-no-open-ingress
@@ -85,22 +65,22 @@ def _describe(protocol: str, ports: tuple[int, int]) -> str:
 
 
 def _sg_ids(value: Any) -> set[str]:
-    return {v for v in _items(value) if isinstance(v, str)}
+    return {v for v in as_list(value) if isinstance(v, str)}
 
 
 def _security_group_inputs(props: Any) -> Iterator[str]:
     """Every string under a key naming security groups (securityGroups, vpcSecurityGroupIds, ...)."""
     if isinstance(props, Mapping):
         for key in props:
-            value = _read(lambda: props[key])
+            value = read_known(lambda: props[key])
             if "securitygroup" in str(key).lower():
-                yield from (v for v in _items(value) if isinstance(v, str))
-            elif value is not _UNKNOWN:
+                yield from (v for v in as_list(value) if isinstance(v, str))
+            elif value is not UNKNOWN:
                 yield from _security_group_inputs(value)
     elif isinstance(props, Sequence) and not isinstance(props, str):
         for i in range(len(props)):
-            value = _read(lambda: props[i])
-            if value is not _UNKNOWN:
+            value = read_known(lambda: props[i])
+            if value is not UNKNOWN:
                 yield from _security_group_inputs(value)
 
 
@@ -108,8 +88,8 @@ def load_balancer_groups(view: StackView) -> tuple[set[str], dict[str, str]]:
     """Ids of the security groups only load balancers use, and the shared ones with who shares them."""
     lb_groups: set[str] = set()
     for lb in view.of_type(*LOAD_BALANCER_TYPES):
-        groups = _read(lambda: lb.props.get("securityGroups"))
-        if groups is not _UNKNOWN:
+        groups = read_known(lambda: lb.props.get("securityGroups"))
+        if groups is not UNKNOWN:
             lb_groups |= _sg_ids(groups)
     shared: dict[str, str] = {}
     for r in view.resources:
@@ -129,20 +109,20 @@ def _open_entries(r: Resource) -> Iterator[tuple[str, str, tuple[int, int], Any]
         protocol = _protocol(p.get("ipProtocol"))
         for source in sources:
             yield source, protocol, _port_range(protocol, p.get("fromPort"), p.get("toPort")), \
-                _read(lambda: p.get("securityGroupId"))
+                read_known(lambda: p.get("securityGroupId"))
     elif r.type == LEGACY_RULE:
         if p.get("type") != "ingress":
             return
         protocol = _protocol(p.get("protocol"))
-        for source in [c for c in _items(p.get("cidrBlocks")) + _items(p.get("ipv6CidrBlocks")) if _is_internet(c)]:
+        for source in [c for c in as_list(p.get("cidrBlocks")) + as_list(p.get("ipv6CidrBlocks")) if _is_internet(c)]:
             yield source, protocol, _port_range(protocol, p.get("fromPort"), p.get("toPort")), \
-                _read(lambda: p.get("securityGroupId"))
+                read_known(lambda: p.get("securityGroupId"))
     elif r.type in SECURITY_GROUP_TYPES:
-        for entry in _items(p.get("ingress")):
+        for entry in as_list(p.get("ingress")):
             if not isinstance(entry, Mapping):
                 continue
             protocol = _protocol(entry.get("protocol"))
-            cidrs = _items(entry.get("cidrBlocks")) + _items(entry.get("ipv6CidrBlocks"))
+            cidrs = as_list(entry.get("cidrBlocks")) + as_list(entry.get("ipv6CidrBlocks"))
             for source in [c for c in cidrs if _is_internet(c)]:
                 yield source, protocol, _port_range(protocol, entry.get("fromPort"), entry.get("toPort")), None
 
@@ -161,7 +141,7 @@ def _ingress_problem(r: Resource, lb_only: set[str], shared: Mapping[str, str]) 
             return (f"{what} inline, where the policy cannot tell whether the group belongs to a load balancer: "
                     f"remove the inline ingress and declare internet ingress as aws.vpc.SecurityGroupIngressRule "
                     f"resources (TCP 80/443 only) on the load balancer's own security group")
-        if target is _UNKNOWN:
+        if target is UNKNOWN:
             continue  # judged again in the update, when the group's id is known
         web = protocol == "tcp" and ports[0] == ports[1] and ports[0] in INTERNET_PORTS
         if web and target in lb_only:
@@ -181,7 +161,7 @@ def _ingress_problem(r: Resource, lb_only: set[str], shared: Mapping[str, str]) 
 def sg_no_open_ingress(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
     lb_only, shared = load_balancer_groups(view)
     for r in view.of_type(INGRESS_RULE, LEGACY_RULE, *SECURITY_GROUP_TYPES):
-        message = _read(lambda: _ingress_problem(r, lb_only, shared))
+        message = read_known(lambda: _ingress_problem(r, lb_only, shared))
         if isinstance(message, str):
             yield Finding(r.urn, message, r.name)
 
@@ -196,7 +176,7 @@ def _listener_protocol(listener: Resource) -> str:
 def lb_http_redirects(listener: Resource, config: Mapping[str, Any]) -> str | None:
     if _listener_protocol(listener) != "HTTP":
         return None
-    actions = [a for a in _items(listener.props.get("defaultActions")) if isinstance(a, Mapping)]
+    actions = [a for a in as_list(listener.props.get("defaultActions")) if isinstance(a, Mapping)]
     redirects = [a for a in actions if a.get("type") == "redirect"
                  and str((a.get("redirect") or {}).get("protocol") or "").upper() == "HTTPS"]
     serving = [a.get("type") for a in actions if a.get("type") in ("forward", "fixed-response")]
@@ -242,11 +222,11 @@ def lb_access_logs(lb: Resource, config: Mapping[str, Any]) -> str | None:
 def lb_deletion_protection(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
     """Controlled stacks only; not while the environment is retiring (its approval is change-control's job)."""
     env = view.environment
-    if env is not None and _read(lambda: env.props.get(ENVIRONMENT_RETIRING)) is True:
+    if env is not None and read_known(lambda: env.props.get(ENVIRONMENT_RETIRING)) is True:
         return
     for lb in view.of_type(*LOAD_BALANCER_TYPES):
-        protected = _read(lambda: lb.props.get("enableDeletionProtection"))
-        if protected is not True and protected is not _UNKNOWN:
+        protected = read_known(lambda: lb.props.get("enableDeletionProtection"))
+        if protected is not True and protected is not UNKNOWN:
             yield Finding(lb.urn, f"load balancer '{lb.name}' of a change-controlled stack can be deleted: set "
                                   f"enable_deletion_protection=True", lb.name)
 

@@ -28,11 +28,9 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
-from pulumi_policy.proxy import UnknownValueError
-
-from ..framework import Finding, Resource, Rule, StackView
+from ..framework import Finding, Resource, Rule, StackView, as_list, read_known
 
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 SECURE_BUCKET_TYPE = "clinspark:storage:SecureBucket"
@@ -51,26 +49,6 @@ SETTINGS_TYPES = (ENCRYPTION_TYPES + VERSIONING_TYPES + PUBLIC_ACCESS_BLOCK_TYPE
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 ACCESS_LOGS = "access-logs"  # purpose of the bucket AWS services deliver logs to
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-
-_UNKNOWN = object()
-
-
-def _read(read: Callable[[], Any]) -> Any:
-    """The value `read` returns, or _UNKNOWN when the engine does not know it yet (preview)."""
-    try:
-        return read()
-    except UnknownValueError:
-        return _UNKNOWN
-
-
-def _items(value: Any) -> list[Any]:
-    """A list input as a list (a single value as a one-element list, None as empty)."""
-    if value is None:
-        return []
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return list(value)
-    return [value]
-
 
 # --------------------------------------------------------------------------------------------
 # Pairing buckets with their settings
@@ -105,25 +83,25 @@ def pair_buckets(view: StackView) -> BucketPairing:
     purposes: dict[str, str | None] = {}
     for b in buckets:
         found: set[str] = set()
-        own = _read(lambda: b.props.get("bucket"))
+        own = read_known(lambda: b.props.get("bucket"))
         if isinstance(own, str) and own:
             found.add(own)
         parent = index.get(b.parent or "")
-        purpose = _read(lambda: b.tags.get("purpose"))
+        purpose = read_known(lambda: b.tags.get("purpose"))
         if parent is not None and parent.type == SECURE_BUCKET_TYPE:
             if sum(1 for c in view.children(parent.urn) if c.type in BUCKET_TYPES) == 1:
-                out = _read(lambda: parent.props.get("bucketName"))
+                out = read_known(lambda: parent.props.get("bucketName"))
                 if isinstance(out, str) and out:
                     found.add(out)
             if not isinstance(purpose, str):
-                purpose = _read(lambda: parent.props.get("purpose"))
+                purpose = read_known(lambda: parent.props.get("purpose"))
         names[b.urn] = frozenset(found)
         purposes[b.urn] = purpose if isinstance(purpose, str) else None
 
     owned: dict[str, list[Resource]] = {b.urn: [] for b in buckets}
     unpaired: list[Resource] = []
     for s in view.of_type(*SETTINGS_TYPES):
-        target = _read(lambda: s.props.get("bucket"))
+        target = read_known(lambda: s.props.get("bucket"))
         siblings = [b for b in buckets if s.parent is not None and b.parent == s.parent]
         if isinstance(target, str) and target:
             by_name = [b for b in buckets if target in names[b.urn]]
@@ -142,7 +120,7 @@ def pair_buckets(view: StackView) -> BucketPairing:
 
 def _bucket_findings(view: StackView, judge: Callable[[PairedBucket], str | None]) -> Iterator[Finding]:
     for paired in pair_buckets(view).buckets:
-        message = _read(lambda: judge(paired))
+        message = read_known(lambda: judge(paired))
         if isinstance(message, str):
             yield Finding(paired.bucket.urn, message, paired.bucket.name)
 
@@ -159,7 +137,7 @@ def _encryption_problem(paired: PairedBucket) -> str | None:
                 f"sse_algorithm 'aws:kms' and kms_master_key_id set to a customer-managed KMS key "
                 f"(or build the bucket with SecureBucket)")
     for config in configs:
-        rules = _items(config.props.get("rules"))
+        rules = as_list(config.props.get("rules"))
         defaults = [r.get("applyServerSideEncryptionByDefault") or {} for r in rules if isinstance(r, Mapping)]
         if not defaults:
             return (f"{paired.label}: its encryption configuration '{config.name}' sets no default encryption: "
@@ -232,7 +210,7 @@ def s3_versioning(view: StackView, config: Mapping[str, Any]) -> Iterator[Findin
 def _is_everyone(principal: Any) -> bool:
     if principal == "*":
         return True
-    return isinstance(principal, Mapping) and "*" in _items(principal.get("AWS"))
+    return isinstance(principal, Mapping) and "*" in as_list(principal.get("AWS"))
 
 
 def _denies_insecure_transport(condition: Any) -> bool:
@@ -242,7 +220,7 @@ def _denies_insecure_transport(condition: Any) -> bool:
         block = condition.get(operator)
         if isinstance(block, Mapping):
             for key, value in block.items():
-                if key.lower() == "aws:securetransport" and any(str(v).lower() == "false" for v in _items(value)):
+                if key.lower() == "aws:securetransport" and any(str(v).lower() == "false" for v in as_list(value)):
                     return True
     return False
 
@@ -253,7 +231,7 @@ def _resource_part(pattern: str) -> str:
 
 
 def _covers_bucket_and_objects(resources: Any, names: frozenset[str]) -> bool:
-    parts = [_resource_part(r) for r in _items(resources) if isinstance(r, str)]
+    parts = [_resource_part(r) for r in as_list(resources) if isinstance(r, str)]
     if names:
         return all(
             any(fnmatch.fnmatchcase(name, p) for p in parts)
@@ -264,10 +242,10 @@ def _covers_bucket_and_objects(resources: Any, names: frozenset[str]) -> bool:
 
 
 def _tls_deny_statement(document: Mapping[str, Any], names: frozenset[str]) -> bool:
-    for st in _items(document.get("Statement")):
+    for st in as_list(document.get("Statement")):
         if not isinstance(st, Mapping) or st.get("Effect") != "Deny" or not _is_everyone(st.get("Principal")):
             continue
-        if not any(a in ("*", "s3:*") for a in _items(st.get("Action"))):
+        if not any(a in ("*", "s3:*") for a in as_list(st.get("Action"))):
             continue
         if _denies_insecure_transport(st.get("Condition")) and _covers_bucket_and_objects(st.get("Resource"), names):
             return True
@@ -307,7 +285,7 @@ def _acl_grants(acl: Resource) -> bool:
 
 def _acl_problem(paired: PairedBucket) -> str | None:
     inline = paired.bucket.props.get("acl")
-    if inline not in (None, "private") or _items(paired.bucket.props.get("grants")):
+    if inline not in (None, "private") or as_list(paired.bucket.props.get("grants")):
         return (f"{paired.label} sets an ACL on the bucket itself: remove acl/grants; grant access in the "
                 f"bucket policy or IAM")
     granting = [a.name for a in paired.of(ACL_TYPES) if _acl_grants(a)]
@@ -329,7 +307,7 @@ def _acl_problem(paired: PairedBucket) -> str | None:
 def s3_no_acls(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
     yield from _bucket_findings(view, _acl_problem)
     for acl in pair_buckets(view).unpaired:
-        if acl.type in ACL_TYPES and _read(lambda: _acl_grants(acl)) is True:
+        if acl.type in ACL_TYPES and read_known(lambda: _acl_grants(acl)) is True:
             yield Finding(acl.urn, f"the bucket ACL '{acl.name}' grants access through an ACL: remove it and grant "
                                    f"access in the bucket policy or IAM", acl.name)
 
