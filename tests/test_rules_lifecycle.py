@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -17,32 +16,20 @@ import pytest
 from components.phases import CLONE_SOURCE_PHASE, PHASES
 from envctl.evaluate import Violation, effective_policies, evaluate
 from envctl.mocks import Registration
-from envctl.offline import LocalStacks, StackRun
+from envctl.offline import StackRun
 from policies.framework import ENVIRONMENT_TYPE, INSTANCE_TYPE, PAIR_TYPE, today_utc
 from policies.pack import POLICIES
 from policies.rules import lifecycle
+from tests.conftest import SHIPPED, altered, environment, of_type
 
-PROJECT = Path(__file__).resolve().parent.parent
-SHIPPED = ("sandbox", "migration", "preprod", "val", "prod", "demo", "community-dev")
 RULE_IDS = [rule.id for rule in lifecycle.RULES]
 RDS = "aws:rds/instance:Instance"
 COPY = "aws:rds/snapshotCopy:SnapshotCopy"
 
 
-@pytest.fixture(scope="module")
-def runs() -> dict[str, StackRun]:
-    local = LocalStacks(PROJECT)
-    return {stack: local.run(stack) for stack in SHIPPED}
-
-
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def environment(run: StackRun) -> Registration:
-    (env,) = run.by_type(ENVIRONMENT_TYPE)
-    return env
-
-
 def instance(run: StackRun, role: str) -> Registration:
     (found,) = [r for r in run.by_type(INSTANCE_TYPE) if r.outputs["role"] == role]
     return found
@@ -53,33 +40,12 @@ def violations(run: StackRun, config: dict[str, Any] | None = None, rules: list[
     return evaluate(run, effective_policies([p for p in POLICIES if p.name in wanted], config)).violations
 
 
-def altered(run: StackRun, match: Callable[[Registration], bool], **changes: Any) -> StackRun:
-    """The run with every matching registration changed; `inputs`/`outputs` changes are merged."""
-    regs, matched = [], False
-    for reg in run.registrations:
-        if match(reg):
-            matched = True
-            update = dict(changes)
-            if "inputs" in update:
-                update["inputs"] = {**reg.inputs, **update["inputs"]}
-            if "outputs" in update:
-                update["outputs"] = {**(reg.outputs or {}), **update["outputs"]}
-            reg = replace(reg, **update)
-        regs.append(reg)
-    assert matched, "the alteration matched nothing"
-    return replace(run, registrations=regs)
-
-
 def added(run: StackRun, *regs: Registration) -> StackRun:
     return replace(run, registrations=[*run.registrations, *regs])
 
 
 def named(name: str) -> Callable[[Registration], bool]:
     return lambda reg: reg.name == name
-
-
-def of_type(typ: str) -> Callable[[Registration], bool]:
-    return lambda reg: reg.type == typ
 
 
 def only(found: list[Violation], policy: str, urn: str | None = None) -> Violation:
@@ -96,8 +62,8 @@ def policies_of(found: list[Violation]) -> set[str]:
 # quiet on what the program builds
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stack", SHIPPED)
-def test_shipped_stacks_pass_every_lifecycle_rule(runs, stack):
-    assert violations(runs[stack]) == []
+def test_shipped_stacks_pass_every_lifecycle_rule(shipped, stack):
+    assert violations(shipped[stack]) == []
 
 
 def test_lifecycle_rules_apply_to_every_stack_and_are_mandatory():
@@ -106,8 +72,8 @@ def test_lifecycle_rules_apply_to_every_stack_and_are_mandatory():
     assert all(not r.controlled_only and r.level == "mandatory" and r.family == "lifecycle" for r in lifecycle.RULES)
 
 
-def test_a_stack_without_environment_fails_every_lifecycle_rule(runs):
-    run = runs["demo"]
+def test_a_stack_without_environment_fails_every_lifecycle_rule(shipped):
+    run = shipped["demo"]
     env = environment(run)
     found = violations(replace(run, registrations=[r for r in run.registrations if r.urn != env.urn]))
     assert policies_of(found) == set(RULE_IDS)
@@ -131,9 +97,9 @@ def expiring(run: StackRun, expires_on: str | None) -> StackRun:
 
 
 @pytest.mark.parametrize("stack", ("sandbox", "migration", "val", "demo"))
-def test_a_disposable_stack_may_not_live_beyond_its_phase(runs, stack):
+def test_a_disposable_stack_may_not_live_beyond_its_phase(shipped, stack):
     phase = PHASES[stack]
-    run = runs[stack]
+    run = shipped[stack]
     assert violations(expiring(run, (today_utc() + timedelta(days=phase.max_life_days)).isoformat())) == []
     too_late = (today_utc() + timedelta(days=phase.max_life_days + 1)).isoformat()
     v = only(violations(expiring(run, too_late)), "lifecycle-expiry")
@@ -141,36 +107,36 @@ def test_a_disposable_stack_may_not_live_beyond_its_phase(runs, stack):
     assert f"{phase.max_life_days} days" in v.message and "set it to" in v.message
 
 
-def test_an_expired_stack_is_told_to_be_destroyed(runs):
-    run = runs["sandbox"]
+def test_an_expired_stack_is_told_to_be_destroyed(shipped):
+    run = shipped["sandbox"]
     yesterday = (today_utc() - timedelta(days=1)).isoformat()
     v = only(violations(expiring(run, yesterday)), "lifecycle-expiry")
     assert v.urn == environment(run).urn and f"expired on {yesterday}" in v.message and "pulumi destroy" in v.message
 
 
-def test_a_disposable_stack_without_expiry_is_refused(runs):
-    run = runs["migration"]
+def test_a_disposable_stack_without_expiry_is_refused(shipped):
+    run = shipped["migration"]
     v = only(violations(expiring(run, None)), "lifecycle-expiry")
     assert "needs an expiry date" in v.message and "set expires_on" in v.message
 
 
 @pytest.mark.parametrize("stack", ("preprod", "prod", "community-dev"))
-def test_a_lasting_stack_takes_no_expiry(runs, stack):
-    run = runs[stack]
+def test_a_lasting_stack_takes_no_expiry(shipped, stack):
+    run = shipped[stack]
     v = only(violations(expiring(run, (today_utc() + timedelta(days=30)).isoformat())), "lifecycle-expiry")
     assert v.urn == environment(run).urn and "remove expires_on" in v.message
 
 
-def test_every_tag_carries_the_environment_expiry(runs):
-    run = runs["val"]
+def test_every_tag_carries_the_environment_expiry(shipped):
+    run = shipped["val"]
     target = run.one("aws:ecs/cluster:Cluster", "acme-val-main-cluster")
     changed = altered(run, named(target.name), inputs={"tags": {**target.inputs["tags"], "expires-on": "never"}})
     v = only(violations(changed), "lifecycle-expiry")
     assert v.urn == target.urn and "'never'" in v.message and "tags_for" in v.message
 
 
-def test_an_environment_that_contradicts_the_catalog_about_disposability_is_refused(runs):
-    run = runs["prod"]
+def test_an_environment_that_contradicts_the_catalog_about_disposability_is_refused(shipped):
+    run = shipped["prod"]
     changed = altered(run, of_type(ENVIRONMENT_TYPE), outputs={"disposable": True})
     v = only(violations(changed), "lifecycle-expiry")
     assert "not disposable" in v.message
@@ -184,15 +150,15 @@ def copy_of(reg: Registration, name: str, **outputs: Any) -> Registration:
                    outputs={**(reg.outputs or {}), "instanceName": name, **outputs})
 
 
-def test_a_third_instance_in_a_pair_is_refused(runs):
-    run = runs["prod"]
+def test_a_third_instance_in_a_pair_is_refused(shipped):
+    run = shipped["prod"]
     third = copy_of(instance(run, "main"), "acme-prod-extra")
     v = only(violations(added(run, third)), "lifecycle-topology")
     assert v.urn == third.urn and "second instance with role 'main'" in v.message and "remove it" in v.message
 
 
-def test_an_instance_with_a_role_foreign_to_the_phase_is_refused(runs):
-    run = runs["sandbox"]
+def test_an_instance_with_a_role_foreign_to_the_phase_is_refused(shipped):
+    run = shipped["sandbox"]
     changed = altered(run, named("acme-sandbox-test"), outputs={"role": "single"})
     found = [v for v in violations(changed) if v.policy == "lifecycle-topology"]
     assert {v.urn for v in found} == {instance(run, "test").urn, run.by_type(PAIR_TYPE)[0].urn}
@@ -200,31 +166,31 @@ def test_an_instance_with_a_role_foreign_to_the_phase_is_refused(runs):
     assert any("no instance with role test" in v.message for v in found)
 
 
-def test_a_pair_without_its_test_instance_is_refused(runs):
-    run = runs["val"]
+def test_a_pair_without_its_test_instance_is_refused(shipped):
+    run = shipped["val"]
     test = instance(run, "test")
     v = only(violations(replace(run, registrations=[r for r in run.registrations if r.urn != test.urn])),
              "lifecycle-topology")
     assert v.urn == run.by_type(PAIR_TYPE)[0].urn and "no instance with role test" in v.message
 
 
-def test_a_pair_instance_outside_its_pair_is_refused(runs):
-    run = runs["sandbox"]
+def test_a_pair_instance_outside_its_pair_is_refused(shipped):
+    run = shipped["sandbox"]
     test = instance(run, "test")
     v = only(violations(altered(run, named(test.name), parent=environment(run).urn)), "lifecycle-topology",
              urn=test.urn)
     assert "outside the InstancePair" in v.message
 
 
-def test_a_second_single_instance_is_refused(runs):
-    run = runs["migration"]
+def test_a_second_single_instance_is_refused(shipped):
+    run = shipped["migration"]
     second = copy_of(instance(run, "single"), "acme-migration-single-2")
     v = only(violations(added(run, second)), "lifecycle-topology")
     assert v.urn == second.urn and "second instance with role 'single'" in v.message
 
 
-def test_a_pair_in_a_single_phase_is_refused(runs):
-    run = runs["demo"]
+def test_a_pair_in_a_single_phase_is_refused(shipped):
+    run = shipped["demo"]
     pair = replace(instance(run, "single"), type=PAIR_TYPE, name="demo-pair",
                    urn=environment(run).urn.rsplit("::", 1)[0] + "::demo-pair", outputs={"role": "pair"})
     v = only(violations(added(run, pair)), "lifecycle-topology")
@@ -239,8 +205,8 @@ def snapshot_arn(run: StackRun, identifier: str) -> str:
     return copy.inputs["sourceDbSnapshotIdentifier"].split(":snapshot:")[0] + ":snapshot:" + identifier
 
 
-def test_prod_test_is_never_restored(runs):
-    run = runs["prod"]
+def test_prod_test_is_never_restored(shipped):
+    run = shipped["prod"]
     main_db, main_copy = run.one(RDS, "acme-prod-main-db"), run.one(COPY, "acme-prod-main-db-source")
     test = instance(run, "test")
     test_db = run.one(RDS, "acme-prod-test-db")
@@ -257,16 +223,17 @@ def test_prod_test_is_never_restored(runs):
 
 
 @pytest.mark.parametrize("stack", ("sandbox", "migration", "preprod", "demo", "community-dev"))
-def test_phases_that_start_empty_restore_nothing(runs, stack):
-    run = runs[stack]
+def test_phases_that_start_empty_restore_nothing(shipped, stack):
+    run = shipped[stack]
     db = run.by_type(RDS)[0]
-    changed = altered(run, named(db.name), inputs={"snapshotIdentifier": snapshot_arn(runs["val"], "acme-preprod-x")})
+    changed = altered(run, named(db.name),
+                      inputs={"snapshotIdentifier": snapshot_arn(shipped["val"], "acme-preprod-x")})
     v = only(violations(changed), "lifecycle-restore-allowed")
     assert v.urn == db.urn and "starts empty and restores nothing" in v.message
 
 
-def test_a_clone_from_another_customers_preprod_is_refused(runs):
-    run = runs["val"]
+def test_a_clone_from_another_customers_preprod_is_refused(shipped):
+    run = shipped["val"]
     copy = run.one(COPY, "acme-val-main-db-source")
     foreign = snapshot_arn(run, f"globex-{CLONE_SOURCE_PHASE}-val-2026-11")
     v = only(violations(altered(run, named(copy.name), inputs={"sourceDbSnapshotIdentifier": foreign})),
@@ -274,8 +241,8 @@ def test_a_clone_from_another_customers_preprod_is_refused(runs):
     assert v.urn == copy.urn and foreign in v.message and "same customer's preprod" in v.message
 
 
-def test_a_clone_from_another_phase_of_the_same_customer_is_refused(runs):
-    run = runs["val"]
+def test_a_clone_from_another_phase_of_the_same_customer_is_refused(shipped):
+    run = shipped["val"]
     copy = run.one(COPY, "acme-val-test-db-source")
     other = snapshot_arn(run, "acme-sandbox-main-db-final")
     v = only(violations(altered(run, named(copy.name), inputs={"sourceDbSnapshotIdentifier": other})),
@@ -283,23 +250,23 @@ def test_a_clone_from_another_phase_of_the_same_customer_is_refused(runs):
     assert v.urn == copy.urn and "acme-preprod-<name>" in v.message
 
 
-def test_a_copy_under_another_instances_key_is_refused(runs):
-    run = runs["val"]
+def test_a_copy_under_another_instances_key_is_refused(shipped):
+    run = shipped["val"]
     copy = run.one(COPY, "acme-val-main-db-source")
     other_key = instance(run, "test").outputs["keyArn"]
     v = only(violations(altered(run, named(copy.name), inputs={"kmsKeyId": other_key})), "lifecycle-restore-allowed")
     assert v.urn == copy.urn and other_key in v.message and "instance's own key" in v.message
 
 
-def test_a_copy_without_a_key_is_refused(runs):
-    run = runs["prod"]
+def test_a_copy_without_a_key_is_refused(shipped):
+    run = shipped["prod"]
     copy = run.one(COPY, "acme-prod-main-db-source")
     v = only(violations(altered(run, named(copy.name), inputs={"kmsKeyId": None})), "lifecycle-restore-allowed")
     assert v.urn == copy.urn and "set kms_key_id" in v.message
 
 
-def test_a_database_restored_straight_from_preprod_bypassing_its_copy_is_refused(runs):
-    run = runs["val"]
+def test_a_database_restored_straight_from_preprod_bypassing_its_copy_is_refused(shipped):
+    run = shipped["val"]
     db = run.one(RDS, "acme-val-main-db")
     source = run.one(COPY, "acme-val-main-db-source").inputs["sourceDbSnapshotIdentifier"]
     v = only(violations(altered(run, named(db.name), inputs={"snapshotIdentifier": source})),
@@ -307,8 +274,8 @@ def test_a_database_restored_straight_from_preprod_bypassing_its_copy_is_refused
     assert v.urn == db.urn and "not the instance's own snapshot copy" in v.message
 
 
-def test_the_key_arn_the_engine_reports_for_the_instance_key_counts_as_its_own(runs):
-    run = runs["val"]
+def test_the_key_arn_the_engine_reports_for_the_instance_key_counts_as_its_own(shipped):
+    run = shipped["val"]
     main = instance(run, "main")
     key = run.one("aws:kms/key:Key", "acme-val-main-key")
     arn = "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-3333-4444-555555555555"
@@ -321,16 +288,16 @@ def test_the_key_arn_the_engine_reports_for_the_instance_key_counts_as_its_own(r
 # --------------------------------------------------------------------------------------------
 # lifecycle-no-cross-customer
 # --------------------------------------------------------------------------------------------
-def test_a_resource_of_another_customer_is_refused(runs):
-    run = runs["prod"]
+def test_a_resource_of_another_customer_is_refused(shipped):
+    run = shipped["prod"]
     bucket = run.one("aws:s3/bucket:Bucket", "acme-prod-main-documents")
     changed = altered(run, named(bucket.name), inputs={"tags": {**bucket.inputs["tags"], "customer": "globex"}})
     v = only(violations(changed), "lifecycle-no-cross-customer")
     assert v.urn == bucket.urn and "'globex'" in v.message and "'acme'" in v.message and "remove it" in v.message
 
 
-def test_a_customer_in_a_vendor_internal_environment_is_refused(runs):
-    run = runs["community-dev"]
+def test_a_customer_in_a_vendor_internal_environment_is_refused(shipped):
+    run = shipped["community-dev"]
     db = run.by_type(RDS)[0]
     changed = altered(run, named(db.name), inputs={"tags": {**db.inputs["tags"], "customer": "acme"}})
     v = only(violations(changed), "lifecycle-no-cross-customer")
@@ -351,8 +318,8 @@ def with_principals(policy: Registration, principals: list[str]) -> dict[str, An
     return {"policy": json.dumps(doc)}
 
 
-def test_the_exchange_bucket_names_only_roles_of_its_own_environment(runs):
-    run = runs["val"]
+def test_the_exchange_bucket_names_only_roles_of_its_own_environment(shipped):
+    run = shipped["val"]
     policy = exchange_policy(run)
     foreign = "arn:aws:iam::123456789012:role/globex-val-main-task"
     own = "arn:aws:iam::123456789012:role/acme-val-main-task"
@@ -362,8 +329,8 @@ def test_the_exchange_bucket_names_only_roles_of_its_own_environment(runs):
     assert "name only this environment's own task roles" in v.message
 
 
-def test_a_role_of_another_phase_of_the_same_customer_is_refused(runs):
-    run = runs["sandbox"]
+def test_a_role_of_another_phase_of_the_same_customer_is_refused(shipped):
+    run = shipped["sandbox"]
     policy = exchange_policy(run)
     prod_role = "arn:aws:iam::123456789012:role/acme-prod-main-task"
     v = only(violations(altered(run, named(policy.name), inputs=with_principals(policy, [prod_role]))),
@@ -371,8 +338,8 @@ def test_a_role_of_another_phase_of_the_same_customer_is_refused(runs):
     assert prod_role in v.message
 
 
-def test_a_bucket_policy_granting_a_foreign_role_as_principal_is_refused(runs):
-    run = runs["prod"]
+def test_a_bucket_policy_granting_a_foreign_role_as_principal_is_refused(shipped):
+    run = shipped["prod"]
     policy = exchange_policy(run)
     doc = json.loads(policy.inputs["policy"])
     doc["Statement"].append({"Sid": "Share", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
@@ -385,8 +352,8 @@ def test_a_bucket_policy_granting_a_foreign_role_as_principal_is_refused(runs):
 # --------------------------------------------------------------------------------------------
 # waivers in an uncontrolled stack: reason and expiry suffice, no ECR
 # --------------------------------------------------------------------------------------------
-def test_a_waiver_in_an_uncontrolled_stack_needs_no_ecr(runs):
-    run = runs["sandbox"]
+def test_a_waiver_in_an_uncontrolled_stack_needs_no_ecr(shipped):
+    run = shipped["sandbox"]
     bucket = run.one("aws:s3/bucket:Bucket", "acme-sandbox-exchange")
     changed = altered(run, named(bucket.name), inputs={"tags": {**bucket.inputs["tags"], "customer": "globex"}})
     future = (today_utc() + timedelta(days=7)).isoformat()

@@ -10,7 +10,6 @@ import copy
 import dataclasses
 import json
 import re
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -20,12 +19,11 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from components.phases import PHASES, Role
 from envctl.evaluate import Violation, effective_policies, evaluate, policy_resources
 from envctl.mocks import Registration
-from envctl.offline import LocalStacks, StackRun
+from envctl.offline import StackRun
 from policies.framework import Rule, StackView, from_policy_resource, to_policy
 from policies.rules import security_compute, security_network, security_rds, security_s3
+from tests.conftest import SHIPPED
 
-PROJECT = Path(__file__).resolve().parent.parent
-SHIPPED = ("sandbox", "migration", "preprod", "val", "prod", "demo", "community-dev")
 SECURITY_RULES: list[Rule] = [*security_s3.RULES, *security_rds.RULES, *security_network.RULES, *security_compute.RULES]
 BY_ID = {rule.id: rule for rule in SECURITY_RULES}
 
@@ -48,21 +46,14 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ENVIRONMENT = "clinspark:environment:Environment"
 
 
-@pytest.fixture(scope="module")
-def runs() -> dict[str, StackRun]:
-    """Every shipped stack planned offline once for this module (VAL and PROD resolve Pre-PROD locally)."""
-    local = LocalStacks(PROJECT)
-    return {stack: local.run(stack) for stack in SHIPPED}
+@pytest.fixture
+def prod(shipped) -> StackRun:
+    return shipped["prod"]
 
 
 @pytest.fixture
-def prod(runs) -> StackRun:
-    return runs["prod"]
-
-
-@pytest.fixture
-def sandbox(runs) -> StackRun:
-    return runs["sandbox"]
+def sandbox(shipped) -> StackRun:
+    return shipped["sandbox"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,17 +128,17 @@ def test_every_rule_has_a_stable_id_a_one_line_description_and_valid_mappings():
 
 
 @pytest.mark.parametrize("stack", SHIPPED)
-def test_the_shipped_stacks_violate_no_security_rule(runs, stack):
-    found = evaluate(runs[stack], effective_policies([to_policy(r) for r in SECURITY_RULES], None)).violations
+def test_the_shipped_stacks_violate_no_security_rule(shipped, stack):
+    found = evaluate(shipped[stack], effective_policies([to_policy(r) for r in SECURITY_RULES], None)).violations
     assert found == []
 
 
 # --------------------------------------------------------------------------------------------
 # S3
 # --------------------------------------------------------------------------------------------
-def test_every_shipped_bucket_is_judged_by_its_own_settings(runs):
+def test_every_shipped_bucket_is_judged_by_its_own_settings(shipped):
     """The quiet cases mean something: every bucket is paired with all five of its settings."""
-    for stack, run in runs.items():
+    for stack, run in shipped.items():
         view = StackView(tuple(from_policy_resource(r) for r in policy_resources(run)))
         pairing = security_s3.pair_buckets(view)
         assert pairing.unpaired == ()
