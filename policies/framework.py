@@ -240,6 +240,21 @@ def _report(findings: Iterable[Finding], config: Mapping[str, Any], controlled: 
         report_violation(message, f.urn or None)
 
 
+_LAST_VIEW: list[tuple[Any, StackView]] = []
+
+
+def stack_view(args: StackValidationArgs) -> StackView:
+    """The stack as plain data. Every stack rule of one analysis gets the same resource list, so the
+    view made for the first rule serves the others (the list itself is the key, not its id)."""
+    if _LAST_VIEW and _LAST_VIEW[0][0] is args.resources:
+        view = _LAST_VIEW[0][1]
+        if view.stack_tags == dict(args.stack_tags or {}):
+            return view
+    view = StackView(tuple(from_policy_resource(r) for r in args.resources), dict(args.stack_tags or {}))
+    _LAST_VIEW[:] = [(args.resources, view)]
+    return view
+
+
 def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
     schema = PolicyConfigSchema(properties={**COMMON_SCHEMA, **rule.extra_schema})
     description = rule.description
@@ -265,7 +280,7 @@ def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
     stack_check: StackCheck = rule.check  # type: ignore[assignment]
 
     def validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        view = StackView(tuple(from_policy_resource(r) for r in args.resources), dict(args.stack_tags or {}))
+        view = stack_view(args)
         if rule.controlled_only and not view.controlled:
             return
         config = args.get_config() or {}
