@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import json
 import runpy
@@ -31,13 +32,14 @@ _NO_ROOT_YET = object()
 
 
 def _engine_shortcuts() -> None:
-    """Two things the offline engine does differently from the CLI's, for speed at fleet scale.
+    """What the offline engine does differently from the CLI's, for speed at fleet scale.
 
     * Source positions: the SDK captures a stack trace per resource for the engine to display;
       nothing here displays them.
     * Quiescence: the SDK waits for its outstanding outputs one completion at a time (quadratic in
       their number); here all that are outstanding are awaited together, round after round, until
       none is left. The program and the order it registers in are unchanged.
+    * Garbage collection runs less often (the process's thresholds are raised, never lowered).
     """
 
     async def wait_for_everything(await_all_outstanding_tasks: bool = True) -> None:
@@ -60,6 +62,10 @@ def _engine_shortcuts() -> None:
 
     runtime_resource._get_stack_trace = lambda: source_pb2.StackTrace()
     runtime_stack.wait_for_rpcs = wait_for_everything
+    # The SDK allocates thousands of short-lived futures and tasks per stack; collecting the young
+    # generation every 700 allocations (the default) took a third of a plan.
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, 10_000), max(gen1, 20), max(gen2, 50))
 
 
 _engine_shortcuts()
