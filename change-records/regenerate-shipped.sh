@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
-REQUESTER="${REQUESTER:-a.berger@clinspark.example}"
-APPROVER="${APPROVER:-m.keller@clinspark.example}"
+# Who asks and who approves are said by the people running it, every time: no defaults.
+REQUESTER="${REQUESTER:?set REQUESTER to the requester of the example records}"
+APPROVER="${APPROVER:?set APPROVER to their approver, another person}"
 envctl() { "$PY" -m envctl.ecr_cli --dir . "$@"; }  # the same commands as envctl
 
 declare -A TITLE=(

@@ -34,6 +34,7 @@ def publish_snapshots(settings: StackSettings, database_identifier: pulumi.Outpu
             "arn": snap.db_snapshot_arn, "id": snap.db_snapshot_identifier, "purpose": spec.purpose,
             "customer": settings.customer, "phase": settings.phase, "stack": settings.stack,
             "engineVersion": snap.engine_version, "kmsKeyId": snap.kms_key_id, "createdAt": taken,
+            "allocatedStorage": snap.allocated_storage,
         }
     return published
 
@@ -73,6 +74,11 @@ async def read_clone_source(settings: StackSettings) -> Mapping[str, Any] | None
     """
     if not settings.phase_spec.may_clone or settings.clone_from is None:
         return None
+    src = settings.clone_from
+    if src.snapshot_arn is not None:
+        # Pinned after the clone was made: checked by the settings, no longer read from the source.
+        return {"arn": src.snapshot_arn, "allocatedStorage": src.allocated_storage, "purpose": settings.phase,
+                "customer": settings.customer}
     ref = pulumi.StackReference(f"{settings.env_name}-clone-source", stack_name=settings.clone_from.stack)
     outputs: dict[str, Any] = {}
     for name in ("phase", "customer", SNAPSHOTS_OUTPUT):
@@ -86,4 +92,6 @@ def restore_sources(settings: StackSettings, snapshot: Mapping[str, Any] | None)
     if snapshot is None or settings.clone_from is None:
         return {}
     restored = settings.phase_spec.restored_roles
-    return {role: RestoreFrom(settings.clone_from.snapshot, snapshot["arn"]) for role in settings.roles if role in restored}
+    storage = int(snapshot.get("allocatedStorage") or 0)
+    return {role: RestoreFrom(settings.clone_from.snapshot, snapshot["arn"], storage)
+            for role in settings.roles if role in restored}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ class RestoreFrom:
 
     snapshot_name: str
     snapshot_arn: pulumi.Input[str]
+    allocated_storage_gb: int  # a restored database is at least as large as the snapshot
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,16 @@ class InstanceArgs:
     logs_bucket_name: pulumi.Input[str]
     exchange: ExchangeRefs | None = None
     restore: RestoreFrom | None = None
+
+
+def short_name(settings: StackSettings, role: Role, kind: str, limit: int = 32) -> str:
+    """A name within AWS's limit (load balancers and target groups: 32), unique per environment and
+    role: as much of `<env>-<role>-<kind>` as fits, then a hash of the whole."""
+    full = f"{settings.env_name}-{role.value}-{kind}"
+    if len(full) <= limit:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{full[: limit - 7].rstrip('-')}-{digest}"
 
 
 def task_role_name(settings: StackSettings, role: Role) -> str:
@@ -87,18 +99,27 @@ def key_policy(account_id: str, partition: str, region: str) -> str:
                  "Resource": "*",
                  "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                            f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}}},
-                {"Sid": "FargateEncryptsEphemeralStorage", "Effect": "Allow",
+                # Fargate ephemeral storage, as AWS documents it (the cluster name is not known
+                # before the key, so the account condition alone scopes it).
+                {"Sid": "FargateGeneratesDataKeys", "Effect": "Allow",
                  "Principal": {"Service": "fargate.amazonaws.com"},
-                 "Action": ["kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant", "kms:DescribeKey"],
-                 "Resource": "*",
-                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+                 "Action": "kms:GenerateDataKeyWithoutPlaintext", "Resource": "*",
+                 "Condition": {"StringEquals": {"kms:EncryptionContext:aws:ecs:clusterAccount": [account_id]}}},
+                {"Sid": "FargateCreatesDecryptGrants", "Effect": "Allow",
+                 "Principal": {"Service": "fargate.amazonaws.com"},
+                 "Action": "kms:CreateGrant", "Resource": "*",
+                 "Condition": {"StringEquals": {"kms:EncryptionContext:aws:ecs:clusterAccount": [account_id]},
+                               "ForAllValues:StringEquals": {"kms:GrantOperations": ["Decrypt"]}}},
             ],
         }
     )
 
 
 def kms_key(name: str, description: str, settings: StackSettings, account: Account, tags: dict, parent) -> aws.kms.Key:
-    """A customer key with rotation on; the longest deletion window unless the stack is destroyable."""
+    """A customer key with rotation on; the longest deletion window unless the stack is destroyable.
+
+    Where databases leave a final snapshot, the key outlives the stack: the snapshot is encrypted
+    under it, and a deleted key would make the snapshot unreadable."""
     key = aws.kms.Key(
         name,
         description=description,
@@ -108,7 +129,7 @@ def kms_key(name: str, description: str, settings: StackSettings, account: Accou
             lambda v: key_policy(v[0], v[1], account.region)
         ),
         tags=tags,
-        opts=pulumi.ResourceOptions(parent=parent, protect=settings.protected),
+        opts=pulumi.ResourceOptions(parent=parent, protect=settings.protected, retain_on_delete=settings.final_snapshot),
     )
     aws.kms.Alias(f"{name}-alias", name=f"alias/clinspark/{name}", target_key_id=key.key_id,
                   opts=pulumi.ResourceOptions(parent=parent))
@@ -190,6 +211,7 @@ class Instance(pulumi.ComponentResource):
             tags=tags, opts=child,
         )
         restore_opts: dict = {}
+        storage = size.db_storage_gb
         if args.restore is not None:
             # Our own copy, re-encrypted under this instance's key; both pinned, so that a newer
             # Pre-PROD snapshot never replaces a running database.
@@ -198,16 +220,18 @@ class Instance(pulumi.ComponentResource):
                 source_db_snapshot_identifier=args.restore.snapshot_arn,
                 target_db_snapshot_identifier=f"{name}-from-{args.restore.snapshot_name}"[:255],
                 kms_key_id=key.arn, copy_tags=False, tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["sourceDbSnapshotIdentifier"]),
+                opts=pulumi.ResourceOptions(parent=self, protect=s.protected,
+                                            ignore_changes=["sourceDbSnapshotIdentifier"]),
             )
             restore_opts = {"snapshot_identifier": copy.db_snapshot_arn}
+            storage = max(storage, args.restore.allocated_storage_gb)
         db = aws.rds.Instance(
             f"{name}-db",
             engine="postgres",
             engine_version=POSTGRES_ENGINE_VERSION,
             instance_class=size.db_instance_class,
-            allocated_storage=size.db_storage_gb,
-            max_allocated_storage=size.db_max_storage_gb,
+            allocated_storage=storage,
+            max_allocated_storage=max(size.db_max_storage_gb, storage),
             storage_type="gp3",
             storage_encrypted=True,
             kms_key_id=key.arn,
@@ -237,7 +261,7 @@ class Instance(pulumi.ComponentResource):
             ),
             **restore_opts,
         )
-        aws.secretsmanager.SecretVersion(
+        secret_value = aws.secretsmanager.SecretVersion(
             f"{name}-db-master-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(
@@ -312,14 +336,14 @@ class Instance(pulumi.ComponentResource):
         # --- HTTPS entry -----------------------------------------------------------------------
         hostname = s.hostname(role)
         lb = aws.lb.LoadBalancer(
-            f"{name}-lb", load_balancer_type="application", internal=False, subnets=net.public_subnet_ids,
+            f"{name}-lb", name=short_name(s, role, "lb"), load_balancer_type="application", internal=False, subnets=net.public_subnet_ids,
             security_groups=[lb_sg.id], drop_invalid_header_fields=True, desync_mitigation_mode="strictest",
             enable_deletion_protection=not s.destroyable,
             access_logs={"bucket": args.logs_bucket_name, "prefix": f"{s.env_name}/{role.value}", "enabled": True},
             tags=tags, opts=child,
         )
         target = aws.lb.TargetGroup(
-            f"{name}-tg", port=APP_PORT, protocol="HTTP", target_type="ip", vpc_id=net.vpc_id,
+            f"{name}-tg", name=short_name(s, role, "tg"), port=APP_PORT, protocol="HTTP", target_type="ip", vpc_id=net.vpc_id,
             health_check={"path": "/health", "matcher": "200", "healthy_threshold": 2, "unhealthy_threshold": 3},
             tags=tags, opts=child,
         )
@@ -354,7 +378,7 @@ class Instance(pulumi.ComponentResource):
             network_configuration={"subnets": net.private_subnet_ids, "security_groups": [app_sg.id], "assign_public_ip": False},
             load_balancers=[{"target_group_arn": target.arn, "container_name": "edc", "container_port": APP_PORT}],
             deployment_circuit_breaker={"enable": True, "rollback": True},
-            tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[https]),
+            tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[https, secret_value]),
         )
 
         self.url = pulumi.Output.from_input(f"https://{hostname}")

@@ -100,10 +100,22 @@ class CloneSource(_Model):
 
     stack: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     snapshot: str = Field(pattern=SLUG)
+    # Pinned once the clone exists, so the stack no longer needs its source (Pre-PROD may retire):
+    # the snapshot's ARN and size, as the source exported them.
+    snapshot_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[a-z0-9-]+$")
+    allocated_storage: int | None = Field(None, ge=20, le=65536)
 
     @property
     def stack_name(self) -> str:
         return self.stack.rsplit("/", 1)[1]
+
+    @model_validator(mode="after")
+    def _pinned_whole(self) -> "CloneSource":
+        if (self.snapshot_arn is None) != (self.allocated_storage is None):
+            raise ValueError("pin the source with both snapshot_arn and allocated_storage, or with neither")
+        if self.snapshot_arn and not self.snapshot_arn.endswith(f"-{self.snapshot}"):
+            raise ValueError(f"snapshot_arn names another snapshot than '{self.snapshot}'")
+        return self
 
 
 # What each key accepts, in the words of the stack file.
@@ -121,7 +133,8 @@ ACCEPTED: Mapping[str, str] = {
     "tags": "an object of extra tags (keys not reserved, not aws:*, at most 128/256 characters)",
     "retire": "true or false, for change-controlled phases only",
     "snapshots": "a list of {name, purpose: val|prod}, only in " + CLONE_SOURCE_PHASE,
-    "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>}, for phases that clone",
+    "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>} (once cloned, also snapshot_arn and "
+                  "allocated_storage), for phases that clone",
 }
 
 
@@ -143,10 +156,10 @@ class StackSettings(_Model):
     network: NetworkSettings
     domain: DomainSettings
     sizes: dict[Role, Literal[tuple(SIZES)]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    retire: bool = Field(False, validate_default=True)  # before expires_on: an expired stack may still retire
     expires_on: date | None = Field(None, validate_default=True)
     change_record: str | None = Field(None, pattern=r"^ECR-[a-z0-9-]+-\d{4}$", validate_default=True)
     tags: dict[str, str] = Field(default_factory=dict)
-    retire: bool = Field(False, validate_default=True)
     snapshots: tuple[SnapshotSpec, ...] = Field((), validate_default=True)
     clone_from: CloneSource | None = Field(None, validate_default=True)
 
@@ -189,8 +202,10 @@ class StackSettings(_Model):
             raise ValueError(f"missing; phase {phase.name} is disposable and needs an expiry date")
         today: date = (info.context or {})["today"]
         latest = today + timedelta(days=phase.max_life_days or 0)
-        if v < today:
-            raise ValueError(f"{v} is in the past: destroy the stack, or give a new date from {today} to {latest}")
+        if v < today and not info.data.get("retire"):
+            how = ("retire it (retire: true under an approved ECR, pulumi up, then pulumi destroy)" if phase.controlled
+                   else "destroy it (pulumi destroy)")
+            raise ValueError(f"{v} is in the past: the stack has expired; {how}, or give a new date from {today} to {latest}")
         if v > latest:
             raise ValueError(f"beyond the longest life of a {phase.name} stack ({phase.max_life_days} days): at most {latest}")
         return v
@@ -259,6 +274,8 @@ class StackSettings(_Model):
             raise ValueError(f"source stack '{v.stack}' is not a {CLONE_SOURCE_PHASE} stack")
         if customer and v.stack_name not in (CLONE_SOURCE_PHASE, f"{customer}-{CLONE_SOURCE_PHASE}"):
             raise ValueError(f"source stack '{v.stack}' belongs to another customer than '{customer}'")
+        if v.snapshot_arn and customer and not v.snapshot_arn.endswith(f":snapshot:{customer}-{CLONE_SOURCE_PHASE}-{v.snapshot}"):
+            raise ValueError(f"snapshot_arn is not customer '{customer}''s {CLONE_SOURCE_PHASE} snapshot '{v.snapshot}'")
         return v
 
     # Derived views, so that nothing else re-derives them.

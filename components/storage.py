@@ -94,15 +94,18 @@ class SecureBucket(pulumi.ComponentResource):
             principals=args.data_principals if args.data_principals is not None else [],
             extra=args.extra_statements(self.bucket.arn) if args.extra_statements else [],
         ).apply(lambda v: json.dumps(bucket_policy(v["arn"], v["principals"], v["extra"])))
-        aws.s3.BucketPolicy(
+        bucket_policy_ = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket_id,
             policy=policy,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access, ownership]),
         )
 
-        self.bucket_name = self.bucket.bucket
-        self.arn = self.bucket.arn
+        # What users of the bucket get: its name and ARN once its policy is in place, so that a
+        # writer (load-balancer access logs, flow logs, the application) never starts before it.
+        ready = bucket_policy_.id
+        self.bucket_name = pulumi.Output.all(self.bucket.bucket, ready).apply(lambda v: v[0])
+        self.arn = pulumi.Output.all(self.bucket.arn, ready).apply(lambda v: v[0])
         self.register_outputs({"bucketName": self.bucket.bucket, "arn": self.bucket.arn, "purpose": args.purpose})
 
 

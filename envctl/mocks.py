@@ -39,10 +39,19 @@ def _uuid(*parts: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+class ResourceRejected(Exception):
+    """What the provider would refuse at `pulumi up` (so the offline plan refuses it too)."""
+
+
 def _autoname(name: str, *, max_len: int = 255, lower: bool = False) -> str:
-    # Pulumi appends 7 hex characters to the logical name.
-    base = name[: max_len - 8]
-    out = f"{base}-{_digest('autoname', name, n=7)}"
+    # Pulumi appends a hyphen and 7 random characters to the logical name, and fails when that
+    # does not fit the resource's name limit.
+    if len(name) + 8 > max_len:
+        raise ResourceRejected(
+            f"the autoname of '{name}' plus 7 random characters is longer than the maximum length {max_len}: "
+            "give the resource an explicit, shorter name"
+        )
+    out = f"{name}-{_digest('autoname', name, n=7)}"
     return out.lower() if lower else out
 
 
@@ -170,7 +179,8 @@ def _rds_snapshot(m: AwsMocks, name: str, inputs: dict):
     db = m.database(inputs.get("dbInstanceIdentifier", ""))
     return sid, {"dbSnapshotArn": m.arn("rds", f"snapshot:{sid}"), "engine": "postgres",
                  "engineVersion": db.get("engineVersion", ""), "kmsKeyId": db.get("kmsKeyId", ""),
-                 "encrypted": bool(db.get("storageEncrypted")), "snapshotType": "manual", "status": "available"}
+                 "encrypted": bool(db.get("storageEncrypted")), "snapshotType": "manual", "status": "available",
+                 "allocatedStorage": db.get("allocatedStorage")}
 
 
 def _rds_snapshot_copy(m: AwsMocks, name: str, inputs: dict):

@@ -25,7 +25,7 @@ from pulumi.runtime.sync_await import _sync_await
 from components.settings import InvalidStackConfig
 
 from . import stackfile
-from .mocks import SECRET_MARK, AwsMocks, RecordingMonitor, Registration
+from .mocks import SECRET_MARK, AwsMocks, RecordingMonitor, Registration, ResourceRejected
 
 DEFAULT_REGION = "us-east-1"
 _NO_ROOT_YET = object()
@@ -56,7 +56,10 @@ def _engine_shortcuts() -> None:
                     runtime_settings.SETTINGS.outputs.clear()
                 if not pending:
                     break
-                await asyncio.gather(*pending)
+                results = await asyncio.gather(*pending, return_exceptions=True)  # every outcome retrieved
+                failed = next((r for r in results if isinstance(r, BaseException)), None)
+                if failed is not None:
+                    raise failed
             if not manager.rpcs:
                 return
 
@@ -197,13 +200,29 @@ def run_stack(
         except InvalidStackConfig as e:
             managed = sum(1 for r in monitor.registrations.values() if not r.read)
             raise StackRunError(stack, str(e), user_error=True, registered=managed) from None
+        except ResourceRejected as e:
+            raise StackRunError(stack, f"stack '{stack}': a resource would be rejected: {e}", user_error=False) from None
         outputs, secret = _resolve_exports(getattr(roots[0], "outputs", {}) if roots else {})
         regs = [monitor.registrations[u] for u in monitor.order]
         return StackRun(stack=stack, project=project, path=sf.path, registrations=regs, outputs=outputs,
                         secret_outputs=secret, warnings=engine_log.messages)
 
     # A fresh context per stack: the SDK keeps its settings and root resource in context variables.
+    _quiet_reported_failures()
     return contextvars.Context().run(body)
+
+
+def _quiet_reported_failures() -> None:
+    """A refused stack leaves SDK futures holding the same error, never awaited; asyncio would
+    print each when it is collected. The error is already reported once, as the run's error."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if isinstance(context.get("exception"), (ResourceRejected, InvalidStackConfig)):
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 class _EngineLog(logging.Handler):

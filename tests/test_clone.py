@@ -124,3 +124,34 @@ def test_a_wrong_clone_source_is_refused_before_anything_is_registered(stacks_di
     assert f"  - {key}: " in message and fragment in message, message
     managed = err.value.registered
     assert managed == 0, "only the stack reference may have been read"
+
+
+def test_a_pinned_source_lets_prod_plan_after_preprod_is_retired(shipped, stacks_dir):
+    published = shipped["preprod"].outputs["snapshots"]["golive"]
+    config = stack_config("prod")
+    config[f"{NS}:clone_from"].update(snapshot_arn=published["arn"], allocated_storage=published["allocatedStorage"])
+    write_stack(stacks_dir, "prod", config)
+    (stacks_dir / "Pulumi.preprod.yaml").unlink()  # Pre-PROD retired
+    run = run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+    assert not any(r.read for r in run.registrations), "no stack reference once the source is pinned"
+    for name in ("acme-prod-main-db", "acme-prod-main-db-source"):
+        typ = "aws:rds/instance:Instance" if name.endswith("-db") else "aws:rds/snapshotCopy:SnapshotCopy"
+        assert run.one(typ, name).inputs == shipped["prod"].one(typ, name).inputs
+
+
+def test_a_pinned_source_of_another_customer_is_refused(stacks_dir):
+    config = stack_config("prod")
+    config[f"{NS}:clone_from"].update(
+        snapshot_arn="arn:aws:rds:eu-central-1:123456789012:snapshot:globex-preprod-golive", allocated_storage=50)
+    write_stack(stacks_dir, "prod", config)
+    with pytest.raises(StackRunError, match="snapshot_arn is not customer 'acme''s preprod snapshot 'golive'"):
+        run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+
+
+def test_a_restored_database_is_at_least_as_large_as_its_snapshot(plan_edited, shipped):
+    preprod = plan_edited("preprod", lambda c: c.update({f"{NS}:sizes": {"single": "large"}}))
+    local = {"preprod": preprod.outputs}
+    run = run_stack(PROJECT, "val", stack_outputs=lambda ref: local[ref.rsplit("/", 1)[-1]])
+    source = preprod.outputs["snapshots"]["val-2026-11"]["allocatedStorage"]
+    for db in run.by_type("aws:rds/instance:Instance"):
+        assert db.inputs["allocatedStorage"] == source > 50

@@ -18,11 +18,11 @@ from components.instance import POSTGRES_ENGINE_VERSION
 from components.phases import LOG_RETENTION_DAYS, PHASES, Role, Topology
 from components.settings import MANAGED_BY, RESERVED_TAGS
 from envctl.mocks import Registration
-from envctl.offline import StackRun
+from envctl.offline import StackRun, StackRunError
 from tests.conftest import NS, SHIPPED, stack_config
 
 STATEFUL = ("aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
-            "aws:rds/snapshot:Snapshot")
+            "aws:rds/snapshot:Snapshot", "aws:rds/snapshotCopy:SnapshotCopy")
 INSTANCE = "clinspark:environment:Instance"
 SECURE_BUCKET = "clinspark:storage:SecureBucket"
 
@@ -358,3 +358,34 @@ def test_engine_warnings_are_recorded_so_a_deprecation_cannot_pass_unseen(plan_e
     monkeypatch.setattr(environment_module, "Network", noisy)
     run = plan_edited("demo")
     assert run.warnings == ["warning: BucketV2 is deprecated: use Bucket"]
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_names_fit_aws_limits_for_the_longest_customer_slug(plan_edited, stack):
+    longest = "abcdefghij-klmnopqrs"  # a valid slug of 20 characters, the most the settings accept
+    if PHASES[stack].customer_required:
+        target = f"{longest}-{stack}"
+
+        def edit(config):
+            config[f"{NS}:customer"] = longest
+            if f"{NS}:clone_from" in config:
+                config[f"{NS}:clone_from"]["stack"] = f"clinspark/clinspark-environments/{longest}-preprod"
+
+        if stack in ("val", "prod"):
+            plan_edited(f"{longest}-preprod", edit, base="preprod")
+        run = plan_edited(target, edit, base=stack)
+    else:
+        run = plan_edited(stack)
+    for typ in ("aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+        names = [r.inputs["name"] for r in run.by_type(typ)]
+        assert names and all(len(n) <= 32 and not n.endswith("-") for n in names)
+        assert len(set(names)) == len(names)
+
+
+def test_the_offline_engine_refuses_an_autoname_aws_would_refuse(plan_edited, monkeypatch):
+    import components.instance as instance
+
+    monkeypatch.setattr(instance, "short_name", lambda *args, **kwargs: None)  # back to autonaming
+    with pytest.raises(StackRunError, match="'novartis-migration-single-(lb|tg)' plus 7 random characters is longer "
+                                            "than the maximum length 32"):
+        plan_edited("novartis-migration", lambda c: c.update({f"{NS}:customer": "novartis"}), base="migration")

@@ -17,7 +17,8 @@ RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
 BUCKET = "aws:s3/bucket:Bucket"
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
-STATEFUL = (RDS_INSTANCE, RDS_SNAPSHOT, BUCKET, KMS_KEY, SECRET)
+SNAPSHOT_COPY = "aws:rds/snapshotCopy:SnapshotCopy"  # a restored instance's own copy of its source
+STATEFUL = (RDS_INSTANCE, RDS_SNAPSHOT, SNAPSHOT_COPY, BUCKET, KMS_KEY, SECRET)
 
 KEY_DELETION_WINDOW_DAYS = 30  # the longest window KMS allows
 STACK_TYPE = "pulumi:pulumi:Stack"
