@@ -663,7 +663,8 @@ def policy_config(project_dir: Path, stack: str, policy_names: Iterable[str], ad
         if rule in advisory:
             entry["enforcementLevel"] = "advisory"
         if rule == APPROVED_STATE_RULE:
-            entry.update({"approvedDigests": chain.approved_digests, "stack": stack})
+            entry.update({"approvedDigests": chain.approved_digests, "stack": stack,
+                          "approvals": {r.id: r.digest for r in chain.approvals}})
         own = [w.policy_entry() for w in waivers if w.rule == rule]
         if own:
             entry["waivers"] = own

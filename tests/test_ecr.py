@@ -454,7 +454,8 @@ def test_policy_config_carries_the_approved_digests_records_and_waivers(project)
     records = ["ECR-prod-0001", "ECR-prod-0002", "ECR-prod-0003"]
     assert config == {
         "all": "mandatory",
-        "change-approved-state": {"approvedDigests": digests, "stack": "prod", "approvedRecords": records},
+        "change-approved-state": {"approvedDigests": digests, "stack": "prod", "approvedRecords": records,
+                                  "approvals": dict(zip(records, digests))},
         "s3-versioning": {
             "waivers": [{"resource": "acme-prod-main-documents", "reason": "Replaced by object lock",
                          "expires": FAR_FUTURE, "ecr": "ECR-prod-0002"}],
@@ -467,7 +468,8 @@ def test_policy_config_of_a_broken_chain_approves_nothing(project):
     chain_of_three(project)
     rec_path(project, "ECR-prod-0002").unlink()
     config = ecr.policy_config(project, "prod", RULES, today=TODAY)
-    assert config["change-approved-state"] == {"approvedDigests": [], "stack": "prod", "approvedRecords": []}
+    assert config["change-approved-state"] == {"approvedDigests": [], "stack": "prod", "approvedRecords": [],
+                                               "approvals": {}}
 
 
 def test_policy_config_is_accepted_by_the_pack_as_the_cli_would_read_it(project):

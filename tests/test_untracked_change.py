@@ -132,3 +132,18 @@ def test_uncontrolled_stacks_need_no_ecr(repo):
     result = envctl(repo, "check", "sandbox")
     assert result.returncode == 0, result.stdout
     assert "change-approved-state" not in result.stdout
+
+
+def test_the_stack_file_must_name_the_record_that_approves_its_state(repo):
+    set_config(repo, "prod", f"{NS}:change_record", "ECR-prod-0042")  # no such record
+    result = envctl(repo, "check", "prod")
+    assert result.returncode == 1 and "names ECR-prod-0042, which is not an approved ECR of this stack" in result.stdout
+    set_config(repo, "prod", f"{NS}:change_record", "ECR-prod-0001")
+    set_config(repo, "prod", f"{NS}:release", "2026.4.3")
+    approve_new_state(repo)  # ECR-prod-0002 approves the new release and is named
+    set_config(repo, "prod", f"{NS}:release", "2026.4.2")  # back to the old approved state, still naming 0002
+    result = envctl(repo, "check", "prod")
+    assert result.returncode == 1 and "names ECR-prod-0002, which approves another desired state" in result.stdout
+    assert "set `change_record` to the record that approves this state (ECR-prod-0001" in result.stdout
+    set_config(repo, "prod", f"{NS}:change_record", "ECR-prod-0001")  # a rollback names its record
+    assert envctl(repo, "check", "prod").returncode == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from ..framework import ENVIRONMENT_TYPE, Finding, Rule, StackView
+from ..framework import ENVIRONMENT_TYPE, Finding, Resource, Rule, StackView
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
@@ -78,6 +78,30 @@ def approved_state(view: StackView, config: Mapping[str, Any]) -> Iterator[Findi
         yield Finding(env.urn, f"untracked change: the policy config approves desired state {digest} but names no "
                                f"stack, so it cannot be told apart from another stack's config; write it with "
                                f"`envctl policy-config {stack}`", env.name)
+    else:
+        yield from _named_record(env, stack, digest, config)
+
+
+def _named_record(env: Resource, stack: str, digest: str, config: Mapping[str, Any]) -> Iterator[Finding]:
+    """The record the stack file names (its `change_record`) must be the one approving this state.
+
+    Checked where the config says which record approves which state (`approvals`, as
+    `envctl policy-config` writes it): an approved digest alone would let a stack name any record,
+    or return to an old approved state while naming a newer record."""
+    approvals = config.get("approvals")
+    if approvals is None:
+        return
+    named = env.props.get("changeRecord")
+    if approvals.get(named) == digest:
+        return
+    approving = sorted(r for r, d in approvals.items() if d == digest)
+    if named not in approvals:
+        why = f"names {named or 'no change record'}, which is not an approved ECR of this stack"
+    else:
+        why = f"names {named}, which approves another desired state ({approvals[named]})"
+    yield Finding(env.urn, f"untracked change: stack '{stack}' would apply desired state {digest}, but its stack file "
+                           f"{why}; set `change_record` to the record that approves this state "
+                           f"({', '.join(approving)}; see `envctl ecr list {stack}`)", env.name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,6 +202,8 @@ RULES: list[Rule] = [
         extra_schema={
             "approvedDigests": {"type": "array", "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
             "stack": {"type": "string"},
+            # record id -> the digest it approves, from the verified chain
+            "approvals": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
         },
     ),
     Rule(
