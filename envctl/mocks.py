@@ -18,7 +18,6 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"

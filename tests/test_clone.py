@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from components.phases import PHASES, Role
+from components.phases import PHASES
 from envctl.offline import LocalStacks, StackRunError, run_stack
 from tests.conftest import NS, PROJECT, SHIPPED, stack_config, write_stack
 

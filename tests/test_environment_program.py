@@ -266,7 +266,7 @@ def test_disposable_stacks_destroy_in_one_go_and_carry_their_expiry(shipped, sta
 
 
 def test_retiring_a_controlled_val_lifts_protection_only_through_its_settings(plan_edited):
-    run = plan_edited("val", lambda c: c.update({f"clinspark-environments:retire": True}))
+    run = plan_edited("val", lambda c: c.update({"clinspark-environments:retire": True}))
     assert not any(r.protect for r in run.registrations)
     for db in run.by_type("aws:rds/instance:Instance"):
         assert db.inputs["deletionProtection"] is False and db.inputs["skipFinalSnapshot"] is True

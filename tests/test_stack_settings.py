@@ -131,7 +131,7 @@ def test_envctl_plan_reports_a_bad_stack_with_exit_2_and_no_traceback(stacks_dir
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert f"error: stack 'prod' has invalid configuration (Pulumi.prod.yaml)" in done.stderr
+    assert "error: stack 'prod' has invalid configuration (Pulumi.prod.yaml)" in done.stderr
     assert f"{NS}:release: String should match pattern" in done.stderr
     assert "Plan of stack 'sandbox'" in done.stdout  # the good stack is still planned
 
