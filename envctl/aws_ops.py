@@ -39,9 +39,8 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from components.digest import PROJECT_DIR
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Role
-from components.settings import MANAGED_BY, InvalidStackConfig, StackSettings, load_settings
+from components.settings import MANAGED_BY, InvalidStackConfig, StackSettings
 
 from . import stackfile
 
@@ -780,10 +779,7 @@ def utc_today() -> date:
 
 def load_stack(project_dir: Path, stack: str, today: date | None = None) -> StackSettings:
     """A stack's validated settings from its stack file, as the program would see them today (UTC)."""
-    # A fleet directory holds stack files only; its stacks belong to this repository's project.
-    project = stackfile.project_name(project_dir if (project_dir / "Pulumi.yaml").exists() else PROJECT_DIR)
-    file = stackfile.read(project_dir, stack, project)
-    return load_settings(stack, project, file.config, today or utc_today(), source=file.path.name)
+    return stackfile.load_stack_settings(project_dir, stack, today or utc_today())
 
 
 _CONFIG_ERRORS = (ProfileNotFound, NoCredentialsError, PartialCredentialsError, NoRegionError)

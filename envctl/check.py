@@ -51,11 +51,11 @@ def _environment(run: StackRun) -> Mapping[str, Any]:
 
 def records_policy_config(records_dir: Path, stack: str) -> dict[str, Any]:
     """The config `envctl policy-config STACK` writes: approved digests, approved records, waivers."""
-    from policies.pack import RULES
+    from policies.pack import RULE_IDS
 
     from .ecr import policy_config
 
-    return policy_config(records_dir, stack, [r.id for r in RULES])
+    return policy_config(records_dir, stack, RULE_IDS)
 
 
 def waiver_listing(config: Mapping[str, Any], controlled: bool, today: date) -> list[dict[str, Any]]:

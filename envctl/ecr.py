@@ -34,7 +34,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
 
 from components.digest import desired_state_digest
-from components.settings import StackSettings, load_settings
+from components.settings import StackSettings
 
 from . import stackfile
 
@@ -421,9 +421,7 @@ def stack_settings(project_dir: Path, stack: str, today: date) -> StackSettings:
     known = stackfile.discover(project_dir)
     if stack not in known:
         raise UnknownStack(stack, known, project_dir)
-    project = stackfile.project_name(stackfile.program_dir(project_dir))
-    sf = stackfile.read(project_dir, stack, project)
-    return load_settings(stack, project, sf.config, today=today, source=sf.path.name)
+    return stackfile.load_stack_settings(project_dir, stack, today)
 
 
 def current_digest(project_dir: Path, stack: str, today: date) -> str:

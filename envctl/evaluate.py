@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import jsonschema
-from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_policy import (
     EnforcementLevel,
@@ -25,7 +24,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .mocks import Registration
+from .mocks import Registration, map_secrets
 from .offline import StackRun
 
 LEVELS = {level.value: level for level in EnforcementLevel}
@@ -64,13 +63,7 @@ class Evaluation:
 
 def _plain(value: Any) -> Any:
     """Secrets as the engine hands them to a validation: plain values."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return _plain(value.get("value"))
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    return map_secrets(value, _plain)
 
 
 def _props(reg: Registration, stack_analysis: bool) -> dict[str, Any]:

@@ -396,12 +396,17 @@ def _plain_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
     return json_format.MessageToDict(struct)
 
 
-def reveal(value: Any) -> Any:
-    """Replace every secret (as the wire format marks it) with a mark: plans never print secrets."""
+def map_secrets(value: Any, secret: Callable[[Any], Any]) -> Any:
+    """`value` with every secret (as the wire format marks it) replaced by `secret(its plain value)`."""
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return SECRET_MARK
-        return {k: reveal(v) for k, v in value.items()}
+            return secret(value.get("value"))
+        return {k: map_secrets(v, secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [reveal(v) for v in value]
+        return [map_secrets(v, secret) for v in value]
     return value
+
+
+def reveal(value: Any) -> Any:
+    """Every secret replaced with a mark: plans never print secrets."""
+    return map_secrets(value, lambda _plain_value: SECRET_MARK)

@@ -89,3 +89,13 @@ def read(project_dir: Path, stack: str, project: str) -> StackFile:
         else:
             config[key] = _text(value)
     return StackFile(stack=stack, path=path, config=config, secret_keys=tuple(secret))
+
+
+def load_stack_settings(directory: Path, stack: str, today: date):
+    """A stack's validated settings from its stack file, as the program would see them on `today`
+    (raises StackFileError or InvalidStackConfig)."""
+    from components.settings import load_settings
+
+    project = project_name(program_dir(directory))
+    sf = read(Path(directory), stack, project)
+    return load_settings(stack, project, sf.config, today=today, source=sf.path.name)

@@ -16,4 +16,5 @@ RULES: list[Rule] = [
     *security_compute.RULES,
 ]
 
+RULE_IDS = [rule.id for rule in RULES]
 POLICIES = [to_policy(rule) for rule in RULES]

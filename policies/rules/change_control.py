@@ -190,6 +190,7 @@ def inside_environment(view: StackView, config: Mapping[str, Any]) -> Iterator[F
 
 
 _STACK = "stack"
+_DIGEST = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
 
 RULES: list[Rule] = [
     Rule(
@@ -200,10 +201,10 @@ RULES: list[Rule] = [
         scope=_STACK,
         controlled_only=True,
         extra_schema={
-            "approvedDigests": {"type": "array", "items": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
+            "approvedDigests": {"type": "array", "items": _DIGEST},
             "stack": {"type": "string"},
             # record id -> the digest it approves, from the verified chain
-            "approvals": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
+            "approvals": {"type": "object", "additionalProperties": _DIGEST},
         },
     ),
     Rule(
