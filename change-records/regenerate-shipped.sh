@@ -1,38 +1,43 @@
 #!/usr/bin/env bash
-# Maintainers only: re-create the shipped records ECR-{preprod,val,prod}-0001 so that they approve
-# the CURRENT desired state (the digest covers components/, __main__.py, Pulumi.yaml,
-# requirements.txt and the stack files). Uses the ordinary draft/approve path, never hand edits.
-# Refuses to delete a chain that has more than its first record: that would be real history.
+# Maintainers only: re-create the shipped EXAMPLE records so that they approve the current state:
+#   ECR-tooling-0001            the policy pack and envctl (approved once for the fleet)
+#   ECR-{preprod,val,prod}-0001 the desired state of each controlled example stack
+# They are drafted and approved through the ordinary commands, in example mode, signed with the
+# published example keys (tests/example/keys): a.berger requests, m.keller approves. Nothing here is
+# evidence; a real team's records are never regenerated, every change gets the next record.
+# Refuses to touch a chain that has grown beyond its first record: that would be real history.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-.venv/bin/python}"
-# Who asks and who approves are said by the people running it, every time: no defaults.
-REQUESTER="${REQUESTER:?set REQUESTER to the requester of the example records}"
-APPROVER="${APPROVER:?set APPROVER to their approver, another person}"
-envctl() { "$PY" -m envctl.ecr_cli --dir . "$@"; }  # the same commands as envctl
+ENVCTL="${ENVCTL:-.venv/bin/envctl}"
+REQUESTER=tests/example/keys/a.berger
+APPROVER=tests/example/keys/m.keller
+chmod 600 "$REQUESTER" "$APPROVER"  # git keeps no permissions; OpenSSH refuses readable private keys
+envctl() { "$ENVCTL" --example --dir . "$@"; }
 
 declare -A TITLE=(
+  [tooling]="Policy pack and envctl of this checkout"
   [preprod]="Create acme Pre-PROD"
   [val]="Create acme VAL pair from Pre-PROD snapshot val-2026-11"
   [prod]="Create acme PROD pair, main promoted from Pre-PROD snapshot golive"
 )
 declare -A REASON=(
+  [tooling]="The example's tooling: the change-control, lifecycle and security rules and envctl as reviewed."
   [preprod]="Onboarding of acme: Pre-PROD is where the real configuration and master library are built by hand."
   [val]="Onboarding of acme: validation of the Pre-PROD configuration on a qualified VAL pair."
   [prod]="Onboarding of acme: go-live; PROD main is restored from Pre-PROD's final snapshot, PROD test starts empty."
 )
 
-for stack in preprod val prod; do
-  extra=$( (find "change-records/$stack" -type f ! -name "ECR-$stack-0001.yaml" 2>/dev/null || true) | head -1)
+for chain in tooling preprod val prod; do
+  extra=$( (find "change-records/$chain" -type f ! -name "ECR-$chain-0001.*" 2>/dev/null || true) | head -1)
   if [ -n "$extra" ]; then
-    echo "refusing: change-records/$stack has records beyond ECR-$stack-0001 ($extra)" >&2
+    echo "refusing: change-records/$chain has records beyond ECR-$chain-0001 ($extra)" >&2
     exit 2
   fi
 done
-for stack in preprod val prod; do
-  rm -f "change-records/$stack/ECR-$stack-0001.yaml"
-  envctl ecr new "$stack" --title "${TITLE[$stack]}" --reason "${REASON[$stack]}" --by "$REQUESTER" >/dev/null
-  envctl ecr approve "ECR-$stack-0001" --by "$APPROVER" >/dev/null
-  echo "ECR-$stack-0001 approves $(envctl digest "$stack")"
+for chain in tooling preprod val prod; do
+  rm -f "change-records/$chain/ECR-$chain-0001".*
+  envctl ecr new "$chain" --title "${TITLE[$chain]}" --reason "${REASON[$chain]}" --key "$REQUESTER" >/dev/null
+  envctl ecr approve "ECR-$chain-0001" --key "$APPROVER" >/dev/null
+  echo "ECR-$chain-0001 approves $(envctl digest "$chain")"
 done
 envctl ecr verify

@@ -9,7 +9,6 @@ import pulumi
 import pulumi_aws as aws
 
 from .clone import publish_snapshots, restore_sources
-from .digest import desired_state_digest
 from .instance import Account, Instance, InstanceArgs, NetworkRefs
 from .network import Network, NetworkArgs
 from .pair import InstancePair, InstancePairArgs
@@ -22,6 +21,8 @@ from .storage import SecureBucket, SecureBucketArgs
 class EnvironmentArgs:
     settings: StackSettings
     clone_snapshot: Mapping[str, Any] | None = None  # the checked Pre-PROD snapshot, for phases that clone
+    desired_state_digest: str | None = None  # what an ECR approves (changecontrol.digest), computed by the program
+    approval: Mapping[str, Any] | None = None  # the approving record and its hashes: the deployed state anchors the chain
 
 
 def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str]):
@@ -120,7 +121,8 @@ class Environment(pulumi.ComponentResource):
             "retiring": s.retire,
             "expiresOn": s.expires_on.isoformat() if s.expires_on else None,
             "changeRecord": s.change_record,
-            "desiredStateDigest": desired_state_digest(s),
+            "desiredStateDigest": args.desired_state_digest,
+            "approval": dict(args.approval) if args.approval else None,
             "release": s.release,
             "region": s.region,
             "instances": {

@@ -7,6 +7,7 @@ phase is one new row.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -168,10 +169,75 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
 
 CLONE_SOURCE_PHASE = next(p.name for p in PHASES.values() if p.publishes_snapshots)
 
+# A customer slug or a demo label: lowercase letters, digits and single hyphens, starting with a letter.
+SLUG = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
+_SLUG = re.compile(SLUG, re.ASCII)
+LABELLED_PHASE = "demo"  # the phase that several stacks may share side by side: `demo-<label>`
+STACK_NAME_FORMS = (
+    "`<phase>` or `<customer>-<phase>` for " + ", ".join(p.name for p in PHASES.values() if p.customer_required)
+    + f"; `{LABELLED_PHASE}` or `{LABELLED_PHASE}-<label>`; "
+    + ", ".join(f"`{p.name}`" for p in PHASES.values() if not p.customer_required and p.name != LABELLED_PHASE)
+)
+
+
+class StackNameError(ValueError):
+    """A stack name that does not say, on its own, which phase the stack is."""
+
+
+@dataclass(frozen=True)
+class StackName:
+    """What a stack's name alone says: its phase, and the customer or label it carries."""
+
+    stack: str
+    phase: Phase
+    customer: str | None = None  # `<customer>-<phase>`
+    label: str | None = None  # `demo-<label>`
+
+
+def phase_words(slug: str) -> list[str]:
+    """The phase names a slug contains as hyphen-separated words (a customer may not carry one)."""
+    words = slug.split("-")
+    found = []
+    for name in PHASES:
+        parts = name.split("-")
+        if any(words[i:i + len(parts)] == parts for i in range(len(words))):
+            found.append(name)
+    return found
+
+
+def parse_stack_name(stack: str) -> StackName:
+    """The phase of a stack, from its name alone (a setting can never make a stack another phase)."""
+    if stack in PHASES:
+        return StackName(stack, PHASES[stack])
+    if not _SLUG.match(stack) or len(stack) > 60:
+        raise StackNameError(f"stack name '{stack}' is not lowercase ASCII letters, digits and single hyphens; "
+                             f"accepted names: {STACK_NAME_FORMS}")
+    for name in sorted(PHASES, key=len, reverse=True):
+        phase = PHASES[name]
+        if stack.endswith("-" + name):
+            customer = stack[: -len(name) - 1]
+            if not phase.customer_required:
+                raise StackNameError(f"stack name '{stack}': phase {name} serves no customer, so its stack is not "
+                                     f"named after one; accepted names: {STACK_NAME_FORMS}")
+            inside = phase_words(customer)
+            if inside:
+                raise StackNameError(f"stack name '{stack}': the customer part '{customer}' contains the phase name "
+                                     f"{', '.join(inside)}, so the name could be read as another phase; give the "
+                                     "customer a slug without phase names")
+            return StackName(stack, phase, customer=customer)
+    if stack.startswith(LABELLED_PHASE + "-"):
+        label = stack[len(LABELLED_PHASE) + 1:]
+        inside = phase_words(label)
+        if inside:
+            raise StackNameError(f"stack name '{stack}': the label '{label}' contains the phase name "
+                                 f"{', '.join(inside)}; give the {LABELLED_PHASE} a label without phase names")
+        return StackName(stack, PHASES[LABELLED_PHASE], label=label)
+    raise StackNameError(f"stack name '{stack}' does not say its phase; accepted names: {STACK_NAME_FORMS}")
+
 
 def phase_from_stack_name(stack: str) -> str | None:
-    """The phase a stack name implies: `<phase>` or `<customer>-<phase>` (longest phase wins)."""
-    for name in sorted(PHASES, key=len, reverse=True):
-        if stack == name or stack.endswith("-" + name):
-            return name
-    return None
+    """The phase a stack name implies, or None when the name is not an accepted stack name."""
+    try:
+        return parse_stack_name(stack).phase.name
+    except StackNameError:
+        return None

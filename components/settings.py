@@ -17,7 +17,18 @@ from typing import Any, Literal, Mapping
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from .phases import CLONE_SOURCE_PHASE, PHASES, SIZES, Phase, Role, phase_from_stack_name
+from .phases import (
+    CLONE_SOURCE_PHASE,
+    PHASES,
+    SIZES,
+    SLUG,
+    Phase,
+    Role,
+    StackNameError,
+    parse_stack_name,
+    phase_from_stack_name,
+    phase_words,
+)
 
 AWS_REGION_KEY = "aws:region"
 
@@ -25,7 +36,6 @@ AWS_REGION_KEY = "aws:region"
 RESERVED_TAGS = ("customer", "phase", "role", "controlled", "disposable", "expires-on", "managed-by")
 MANAGED_BY = "pulumi:clinspark-environments"
 
-SLUG = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$")
 
 
@@ -120,7 +130,7 @@ class CloneSource(_Model):
 
 # What each key accepts, in the words of the stack file.
 ACCEPTED: Mapping[str, str] = {
-    "phase": "one of " + ", ".join(PHASES),
+    "phase": "the phase the stack name says (the key may be left out)",
     "customer": "a slug of 2-20 lowercase letters, digits and single hyphens, starting with a letter",
     "region": "an AWS region such as eu-central-1",
     "release": "a pinned application release MAJOR.MINOR.PATCH such as 2026.3.1",
@@ -174,6 +184,10 @@ class StackSettings(_Model):
         if not phase.customer_required and v is not None:
             raise ValueError(f"phase {phase.name} serves no customer: remove the key")
         stack = info.data["stack"]
+        inside = phase_words(v) if v is not None else []
+        if inside:
+            raise ValueError(f"the slug contains the phase name {', '.join(inside)}, so stack names made from it could be "
+                             "read as another phase: give the customer a slug without phase names")
         if v is not None and stack != phase.name and stack != f"{v}-{phase.name}":
             raise ValueError(f"stack '{stack}' must be named '{phase.name}' or '{v}-{phase.name}' for this customer")
         return v
@@ -362,14 +376,18 @@ def load_settings(
                 reported.add(name)
                 continue
         data[name] = raw
-    if "phase" not in data:
-        derived = phase_from_stack_name(stack)
-        if derived is None:
-            problems.append(
-                f"{ns}phase: missing, and the stack name '{stack}' does not end in a phase. Accepted: {ACCEPTED['phase']}"
-            )
-        else:
-            data["phase"] = derived
+    # The phase comes from the stack name alone: no setting can make a controlled stack uncontrolled.
+    try:
+        named = parse_stack_name(stack)
+    except StackNameError as e:
+        raise InvalidStackConfig(stack, [str(e)], source) from None
+    given = data.get("phase")
+    if given is not None and given != named.phase.name:
+        problems.append(f"{ns}phase: the stack name '{stack}' makes it a {named.phase.name} stack, and the phase comes "
+                        f"from the stack name alone (got {given!r}): remove the key, or name the stack for the phase "
+                        f"it is. Accepted: {ACCEPTED['phase']}")
+        reported.add("phase")
+    data["phase"] = named.phase.name
     try:
         settings = StackSettings.model_validate(data, context={"today": today})
     except ValidationError as err:

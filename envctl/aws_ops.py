@@ -39,6 +39,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from changecontrol import clock
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Role
 from components.settings import MANAGED_BY, InvalidStackConfig, StackSettings
 
@@ -102,7 +103,7 @@ def source_database_pattern(customer: str) -> re.Pattern[str]:
 
 
 def _utc(now: datetime | None = None) -> str:
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = (now or clock.now()).astimezone(timezone.utc)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -774,7 +775,7 @@ def render_copy_report(report: CopyReport) -> str:
 
 
 def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return clock.today()
 
 
 def load_stack(project_dir: Path, stack: str, today: date | None = None) -> StackSettings:

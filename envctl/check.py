@@ -1,10 +1,11 @@
 """`envctl check`: the offline policy check of one stack, a list of stacks, or a whole fleet.
 
-Each stack is planned offline (as `envctl plan` does), its policy-pack config is taken from
-`--policy-config` or made from its Environment Change Records and waivers (as
-`envctl policy-config` writes it for the CLI), and the pack is evaluated the way the engine
-does. Stacks of one customer are checked in one worker so that Pre-PROD is planned once for
-its VAL and PROD; workers run in parallel processes.
+Each stack is planned offline (as `envctl plan` does, but an unapproved state is reported rather
+than refused, so that every other rule still runs), and the policy pack is evaluated the way the
+engine does, with the config `envctl policy-config` would write (or `--policy-config`). The pack
+reads the approvals and waivers itself (policies.facts), from the checked directory, verified
+against the trust root. Stacks of one customer are checked in one worker so that Pre-PROD is
+planned once for its VAL and PROD; workers run in parallel processes.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pulumi_policy import EnforcementLevel
 
-from .ecr import EcrError
+from changecontrol import runcontext
+from changecontrol.trust import OWN_ROOT, TrustRoot
+
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
-from .offline import LocalStacks, StackRun, StackRunError
-from .stackfile import StackFileError
+from .offline import LocalStacks, RunOptions, StackRunError
+from .planhost import stacks_for
 
 
 @dataclass
@@ -44,39 +47,34 @@ class StackCheck:
                 "violations": [v.to_json() for v in self.violations], "waivers": self.waivers, "error": self.error}
 
 
-def _environment(run: StackRun) -> Mapping[str, Any]:
-    envs = run.by_type("clinspark:environment:Environment")
-    return (envs[0].outputs or {}) if envs else {}
-
-
-def records_policy_config(records_dir: Path, stack: str) -> dict[str, Any]:
-    """The config `envctl policy-config STACK` writes: approved digests, approved records, waivers."""
+def default_policy_config(stacks_dir: Path) -> dict[str, Any]:
+    """What `envctl policy-config` writes: every rule mandatory, the pack told where the project is."""
+    from policies.facts import PROJECT_DIR_KEY
     from policies.pack import RULE_IDS
 
-    from .ecr import policy_config
-
-    return policy_config(records_dir, stack, RULE_IDS)
+    return {"all": "mandatory", **{rule: {PROJECT_DIR_KEY: str(Path(stacks_dir).resolve())} for rule in RULE_IDS}}
 
 
-def waiver_listing(config: Mapping[str, Any], controlled: bool, today: date) -> list[dict[str, Any]]:
-    from policies.framework import judge_waiver
-
+def waiver_listing(facts: Any) -> list[dict[str, Any]]:
+    """Every entry of the stack's waivers file: honoured (and whether it waived anything) or refused."""
     listing = []
-    for policy, section in sorted(config.items()):
-        if not isinstance(section, Mapping):
-            continue
-        approved = section.get("approvedRecords") or []
-        for waiver in section.get("waivers") or []:
-            decision = judge_waiver(waiver, controlled, approved, today)
-            listing.append({"policy": policy, "resource": waiver.get("resource"), "reason": waiver.get("reason"),
-                            "expires": waiver.get("expires"), "ecr": waiver.get("ecr"),
-                            "honoured": decision.honoured, "why": decision.why})
+    for w in facts.waivers.honoured:
+        used = (w.rule, w.resource) in facts.used
+        listing.append({**w.to_json(), "honoured": True, "used": used,
+                        "why": w.reason if used else "matches no finding of this plan: remove it"})
+    for entry, why in facts.waivers.refused:
+        listing.append({"rule": entry.get("rule"), "resource": entry.get("resource"), "reason": entry.get("reason"),
+                        "expires": str(entry.get("expires")), "honoured": False, "used": False, "why": why})
+    if facts.waiver_error:
+        listing.append({"rule": None, "resource": None, "reason": None, "expires": None, "honoured": False,
+                        "used": False, "why": facts.waiver_error})
     return listing
 
 
-def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any] | None, records_dir: Path,
-                today: date) -> StackCheck:
-    from policies.pack import POLICIES
+def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any] | None, stacks_dir: Path,
+                options: RunOptions) -> StackCheck:
+    from policies import facts as pack_facts
+    from policies.pack import FAMILIES, POLICIES
 
     result = StackCheck(stack)
     try:
@@ -84,14 +82,15 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     except StackRunError as e:
         result.error = str(e)
         return result
-    env = _environment(run)
+    envs = run.by_type("clinspark:environment:Environment")
+    env = (envs[0].outputs or {}) if envs else {}
     result.phase = env.get("phase")
     result.resources = len(run.registrations)
-    controlled = bool(env.get("controlled", True))
+    controlled = pack_facts.is_controlled(stack)
     try:
-        config = dict(policy_config) if policy_config is not None else records_policy_config(records_dir, stack)
+        config = dict(policy_config) if policy_config is not None else default_policy_config(stacks_dir)
         effective = effective_policies(POLICIES, config)
-    except (PolicyConfigError, EcrError, StackFileError, OSError, ValueError) as e:
+    except (PolicyConfigError, OSError, ValueError) as e:
         result.error = f"stack '{stack}': {e}"
         return result
     lowered = sorted(e.policy.name for e in effective if e.level != EnforcementLevel.MANDATORY)
@@ -99,15 +98,25 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
         result.error = (f"stack '{stack}' is change-controlled: its policy config may not lower "
                         f"{', '.join(lowered)} below mandatory (only uncontrolled stacks may)")
         return result
-    result.violations = evaluate(run, effective).violations
-    result.waivers = waiver_listing(config, controlled, today)
+    context = runcontext.RunContext(now=options.now, example=options.example, stacks_dir=Path(stacks_dir))
+    with runcontext.using(context):
+        pack_facts.clear()
+        result.violations = evaluate(run, effective).violations
+        if run.registrations:
+            urn = run.registrations[0].urn
+            project_dir = next((e.config.get(pack_facts.PROJECT_DIR_KEY) for e in effective
+                                if e.config.get(pack_facts.PROJECT_DIR_KEY)), None)
+            facts = pack_facts.facts_for(urn, {pack_facts.PROJECT_DIR_KEY: project_dir} if project_dir else {},
+                                         FAMILIES)
+            result.waivers = waiver_listing(facts)
     return result
 
 
 def _check_group(project_dir: str, stacks_dir: str, stacks: Sequence[str], policy_config: Mapping[str, Any] | None,
-                 today: str) -> list[StackCheck]:
-    local = LocalStacks(Path(project_dir), Path(stacks_dir))
-    return [check_stack(local, s, policy_config, Path(stacks_dir), date.fromisoformat(today)) for s in stacks]
+                 options: RunOptions) -> list[StackCheck]:
+    plan_options = replace(options, review_only=True)
+    local = stacks_for(Path(project_dir), Path(stacks_dir), plan_options, list(stacks))
+    return [check_stack(local, s, policy_config, Path(stacks_dir), options) for s in stacks]
 
 
 def _customer_groups(stacks: Sequence[str], groups: int) -> list[list[str]]:
@@ -122,24 +131,25 @@ def _customer_groups(stacks: Sequence[str], groups: int) -> list[list[str]]:
 
 
 def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy_config: Mapping[str, Any] | None,
-              today: date, jobs: int | None = None) -> list[StackCheck]:
+              options: RunOptions = RunOptions(), jobs: int | None = None) -> list[StackCheck]:
     jobs = jobs or min(len(stacks), os.cpu_count() or 1)
-    if jobs <= 1 or len(stacks) < 8:
-        results = _check_group(str(project_dir), str(stacks_dir), stacks, policy_config, today.isoformat())
+    foreign = Path(project_dir).resolve() != OWN_ROOT.resolve()  # one child process plans them all
+    if jobs <= 1 or len(stacks) < 8 or foreign:
+        results = _check_group(str(project_dir), str(stacks_dir), stacks, policy_config, options)
     else:
         groups = _customer_groups(stacks, jobs * 4)
         # spawn, not fork: the parent may hold the SDK's executor threads, and a forked child
         # inherits their locks held.
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_check_group, str(project_dir), str(stacks_dir), g, policy_config, today.isoformat())
+            futures = [pool.submit(_check_group, str(project_dir), str(stacks_dir), g, policy_config, options)
                        for g in groups]
             results = [r for f in futures for r in f.result()]
     order = {s: i for i, s in enumerate(stacks)}
     return sorted(results, key=lambda r: order[r.stack])
 
 
-def render(results: Sequence[StackCheck]) -> str:
-    lines = []
+def render(results: Sequence[StackCheck], trust: str) -> str:
+    lines = [trust]
     for r in results:
         if r.error:
             lines.append(f"stack {r.stack}: ERROR\n" + "\n".join("  " + l for l in r.error.splitlines()))
@@ -150,9 +160,8 @@ def render(results: Sequence[StackCheck]) -> str:
         for v in r.violations:
             lines.append(f"  [{v.level}] {v.policy}  {v.urn.rsplit('::', 1)[-1] or r.stack}\n      {v.message}")
         for w in r.waivers:
-            state = "honoured" if w["honoured"] else "REFUSED"
-            lines.append(f"  waiver {state}: {w['policy']} on {w['resource']} (expires {w['expires']}"
-                         f"{', ' + w['ecr'] if w.get('ecr') else ''}): {w['why']}")
+            state = ("honoured" if w["used"] else "UNUSED") if w["honoured"] else "REFUSED"
+            lines.append(f"  waiver {state}: {w['rule']} on {w['resource']} (expires {w['expires']}): {w['why']}")
     failed = sum(1 for r in results if r.mandatory)
     errors = sum(1 for r in results if r.error)
     lines.append(f"\n{len(results)} stacks checked: {len(results) - failed - errors} clean, {failed} with mandatory "
@@ -160,5 +169,15 @@ def render(results: Sequence[StackCheck]) -> str:
     return "\n".join(lines)
 
 
-def to_json(results: Sequence[StackCheck]) -> str:
-    return json.dumps({"stacks": [r.to_json() for r in results]}, indent=2)
+def to_json(results: Sequence[StackCheck], trust: TrustRoot, checked: Path) -> str:
+    mode = {"example": trust.example is not None, "trust": trust.describe(checked)}
+    return json.dumps({"mode": mode, "stacks": [r.to_json() for r in results]}, indent=2)
+
+
+def now_of(trust: TrustRoot) -> datetime | None:
+    """The clock of a run: the example's pinned date in example mode, the real time otherwise."""
+    if trust.example is None:
+        return None
+    from datetime import time, timezone
+
+    return datetime.combine(trust.example.as_of, time(0, 0), tzinfo=timezone.utc)

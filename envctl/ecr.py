@@ -1,58 +1,45 @@
-"""Environment Change Records (ECRs): drafted, approved by a second person, chained, verified.
+"""Environment Change Records for envctl: draft and sign, approve and sign, verify, list.
 
-One YAML file per record, ``change-records/<stack>/ECR-<stack>-NNNN.yaml``. A record says who
-asked for which desired state (the digest of :mod:`components.digest`), why, and who approved it
-when. Its ``hash`` is a SHA-256 over the canonical JSON of every other field, approval included;
-its ``previous`` is the ``hash`` of the record before it in the same stack. So:
+The records, their signatures and their verification are changecontrol's (records, chain, trust);
+this module is what an engineer does with them. Three kinds of chain, one workflow:
 
-* an edited record no longer matches its own hash;
-* an edited record whose hash was recomputed no longer matches the ``previous`` of the next one;
-* a removed record leaves a gap in the numbering (or a ``previous`` that matches nothing).
+* a stack's chain approves its desired state (``envctl ecr new prod ...``);
+* the ``tooling`` chain approves the policy pack and envctl, once for the whole fleet;
+* the ``signers`` chain approves the signers file itself, signed by people it already lists.
 
-Only the *last* record of a chain may change (when it is approved): nothing holds its hash yet.
-The same is its weak spot: re-hashing the last record is detectable only against an anchor outside
-the chain (git history, or the stack's deployed state).
-
-Approvals are read only from a chain that verifies completely (fail closed), and only records of
-the stack itself approve it. Waivers (``waivers/<stack>.yaml``) are parsed here too, and both
-become the stack's policy-pack config (:func:`policy_config`).
+Identity is a key, never a typed name: the requester and the approver are whoever the signers file
+lists for the key that signed (``--key``), and they must be two different keys.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Iterable
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
-
-from components.digest import desired_state_digest
-from components.settings import StackSettings
+from changecontrol import chain as chains
+from changecontrol import digest as digests
+from changecontrol import layout, sshsig, stackfiles
+from changecontrol.records import APPROVAL_FORMAT, CLASSIFICATIONS, RECORD_FORMAT, Approval, Record, utc_text
+from changecontrol.signers import AllowedSigners, SignersError, parse
+from changecontrol.trust import (
+    Example,
+    SignersInForce,
+    TrustRoot,
+    _signers_for,
+    load_chain,
+    load_example,
+    signers_chain,
+    signers_in_force,
+)
+from components.phases import StackNameError, parse_stack_name
 
 from . import stackfile
 
-RECORDS_DIR = "change-records"
-WAIVERS_DIR = "waivers"
-CLASSIFICATIONS = ("standard", "minor", "emergency")
-# The rule that compares the deployed desired state with the approved digests.
-APPROVED_STATE_RULE = "change-approved-state"
-
-STACK_NAME = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # what the settings' change_record pattern allows
-ID_RE = re.compile(rf"^ECR-(?P<stack>{STACK_NAME})-(?P<number>\d{{4}})$")
-HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
-_UNSEALED = "sha256:" + "0" * 64
-
-RECORD_HEADER = (
-    "# Environment Change Record, written by `envctl ecr new` / `envctl ecr approve`.\n"
-    "# Do not edit: `hash` covers every other field and the next record holds it as `previous`.\n"
-)
+KEY_ENV = "ENVCTL_SIGNING_KEY"
+DEFAULT_KEY = Path("~/.ssh/id_ed25519")
 
 
 class EcrError(Exception):
@@ -60,614 +47,296 @@ class EcrError(Exception):
 
 
 class UnknownStack(EcrError):
-    def __init__(self, stack: str, known: Sequence[str], project_dir: Path):
+    def __init__(self, stack: str, known: list[str], directory: Path):
         self.stack = stack
-        self.known = list(known)
-        super().__init__(
-            f"no stack file Pulumi.{stack}.yaml in {project_dir}; stacks there: {', '.join(known) or 'none'}"
-        )
+        self.known = known
+        super().__init__(f"no stack file Pulumi.{stack}.yaml in {directory}; stacks there: {', '.join(known) or 'none'}"
+                         f"; chains of their own: {', '.join(layout.SPECIAL_CHAINS)}")
 
 
-class BrokenChain(EcrError):
-    def __init__(self, stack: str, problems: Sequence["Problem"]):
-        self.stack = stack
-        self.problems = list(problems)
-        lines = [f"the change records of stack '{stack}' do not verify; nothing is drafted or approved on a broken chain:"]
-        lines += [f"  - {p.path}: {p.message}" for p in problems]
-        lines.append(f"Repair it first (envctl ecr verify {stack} says how).")
-        super().__init__("\n".join(lines))
+def trust_root(example: bool) -> TrustRoot:
+    """The checker's own checkout, with the example's keys and date in example mode."""
+    root = TrustRoot.own()
+    return TrustRoot(root.directory, load_example(root.directory) if example else None)
 
 
-class WaiverFileError(EcrError):
-    def __init__(self, path: str, problems: Sequence[str]):
-        self.path = path
-        self.problems = list(problems)
-        super().__init__("\n".join([f"{path}: invalid waivers, no policy config was written:"] + [f"  - {p}" for p in problems]))
+def signing_key(key: Path | None) -> Path:
+    if key is not None:
+        return Path(key).expanduser()
+    env = os.environ.get(KEY_ENV)
+    return Path(env).expanduser() if env else DEFAULT_KEY.expanduser()
 
 
-# --------------------------------------------------------------------------------------------
-# The record
-# --------------------------------------------------------------------------------------------
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("needs a time zone: write UTC times as YYYY-MM-DDTHH:MM:SSZ")
-    return value.astimezone(timezone.utc)
+def chains_present(directory: Path) -> list[str]:
+    base = Path(directory) / layout.RECORDS_DIR
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def utc_text(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-UtcDateTime = Annotated[datetime, AfterValidator(_utc), PlainSerializer(utc_text, return_type=str)]
-
-
-def same_person(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and a.strip().casefold() == b.strip().casefold()
-
-
-def canonical_json(doc: Any) -> str:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-class ChangeRecord(BaseModel):
-    """One ECR. Frozen; :meth:`seal` computes ``hash``; :meth:`computed_hash` re-derives it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    id: str = Field(pattern=ID_RE.pattern)
-    stack: str = Field(pattern=rf"^{STACK_NAME}$")
-    title: str = Field(min_length=3, max_length=120)
-    classification: Literal[CLASSIFICATIONS]  # type: ignore[valid-type]
-    reason: str = Field(min_length=3, max_length=4000)
-    requested_by: str = Field(min_length=2, max_length=100)
-    requested_at: UtcDateTime
-    digest: str = Field(pattern=HASH_PATTERN)
-    previous: str | None = Field(pattern=HASH_PATTERN)
-    approved_by: str | None = Field(None, min_length=2, max_length=100)
-    approved_at: UtcDateTime | None = None
-    hash: str = Field(pattern=HASH_PATTERN)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "ChangeRecord":
-        m = ID_RE.match(self.id)
-        if m and m["stack"] != self.stack:
-            raise ValueError(f"id {self.id} is not a record of stack '{self.stack}' (expected ECR-{self.stack}-NNNN)")
-        if (self.approved_by is None) != (self.approved_at is None):
-            raise ValueError("approved_by and approved_at go together: both set (approved) or both null (pending)")
-        if self.approved_at is not None and self.approved_at < self.requested_at:
-            raise ValueError(f"approved_at {utc_text(self.approved_at)} is before requested_at {utc_text(self.requested_at)}")
-        if same_person(self.approved_by, self.requested_by):
-            raise ValueError(f"approved by its own requester '{self.requested_by}': approval needs a second person")
-        return self
-
-    @classmethod
-    def seal(cls, **fields: Any) -> "ChangeRecord":
-        """Validate the fields (without ``hash``) and return the record with its own hash."""
-        unsealed = cls.model_validate({**fields, "hash": _UNSEALED})
-        return unsealed.model_copy(update={"hash": unsealed.computed_hash()})
-
-    def content(self) -> dict[str, Any]:
-        """Every field except ``hash``, as the hash sees them."""
-        return self.model_dump(mode="json", exclude={"hash"})
-
-    def computed_hash(self) -> str:
-        return "sha256:" + hashlib.sha256(canonical_json(self.content()).encode()).hexdigest()
-
-    @property
-    def number(self) -> int:
-        return int(self.id[-4:])
-
-    @property
-    def approved(self) -> bool:
-        return self.approved_by is not None
-
-    def to_yaml(self) -> str:
-        return RECORD_HEADER + yaml.dump(self.model_dump(mode="json"), Dumper=_Dumper, sort_keys=False,
-                                         allow_unicode=True, width=100)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text (a long reason) as a literal block, everything else as SafeDumper does."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def record_id(stack: str, number: int) -> str:
-    return f"ECR-{stack}-{number:04d}"
-
-
-def stack_of(record: str) -> str:
-    m = ID_RE.match(record)
-    if not m:
-        raise EcrError(f"'{record}' is not an ECR id: expected ECR-<stack>-NNNN, such as ECR-prod-0001")
-    return m["stack"]
-
-
-def records_dir(project_dir: Path) -> Path:
-    return Path(project_dir) / RECORDS_DIR
-
-
-def record_path(project_dir: Path, record: str) -> Path:
-    return records_dir(project_dir) / stack_of(record) / f"{record}.yaml"
-
-
-def _rel(project_dir: Path, path: Path) -> str:
-    try:
-        return path.relative_to(project_dir).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _validation_message(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            msg = "missing"
-        elif e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
+def chain_kind(directory: Path, chain: str) -> str:
+    """'stack', 'tooling' or 'signers'; UnknownStack for a name that is none of them."""
+    if chain in layout.SPECIAL_CHAINS:
+        return chain
+    known = stackfile.discover(directory)
+    if chain not in known:
+        raise UnknownStack(chain, known, Path(directory))
+    return "stack"
 
 
 # --------------------------------------------------------------------------------------------
-# Chains and their verification
+# What a chain would approve now
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a chain: which file, what is wrong, what to do."""
-
-    stack: str
-    path: str  # relative to the project directory
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}\n    what to do: {self.fix}"
+class Current:
+    digest: str
+    state: dict[str, Any]
 
 
-_RESTORE = "restore it from version control (git log --follow -- {path}; git checkout <commit> -- {path})"
-_NEW_STATE = "a change of state needs a new record: envctl ecr new {stack} ..."
-
-
-@dataclass
-class Chain:
-    """The records of one stack, in order, and what verification found wrong with them."""
-
-    stack: str
-    records: list[ChangeRecord] = field(default_factory=list)  # those that parse, in numbering order
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def last(self) -> ChangeRecord | None:
-        return self.records[-1] if self.records else None
-
-    def get(self, record: str) -> ChangeRecord | None:
-        return next((r for r in self.records if r.id == record), None)
-
-    @property
-    def approvals(self) -> list[ChangeRecord]:
-        """Approved records of this stack; none at all when the chain does not verify (fail closed)."""
-        if not self.ok:
-            return []
-        return [r for r in self.records if r.approved and r.stack == self.stack]
-
-    @property
-    def approved_digests(self) -> list[str]:
-        return list(dict.fromkeys(r.digest for r in self.approvals))
-
-    @property
-    def approved_records(self) -> list[str]:
-        return [r.id for r in self.approvals]
-
-    def approving(self, digest: str) -> ChangeRecord | None:
-        """The (latest) approved record that approves exactly this digest."""
-        found = [r for r in self.approvals if r.digest == digest]
-        return found[-1] if found else None
-
-
-def _read_record(project_dir: Path, stack: str, path: Path, problems: list[Problem]) -> ChangeRecord | None:
-    rel = _rel(project_dir, path)
-    restore = _RESTORE.format(path=rel)
+def current(directory: Path, chain: str, today: date) -> Current:
+    """The document a new record of `chain` would approve: the stack's desired state, the tooling,
+    or the signers file as it is in the working tree."""
+    directory = Path(directory)
+    kind = chain_kind(directory, chain)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        problems.append(Problem(stack, rel, f"not readable YAML ({e})", restore))
-        return None
-    if not isinstance(doc, dict):
-        problems.append(Problem(stack, rel, "not a record (expected a mapping of the record's fields)", restore))
-        return None
-    try:
-        return ChangeRecord.model_validate(doc)
-    except ValidationError as e:
-        problems.append(Problem(stack, rel, f"not a valid record: {_validation_message(e)}",
-                                f"{restore}; records are written only by envctl ecr new / approve"))
-        return None
-
-
-def load_chain(project_dir: Path, stack: str) -> Chain:
-    """Read and verify the chain of one stack (an absent directory is an empty, valid chain)."""
-    project_dir = Path(project_dir)
-    chain = Chain(stack)
-    directory = records_dir(project_dir) / stack
-    if not directory.is_dir():
-        return chain
-    name_re = re.compile(rf"^ECR-{re.escape(stack)}-(\d{{4}})\.yaml$")
-    files: list[tuple[int, Path]] = []
-    for path in sorted(directory.iterdir()):
-        if path.name.startswith("."):
-            continue
-        m = name_re.match(path.name)
-        if not m or not path.is_file():
-            chain.problems.append(Problem(
-                stack, _rel(project_dir, path),
-                f"unexpected entry in the records of stack '{stack}' (records are files named ECR-{stack}-NNNN.yaml)",
-                f"move it out of {RECORDS_DIR}/{stack}/; if it is a record of another stack, it belongs in that "
-                "stack's directory and approves nothing here",
-            ))
-            continue
-        files.append((int(m[1]), path))
-    files.sort()
-
-    parsed: list[tuple[int, Path, ChangeRecord | None]] = []
-    for number, path in files:
-        rel = _rel(project_dir, path)
-        restore = _RESTORE.format(path=rel)
-        rec = _read_record(project_dir, stack, path, chain.problems)
-        parsed.append((number, path, rec))
-        if rec is None:
-            continue
-        chain.records.append(rec)
-        if rec.stack != stack:
-            chain.problems.append(Problem(
-                stack, rel, f"a record of stack '{rec.stack}' filed under '{stack}': an ECR of another stack never "
-                f"approves this one", f"remove it from {RECORDS_DIR}/{stack}/, or {restore}"))
-        if rec.id != path.stem:
-            chain.problems.append(Problem(
-                stack, rel, f"the record's id is {rec.id} but its file is {path.name}: renamed or replaced", restore))
-        if rec.hash != rec.computed_hash():
-            chain.problems.append(Problem(
-                stack, rel, "the content does not match the record's hash: it was edited after it was written",
-                f"{restore}; {_NEW_STATE.format(stack=stack)}"))
-
-    # Numbering: 0001, 0002, ... without gaps. A gap is a removed record.
-    expected = 1
-    for number, path, _ in parsed:
-        if number > expected:
-            missing = [record_id(stack, n) for n in range(expected, number)]
-            where = "the chain starts" if expected == 1 else f"the chain jumps from {record_id(stack, expected - 1)}"
-            chain.problems.append(Problem(
-                stack, _rel(project_dir, path),
-                f"{where} at {path.stem}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing "
-                "(a record was removed)",
-                f"restore the removed record from version control "
-                f"(git log --diff-filter=D --name-only -- {RECORDS_DIR}/{stack}/)"))
-        expected = number + 1
-
-    # Links: each record holds the hash of the one right before it.
-    before: tuple[int, ChangeRecord | None] | None = None
-    for number, path, rec in parsed:
-        rel = _rel(project_dir, path)
-        if rec is not None:
-            if number == 1 and rec.previous is not None:
-                chain.problems.append(Problem(
-                    stack, rel, "the first record of a chain names a previous record; it must be null",
-                    _RESTORE.format(path=rel)))
-            elif number > 1 and rec.previous is None:
-                chain.problems.append(Problem(
-                    stack, rel, f"previous is null, but {record_id(stack, number - 1)} comes before it",
-                    _RESTORE.format(path=rel)))
-            elif before is not None and before[0] == number - 1 and before[1] is not None \
-                    and rec.previous != before[1].hash:
-                prior = before[1]
-                chain.problems.append(Problem(
-                    stack, rel,
-                    f"previous is {rec.previous}, but {prior.id} has hash {prior.hash}: {prior.id} was altered "
-                    "(and re-hashed) or replaced after this record was written",
-                    f"restore {prior.id} from version control "
-                    f"(git log -p -- {RECORDS_DIR}/{stack}/{prior.id}.yaml)"))
-        before = (number, rec)
-    return chain
-
-
-def stacks_with_records(project_dir: Path) -> list[str]:
-    directory = records_dir(project_dir)
-    if not directory.is_dir():
-        return []
-    return sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def verify(project_dir: Path, stack: str | None = None) -> list[Problem]:
-    """Every problem of one chain, or of every chain under change-records/ (empty: all verify)."""
-    stacks = [stack] if stack is not None else stacks_with_records(project_dir)
-    problems: list[Problem] = []
-    for s in stacks:
-        problems += load_chain(project_dir, s).problems
-    return problems
-
-
-def list_records(project_dir: Path, stack: str) -> list[ChangeRecord]:
-    """The records of a stack that parse, in order (use :func:`load_chain` for its problems too)."""
-    return load_chain(project_dir, stack).records
-
-
-def approved_digests(project_dir: Path, stack: str) -> list[str]:
-    """Digests approved by the stack's own, fully verified chain; [] when the chain is broken."""
-    return load_chain(project_dir, stack).approved_digests
-
-
-def approved_records(project_dir: Path, stack: str) -> list[str]:
-    """Ids of the approved records of the stack's own, fully verified chain; [] when broken."""
-    return load_chain(project_dir, stack).approved_records
+        if kind == layout.TOOLING_CHAIN:
+            state = digests.tooling_document(directory)
+        elif kind == layout.SIGNERS_CHAIN:
+            path = directory / layout.SIGNERS_FILE
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise EcrError(f"{layout.SIGNERS_FILE}: cannot be read ({e}); write the signers file first") from None
+            try:
+                parse(text)
+            except SignersError as e:
+                raise EcrError(str(e)) from None
+            state = digests.signers_document(text)
+        else:
+            settings = stackfile.load_stack_settings(directory, chain, today)
+            if not settings.phase_spec.controlled:
+                raise EcrError(f"stack '{chain}' (phase {settings.phase}) is not change-controlled: uncontrolled stacks "
+                               "need no ECR, run pulumi up directly")
+            project = stackfile.project_name(stackfile.program_dir(directory))
+            sf = stackfile.read(directory, chain, project)
+            state = digests.state_document(stackfile.program_dir(directory), directory, chain, project, sf.config,
+                                           sf.secret_keys)
+    except digests.DigestError as e:
+        raise EcrError(f"the desired state of '{chain}' cannot be computed: {e}") from None
+    return Current(digests.digest_of(state), state)
 
 
 # --------------------------------------------------------------------------------------------
-# Stacks and their current desired state
+# Who signs
 # --------------------------------------------------------------------------------------------
-def stack_settings(project_dir: Path, stack: str, today: date) -> StackSettings:
-    """The stack's validated settings (raises UnknownStack, StackFileError or InvalidStackConfig)."""
-    project_dir = Path(project_dir)
-    known = stackfile.discover(project_dir)
-    if stack not in known:
-        raise UnknownStack(stack, known, project_dir)
-    return stackfile.load_stack_settings(project_dir, stack, today)
+def _signers_for_new(directory: Path, chain: str, trust: TrustRoot) -> tuple[AllowedSigners | None, str]:
+    """The signers a new record or approval of `chain` is signed under."""
+    if chain == layout.SIGNERS_CHAIN and trust.example is None:
+        signers = signers_chain(directory)
+        entries = signers.entries
+        pending = entries[-1] if entries and not entries[-1].approved else None
+        if pending is not None:
+            return _signers_for(entries[:-1], pending)
+        if entries:
+            return _signers_for(entries, chains.Entry(len(entries) + 1, ""))
+        return None, "no signers record yet"
+    found: SignersInForce = signers_in_force(trust, directory)
+    return found.signers, "; ".join(found.problems)
 
 
-def current_digest(project_dir: Path, stack: str, today: date) -> str:
-    """The desired-state digest the stack would deploy now (the program's `desiredStateDigest`)."""
-    return desired_state_digest(stack_settings(project_dir, stack, today), stackfile.program_dir(project_dir))
+def _principal(signers: AllowedSigners | None, why: str, key: Path, namespace: str, role: str) -> str:
+    public = sshsig.public_key(key)
+    if signers is None:
+        raise EcrError(f"no signers in force: {why}")
+    signer = signers.by_key(public)
+    if signer is None:
+        raise EcrError(f"the key {key} ({sshsig.fingerprint(public)}) is not in the signers file in force: only "
+                       f"people it lists may {role}")
+    if not signer.may(namespace):
+        raise EcrError(f"{signer.principal} may not {role}: their line of the signers file lacks namespace "
+                       f"{namespace}")
+    return signer.principal
 
 
-def _utc_now(now: datetime) -> datetime:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise EcrError("the time of a record must be timezone-aware (UTC)")
-    return now.astimezone(timezone.utc).replace(microsecond=0)
-
-
-def _write(path: Path, record: ChangeRecord, *, create: bool) -> None:
+def _write_signed(path: Path, text: str, key: Path, namespace: str) -> None:
+    """Write `text` and its signature beside it, both new files; nothing is left behind on failure."""
+    data = text.encode("utf-8")
+    signature = sshsig.sign(key, namespace, data)
+    sig_path = path.with_name(path.name + ".sig")
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = record.to_yaml()
-    if create:
-        try:
-            with path.open("x", encoding="utf-8") as f:  # never overwrite a record drafted meanwhile
-                f.write(text)
-        except FileExistsError:
-            raise EcrError(f"{path.name} exists already (drafted meanwhile?): run envctl ecr verify "
-                           f"{record.stack} and try again") from None
-        return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        with path.open("xb") as f:
+            f.write(data)
+    except FileExistsError:
+        raise EcrError(f"{path.name} exists already (written meanwhile?): run envctl ecr verify and try again") from None
+    try:
+        with sig_path.open("xb") as f:
+            f.write(signature)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
 
 
-def draft(project_dir: Path, stack: str, title: str, reason: str, by: str, classification: str,
-          now: datetime) -> ChangeRecord:
-    """Append a pending record approving the stack's CURRENT desired state; return it."""
-    project_dir = Path(project_dir)
-    now = _utc_now(now)
-    settings = stack_settings(project_dir, stack, now.date())
-    phase = settings.phase_spec
-    if not phase.controlled:
-        raise EcrError(f"stack '{stack}' (phase {phase.name}) is not change-controlled: uncontrolled stacks need "
-                       "no ECR, run pulumi up directly")
-    if not re.fullmatch(STACK_NAME, stack):
-        raise EcrError(f"stack name '{stack}' cannot carry ECR ids (ECR-<stack>-NNNN needs lowercase letters, "
-                       "digits and single hyphens)")
+# --------------------------------------------------------------------------------------------
+# Draft and approve
+# --------------------------------------------------------------------------------------------
+def draft(directory: Path, chain: str, title: str, reason: str, classification: str, key: Path, trust: TrustRoot,
+          now: datetime) -> Record:
+    """Append a record approving what `chain` would approve now, signed by its requester's key."""
+    directory = Path(directory)
     if classification not in CLASSIFICATIONS:
         raise EcrError(f"classification '{classification}' unknown; accepted: {', '.join(CLASSIFICATIONS)}")
-    digest = desired_state_digest(settings, stackfile.program_dir(project_dir))
-    chain = load_chain(project_dir, stack)
-    if not chain.ok:
-        raise BrokenChain(stack, chain.problems)
-    already = chain.approving(digest)
-    if already is not None:
-        raise EcrError(f"{already.id} (approved by {already.approved_by} at {utc_text(already.approved_at)}) already "
-                       f"approves exactly this desired state {digest}: no new record is needed")
-    last = chain.last
-    if last is not None and not last.approved and last.digest == digest:
-        raise EcrError(f"{last.id} (requested by {last.requested_by}) is pending and names exactly this desired "
-                       f"state {digest}: have it approved: envctl ecr approve {last.id} --by <someone else>")
+    kind = chain_kind(directory, chain)
+    if kind == "stack":
+        try:
+            parse_stack_name(chain)
+        except StackNameError as e:
+            raise EcrError(str(e)) from None
+    state = current(directory, chain, now.date())
+    if kind == layout.SIGNERS_CHAIN:
+        existing = signers_chain(directory)
+    else:
+        existing = load_chain(directory, chain, signers_in_force(trust, directory))
+    if not existing.ok:
+        raise EcrError("\n".join([f"the records of '{chain}' do not verify; nothing is drafted on a broken chain:"]
+                                 + [f"  - {p}" for p in existing.problems]))
+    already = existing.approving(state.digest)
+    if already is not None and already.approval is not None:
+        raise EcrError(f"{already.id} (approved by {already.approval.approved_by} at "
+                       f"{utc_text(already.approval.approved_at)}) already approves exactly this state {state.digest}: "
+                       "no new record is needed")
+    last = existing.last
+    if last is not None and not last.approved and last.record is not None and last.record.digest == state.digest:
+        raise EcrError(f"{last.id} (requested by {last.record.requested_by}) is pending and names exactly this state "
+                       f"{state.digest}: have it approved: envctl ecr approve {last.id} --key <approver's key>")
     number = (last.number if last else 0) + 1
     if number > 9999:
-        raise EcrError(f"stack '{stack}' has 9999 records; ids have four digits")
+        raise EcrError(f"'{chain}' has 9999 records; ids have four digits")
+    if kind == layout.SIGNERS_CHAIN and number == 1:
+        signers, why = parse(state.state["allowed_signers"]), ""  # the genesis: signed by people it lists
+    else:
+        signers, why = _signers_for_new(directory, chain, trust)
+    requester = _principal(signers, why, key, layout.AUTHORED, "author records")
+    rid = layout.record_id(chain, number)
     try:
-        record = ChangeRecord.seal(
-            id=record_id(stack, number), stack=stack, title=title, reason=reason, classification=classification,
-            requested_by=by, requested_at=now, digest=digest, previous=last.hash if last else None,
-            approved_by=None, approved_at=None,
-        )
-    except ValidationError as e:
-        raise EcrError(f"record refused: {_validation_message(e)}") from None
-    _write(record_path(project_dir, record.id), record, create=True)
+        record = Record(format=RECORD_FORMAT, id=rid, chain=chain, meaning="authored", title=title, reason=reason,
+                        classification=classification, requested_by=requester, requested_at=now,
+                        previous=last.sha256 if last else None, digest=state.digest, state=state.state)
+    except ValueError as e:
+        raise EcrError(f"record refused: {e}") from None
+    path = layout.chain_dir(directory, chain) / layout.record_files(rid)["record"]
+    _write_signed(path, record.to_yaml(), key, layout.AUTHORED)
     return record
 
 
-def approve(project_dir: Path, record_id: str, by: str, now: datetime) -> ChangeRecord:
-    """Approve the last, pending record of its chain, by someone other than its requester."""
-    project_dir = Path(project_dir)
-    now = _utc_now(now)
-    stack = stack_of(record_id)
-    chain = load_chain(project_dir, stack)
-    record = chain.get(record_id)
-    if record is None:
-        ids = ", ".join(r.id for r in chain.records) or "none"
-        raise EcrError(f"no record {record_id} in {RECORDS_DIR}/{stack}/; records of stack '{stack}': {ids}")
-    if not chain.ok:
-        raise BrokenChain(stack, chain.problems)
-    if record.approved:
-        raise EcrError(f"{record_id} was already approved by {record.approved_by} at {utc_text(record.approved_at)}; "
-                       "an approval is never changed: a new state needs a new record (envctl ecr new)")
-    last = chain.last
+def approve(directory: Path, record_id: str, key: Path, trust: TrustRoot, now: datetime) -> Approval:
+    """Approve the last, pending record of its chain, signed by an approver who is not its requester."""
+    directory = Path(directory)
+    m = layout.RECORD_ID.match(record_id)
+    if m is None:
+        raise EcrError(f"'{record_id}' is not a record id: expected ASCII ECR-<stack>-NNNN, such as ECR-prod-0002")
+    chain = m["chain"]
+    chain_kind(directory, chain)
+    existing = (signers_chain(directory) if chain == layout.SIGNERS_CHAIN
+                else load_chain(directory, chain, signers_in_force(trust, directory)))
+    entry = existing.get(record_id)
+    if entry is None or entry.record is None:
+        ids = ", ".join(e.id for e in existing.entries) or "none"
+        raise EcrError(f"no record {record_id} in {layout.RECORDS_DIR}/{chain}/; records of '{chain}': {ids}")
+    if not existing.ok:
+        raise EcrError("\n".join([f"the records of '{chain}' do not verify; nothing is approved on a broken chain:"]
+                                 + [f"  - {p}" for p in existing.problems]))
+    if entry.approval is not None:
+        raise EcrError(f"{record_id} was already approved by {entry.approval.approved_by} at "
+                       f"{utc_text(entry.approval.approved_at)}; an approval is never changed: a new state needs a "
+                       "new record (envctl ecr new)")
+    last = existing.last
     assert last is not None
-    if record.id != last.id:
-        following = chain.records[chain.records.index(record) + 1]
-        raise EcrError(
-            f"{record_id} is not the last record of stack '{stack}' ({last.id} is). Approving it would change its "
-            f"hash, which {following.id} holds as `previous`, and break the chain. It stays unapproved (superseded); "
-            f"approve {last.id} if it names the state you mean, or draft a new record: envctl ecr new {stack} ...")
-    if same_person(by, record.requested_by):
-        raise EcrError(f"'{by}' requested {record_id} and may not approve it: approval needs a second person")
-    if now < record.requested_at:
-        raise EcrError(f"approval time {utc_text(now)} is before the request time {utc_text(record.requested_at)}: "
-                       "check the clock")
-    try:
-        approved = ChangeRecord.seal(**{**record.content(), "approved_by": by, "approved_at": now})
-    except ValidationError as e:
-        raise EcrError(f"approval refused: {_validation_message(e)}") from None
-    _write(record_path(project_dir, record_id), approved, create=False)
-    return approved
+    if entry.id != last.id:
+        raise EcrError(f"{record_id} is not the last record of '{chain}' ({last.id} is): a superseded record stays "
+                       f"unapproved; approve {last.id} if it names the state you mean, or draft a new record")
+    if chain == layout.SIGNERS_CHAIN and trust.example is None:
+        signers, why = _signers_for(existing.entries[:-1], entry)
+    else:
+        signers, why = _signers_for_new(directory, chain, trust)
+    approver = _principal(signers, why, key, layout.APPROVED, "approve records")
+    if approver == entry.record.requested_by:
+        raise EcrError(f"{approver} requested {record_id} and may not approve it: approval needs a second person with "
+                       "another key")
+    if now < entry.record.requested_at:
+        raise EcrError(f"approval time {utc_text(now)} is before the request time {utc_text(entry.record.requested_at)}:"
+                       " check the clock")
+    approval = Approval(format=APPROVAL_FORMAT, record=record_id, record_sha256=entry.sha256, meaning="approved",
+                        approved_by=approver, approved_at=now)
+    path = layout.chain_dir(directory, chain) / layout.record_files(record_id)["approval"]
+    _write_signed(path, approval.to_yaml(), key, layout.APPROVED)
+    return approval
 
 
 # --------------------------------------------------------------------------------------------
-# Waivers
+# Verify and list
 # --------------------------------------------------------------------------------------------
-class Waiver(BaseModel):
-    """One accepted finding: a rule not applied to one resource, for a reason, until a date."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    rule: str = Field(min_length=1)
-    resource: str = Field(min_length=1)  # the resource's name or its URN
-    reason: str = Field(min_length=3)
-    expires: date
-    ecr: str | None = Field(None, pattern=ID_RE.pattern)
-
-    def policy_entry(self) -> dict[str, str]:
-        """The waiver as the policy config carries it (see policies.framework.WAIVER_SCHEMA)."""
-        entry = {"resource": self.resource, "reason": self.reason, "expires": self.expires.isoformat()}
-        if self.ecr:
-            entry["ecr"] = self.ecr
-        return entry
+def load(directory: Path, chain: str, trust: TrustRoot) -> tuple[chains.Chain, list[str]]:
+    """A chain as verification sees it, and the problems of the signers it was verified with."""
+    if chain == layout.SIGNERS_CHAIN and trust.example is None:
+        found = signers_in_force(trust, directory)
+        return (found.chain or signers_chain(directory)), [p for p in found.problems]
+    found = signers_in_force(trust, directory)
+    return load_chain(directory, chain, found), list(found.problems)
 
 
-WAIVER_KEYS = tuple(Waiver.model_fields)
+def deployed_anchor(export: Any) -> dict[str, Any] | None:
+    """The `approval` a `pulumi stack export` file says the stack was last deployed with."""
+    resources = ((export or {}).get("deployment") or {}).get("resources") or []
+    for res in resources:
+        if res.get("type") == "clinspark:environment:Environment":
+            anchor = (res.get("outputs") or {}).get("approval")
+            if isinstance(anchor, dict):
+                return anchor
+    for res in resources:
+        if res.get("type") == "pulumi:pulumi:Stack":
+            anchor = (res.get("outputs") or {}).get("approval")
+            if isinstance(anchor, dict):
+                return anchor
+    return None
 
 
-def waivers_path(project_dir: Path, stack: str) -> Path:
-    return Path(project_dir) / WAIVERS_DIR / f"{stack}.yaml"
+def anchor_problems(chain: chains.Chain, anchor: dict[str, Any] | None, where: str) -> list[str]:
+    """Does the chain still hold the record the deployed state says it was deployed under?"""
+    if anchor is None:
+        return [f"{where}: the exported state names no approval (deployed before approvals were anchored, or not "
+                "an export of this project's program)"]
+    entry = chain.get(str(anchor.get("record")))
+    if entry is None:
+        return [f"{where}: the deployed state was approved by {anchor.get('record')}, which the chain no longer holds "
+                "(removed)"]
+    problems = []
+    if entry.sha256 != anchor.get("recordSha256"):
+        problems.append(f"{where}: {entry.id} is not the record that was deployed: its SHA-256 is {entry.sha256}, the "
+                        f"deployed state recorded {anchor.get('recordSha256')} (replaced after the deployment)")
+    if entry.approval_sha256 != anchor.get("approvalSha256"):
+        problems.append(f"{where}: the approval of {entry.id} is not the one that was deployed (SHA-256 "
+                        f"{entry.approval_sha256}, deployed {anchor.get('approvalSha256')})")
+    return problems
 
 
-def _waiver_error(e: Mapping[str, Any]) -> str:
-    loc = ".".join(str(p) for p in e["loc"])
-    if e["type"] == "missing":
-        return f"{loc}: missing"
-    if e["type"] == "extra_forbidden":
-        return f"unknown key '{loc}'; accepted keys: {', '.join(WAIVER_KEYS)}"
-    got = e.get("input")
-    if loc == "expires":
-        return f"expires: give a date YYYY-MM-DD (got {got!r})"
-    if loc == "ecr":
-        return f"ecr: not an ECR id such as ECR-prod-0001 (got {got!r})"
-    return f"{loc}: {e['msg'].removeprefix('Value error, ')} (got {got!r})"
+def changed_keys(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """What changed between two approved documents: settings, files and waivers, by name."""
+    if before is None:
+        return ["(first record)"]
+    changes = []
+    for section in sorted(set(before) | set(after)):
+        a, b = before.get(section), after.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += [f"{section}: {k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            changes.append(section)
+    return changes
 
 
-def load_waivers(project_dir: Path, stack: str, controlled: bool,
-                 rules: Iterable[str] | None = None) -> list[Waiver]:
-    """The waivers of a stack ([] without a file); WaiverFileError lists every bad entry."""
-    project_dir = Path(project_dir)
-    path = waivers_path(project_dir, stack)
-    rel = _rel(project_dir, path)
-    if not path.exists():
-        return []
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise WaiverFileError(rel, [f"not readable YAML ({e})"]) from None
-    if doc is None:
-        return []
-    if not isinstance(doc, list):
-        raise WaiverFileError(rel, [f"expected a list of waivers ({', '.join(WAIVER_KEYS)}), got a {type(doc).__name__}"])
-    known = list(rules) if rules is not None else None
-    problems: list[str] = []
-    waivers: list[Waiver] = []
-    seen: dict[tuple[str, str], int] = {}
-    for i, entry in enumerate(doc, start=1):
-        if not isinstance(entry, dict):
-            problems.append(f"entry {i}: expected a mapping with keys {', '.join(WAIVER_KEYS)}, got {entry!r}")
-            continue
-        label = f"entry {i} (rule {entry.get('rule', '?')}, resource {entry.get('resource', '?')})"
-        try:
-            w = Waiver.model_validate(entry)
-        except ValidationError as e:
-            problems += [f"{label}: {_waiver_error(err)}" for err in e.errors(include_url=False)]
-            continue
-        own: list[str] = []
-        if known is not None and w.rule not in known:
-            own.append(f"rule: '{w.rule}' is not a rule of the policy pack; rules: {', '.join(known) or 'none'}")
-        if w.rule == APPROVED_STATE_RULE:
-            own.append(f"rule: {APPROVED_STATE_RULE} cannot be waived: approve the state with an ECR instead "
-                       f"(envctl ecr new {stack} ...)")
-        if controlled and w.ecr is None:
-            own.append(f"ecr: missing; stack '{stack}' is change-controlled: a waiver needs the id of an approved ECR "
-                       "of this stack")
-        if not controlled and w.ecr is not None:
-            own.append(f"ecr: stack '{stack}' is not change-controlled and has no ECRs: remove the key")
-        if w.ecr is not None and stack_of(w.ecr) != stack:
-            own.append(f"ecr: {w.ecr} is a record of stack '{stack_of(w.ecr)}', not '{stack}': an ECR of another "
-                       "stack never approves this one")
-        key = (w.rule, w.resource)
-        if key in seen:
-            own.append(f"duplicate: entry {seen[key]} waives the same rule for the same resource already")
-        seen.setdefault(key, i)
-        problems += [f"{label}: {p}" for p in own]
-        if not own:
-            waivers.append(w)
-    if problems:
-        raise WaiverFileError(rel, problems)
-    return waivers
+def unused(names: Iterable[str]) -> None:  # pragma: no cover - keeps linters quiet about re-exports
+    del names
 
 
-# --------------------------------------------------------------------------------------------
-# Policy-pack config
-# --------------------------------------------------------------------------------------------
-def policy_config(project_dir: Path, stack: str, policy_names: Iterable[str], advisory: Iterable[str] = (),
-                  today: date | None = None) -> dict[str, Any]:
-    """The `--policy-pack-config` document of a stack: approvals from its verified chain, its waivers.
-
-    Every rule stays mandatory, except rules named in ``advisory`` for an uncontrolled stack; that
-    request is refused for a change-controlled stack. A broken chain approves nothing.
-    """
-    project_dir = Path(project_dir)
-    today = today or datetime.now(timezone.utc).date()
-    names = list(dict.fromkeys(policy_names))
-    advisory = list(dict.fromkeys(advisory))
-    settings = stack_settings(project_dir, stack, today)
-    phase = settings.phase_spec
-    if advisory and phase.controlled:
-        raise EcrError(f"stack '{stack}' is change-controlled (phase {phase.name}): every rule stays mandatory and "
-                       f"--advisory is refused. Fix the finding, or waive it for one resource in "
-                       f"{WAIVERS_DIR}/{stack}.yaml with a reason, an expiry date and an approved ECR.")
-    unknown = [r for r in advisory if r not in names]
-    if unknown:
-        raise EcrError(f"--advisory names unknown rules: {', '.join(unknown)}; rules: {', '.join(names) or 'none'}")
-    waivers = load_waivers(project_dir, stack, phase.controlled, names)
-    chain = load_chain(project_dir, stack)
-    records = chain.approved_records
-
-    config: dict[str, Any] = {"all": "mandatory"}
-    for rule in names:
-        entry: dict[str, Any] = {}
-        if rule in advisory:
-            entry["enforcementLevel"] = "advisory"
-        if rule == APPROVED_STATE_RULE:
-            entry.update({"approvedDigests": chain.approved_digests, "stack": stack,
-                          "approvals": {r.id: r.digest for r in chain.approvals}})
-        own = [w.policy_entry() for w in waivers if w.rule == rule]
-        if own:
-            entry["waivers"] = own
-        if rule == APPROVED_STATE_RULE or own:
-            entry["approvedRecords"] = list(records)
-        if entry:
-            config[rule] = entry
-    return config
+__all__ = ["Example", "EcrError", "UnknownStack", "approve", "draft", "load", "current", "trust_root",
+           "stackfiles"]

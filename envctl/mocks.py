@@ -27,6 +27,7 @@ ELB_ACCOUNTS = {"eu-central-1": "054676820928", "eu-west-1": "156460612806", "us
 ALB_ZONES = {"eu-central-1": "Z215JYRZR1TBD5", "eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K"}
 
 SECRET_MARK = "[secret]"
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 def _digest(*parts: str, n: int = 17) -> str:
@@ -82,12 +83,14 @@ class Registration:
 class AwsMocks(pulumi_mocks.Mocks):
     """Answers resource registrations and invokes the way AWS would, for one stack in one region."""
 
-    def __init__(self, region: str, stack_outputs: Callable[[str], Mapping[str, Any] | None] | None = None):
+    def __init__(self, region: str, stack_outputs: Callable[[str], Mapping[str, Any] | None] | None = None,
+                 now: datetime | None = None):
         self.region = region
         self.stack_outputs = stack_outputs or (lambda _name: None)
         self._by_id: dict[str, dict[str, Any]] = {}
-        # What "now" is for resources created in this plan (a snapshot's creation time).
-        self.now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        # What "now" is for resources created in this plan (a snapshot's creation time): the run's clock.
+        when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        self.now = when.isoformat().replace("+00:00", "Z")
 
     # -- invokes -----------------------------------------------------------------------------
     def call(self, args: pulumi_mocks.MockCallArgs):
@@ -340,15 +343,27 @@ _HANDLERS: dict[str, Callable[[AwsMocks, str, dict], tuple[str, dict]]] = {
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that keeps every registration request, as a real engine would see it."""
 
-    def __init__(self, mocks: AwsMocks):
+    def __init__(self, mocks: AwsMocks, stack: str, project: str):
         super().__init__(mocks)
+        self.stack, self.project = stack, project
         self.registrations: dict[str, Registration] = {}
         self.order: list[str] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine builds: the parent's whole qualified type chain (the root stack not
+        included), `$`, the resource's type; waivers and reports name resources by these URNs."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([self.stack, self.project, type_, name])
+
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
+        if urn in self.registrations:
+            raise ResourceRejected(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         inputs = _plain_struct(request.object)
         args = pulumi_mocks.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
@@ -370,6 +385,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
 
     def ReadResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if urn in self.registrations:
+            raise ResourceRejected(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         response = super().ReadResource(request)
         state = self.resources[response.urn].state
         self.registrations[response.urn] = Registration(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
-import logging
 import json
+import logging
+import os
 import runpy
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -21,8 +23,6 @@ from pulumi.runtime.mocks import set_mocks
 from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
-
-from components.settings import InvalidStackConfig
 
 from . import stackfile
 from .mocks import SECRET_MARK, AwsMocks, RecordingMonitor, Registration, ResourceRejected
@@ -75,13 +75,26 @@ _engine_shortcuts()
 
 
 class StackRunError(Exception):
-    """The program refused the stack (invalid configuration) or could not run it."""
+    """The program refused the stack, or could not run it.
 
-    def __init__(self, stack: str, message: str, *, user_error: bool, registered: int = 0):
+    ``kind``: ``invalid`` (a configuration the program refuses), ``unapproved`` (a change-controlled
+    stack whose desired state no verified ECR approves: the program refused it before registering
+    anything), ``rejected`` (a resource AWS would refuse) or ``failed`` (anything else)."""
+
+    def __init__(self, stack: str, message: str, *, kind: str, registered: int = 0):
         super().__init__(message)
         self.stack = stack
-        self.user_error = user_error
+        self.kind = kind
         self.registered = registered  # resources registered before the refusal
+
+    @property
+    def user_error(self) -> bool:
+        return self.kind in ("invalid", "unapproved")
+
+
+# The program's refusals are RunErrors (printed by the CLI without a traceback); the offline engine
+# tells them apart by name, because a checked tree's program brings its own classes.
+_REFUSALS = {"InvalidStackConfig": "invalid", "UntrackedChange": "unapproved"}
 
 
 @dataclass
@@ -113,6 +126,15 @@ class StackRun:
 StackOutputs = Callable[[str], Mapping[str, Any] | None]
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How the offline engine runs the program (handed to it through changecontrol.runcontext)."""
+
+    now: datetime | None = None  # the clock; None: the real time
+    example: Any = None  # changecontrol.trust.Example: example mode
+    review_only: bool = False  # envctl check: an unapproved state is reported, not refused
+
+
 class LocalStacks:
     """Resolves stack references from the stack files beside the program, planned offline.
 
@@ -121,15 +143,17 @@ class LocalStacks:
     before the stack that references them (the engine cannot be re-entered), each once.
     """
 
-    def __init__(self, project_dir: Path, stacks_dir: Path | None = None):
+    def __init__(self, project_dir: Path, stacks_dir: Path | None = None, options: RunOptions = RunOptions()):
         self.project_dir = Path(project_dir)
         self.stacks_dir = Path(stacks_dir) if stacks_dir else self.project_dir
+        self.options = options
         self._runs: dict[str, StackRun | StackRunError] = {}
 
     def run(self, stack: str) -> StackRun:
         if stack not in self._runs:
             try:
-                self._runs[stack] = run_stack(self.project_dir, stack, self, stacks_dir=self.stacks_dir)
+                self._runs[stack] = run_stack(self.project_dir, stack, self, stacks_dir=self.stacks_dir,
+                                              options=self.options)
             except StackRunError as e:
                 self._runs[stack] = e
         result = self._runs[stack]
@@ -140,7 +164,7 @@ class LocalStacks:
     def prepare(self, references: list[str]) -> None:
         for ref in references:
             stack = ref.rsplit("/", 1)[-1]
-            if stackfile.stack_path(self.stacks_dir, stack).exists():
+            if stackfile.stack_path(self.stacks_dir, stack).is_file():
                 try:
                     self.run(stack)
                 except StackRunError:
@@ -162,27 +186,29 @@ def _references(sf: stackfile.StackFile, project: str) -> list[str]:
 
 
 def run_stack(
-    project_dir: Path, stack: str, stack_outputs: StackOutputs | None = None, stacks_dir: Path | None = None
+    project_dir: Path, stack: str, stack_outputs: StackOutputs | None = None, stacks_dir: Path | None = None,
+    options: RunOptions = RunOptions(),
 ) -> StackRun:
     """Plan `stack` offline: the program in `project_dir/__main__.py` under mocks, with the stack
     file `Pulumi.<stack>.yaml` from `stacks_dir` (default: the project directory)."""
     project_dir = Path(project_dir)
     stacks_dir = Path(stacks_dir) if stacks_dir else project_dir
-    project = stackfile.project_name(project_dir)
     try:
+        project = stackfile.project_name(project_dir)
         sf = stackfile.read(stacks_dir, stack, project)
     except stackfile.StackFileError as e:
-        raise StackRunError(stack, str(e), user_error=True) from None
+        raise StackRunError(stack, str(e), kind="invalid") from None
     if stack_outputs is None:
-        stack_outputs = LocalStacks(project_dir, stacks_dir)
+        stack_outputs = LocalStacks(project_dir, stacks_dir, options)
     if isinstance(stack_outputs, LocalStacks):
         stack_outputs.prepare(_references(sf, project))
-    mocks = AwsMocks(sf.config.get("aws:region") or DEFAULT_REGION, stack_outputs)
-    monitor = RecordingMonitor(mocks)
+    mocks = AwsMocks(sf.config.get("aws:region") or DEFAULT_REGION, stack_outputs, now=options.now)
+    monitor = RecordingMonitor(mocks, stack, project)
     program = str(project_dir / "__main__.py")
     engine_log = _EngineLog(stack)
 
     def body() -> StackRun:
+        _enter_run_context(stacks_dir, options)
         # set_mocks would make (and at once close) a root stack; run_in_stack, the SDK's own entry
         # for programs, makes the root instead, so `pulumi.run(main)` runs as under the CLI.
         runtime_settings.set_root_resource(_NO_ROOT_YET)
@@ -196,12 +222,14 @@ def run_stack(
             runpy.run_path(program, run_name="__main__")
 
         try:
-            _sync_await(run_in_stack(program_body))
-        except InvalidStackConfig as e:
+            with _engine_config(sf):
+                _sync_await(run_in_stack(program_body))
+        except pulumi.RunError as e:
+            kind = _REFUSALS.get(type(e).__name__, "failed")
             managed = sum(1 for r in monitor.registrations.values() if not r.read)
-            raise StackRunError(stack, str(e), user_error=True, registered=managed) from None
+            raise StackRunError(stack, str(e), kind=kind, registered=managed) from None
         except ResourceRejected as e:
-            raise StackRunError(stack, f"stack '{stack}': a resource would be rejected: {e}", user_error=False) from None
+            raise StackRunError(stack, f"stack '{stack}': a resource would be rejected: {e}", kind="rejected") from None
         outputs, secret = _resolve_exports(getattr(roots[0], "outputs", {}) if roots else {})
         regs = [monitor.registrations[u] for u in monitor.order]
         return StackRun(stack=stack, project=project, path=sf.path, registrations=regs, outputs=outputs,
@@ -212,13 +240,44 @@ def run_stack(
     return contextvars.Context().run(body)
 
 
+def _enter_run_context(stacks_dir: Path, options: RunOptions) -> None:
+    """Tell the program (through its own changecontrol.runcontext) the clock, example mode, where
+    the records are and whether to review only. Imported here, at run time, so that a checked
+    tree's program receives it in its own module."""
+    from changecontrol import runcontext
+
+    runcontext.set_for_this_context(runcontext.RunContext(
+        now=options.now, example=options.example, stacks_dir=Path(stacks_dir), review_only=options.review_only))
+
+
+class _engine_config:
+    """The stack's configuration in the environment variables the Pulumi language host sets for a
+    program (PULUMI_CONFIG, PULUMI_CONFIG_SECRET_KEYS), for the length of one run."""
+
+    KEYS = ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")
+
+    def __init__(self, sf: stackfile.StackFile):
+        self.values = {"PULUMI_CONFIG": json.dumps(sf.config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(list(sf.secret_keys))}
+
+    def __enter__(self) -> None:
+        self.saved = {k: os.environ.get(k) for k in self.KEYS}
+        os.environ.update(self.values)
+
+    def __exit__(self, *exc: Any) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _quiet_reported_failures() -> None:
     """A refused stack leaves SDK futures holding the same error, never awaited; asyncio would
     print each when it is collected. The error is already reported once, as the run's error."""
     loop = asyncio.get_event_loop_policy().get_event_loop()
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        if isinstance(context.get("exception"), (ResourceRejected, InvalidStackConfig)):
+        if isinstance(context.get("exception"), (ResourceRejected, pulumi.RunError)):
             return
         loop.default_exception_handler(context)
 

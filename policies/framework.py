@@ -9,7 +9,7 @@ a message saying what to do. A *stack rule* gets the whole :class:`StackView` an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from pulumi_policy import (
@@ -22,6 +22,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
+
+from changecontrol import clock
+
+from .facts import PROJECT_DIR_KEY, StackFacts, facts_for, stack_of
 
 ENVIRONMENT_TYPE = "clinspark:environment:Environment"
 INSTANCE_TYPE = "clinspark:environment:Instance"
@@ -80,12 +84,6 @@ class Resource:
         """The resource as messages name it: its type's last part and its name (`Bucket 'acme-prod-logs'`)."""
         return f"{self.type.rsplit(':', 1)[-1]} '{self.name}'"
 
-    @property
-    def controlled(self) -> bool | None:
-        """From the resource's own `controlled` tag; None when the resource carries no tags."""
-        value = self.tags.get("controlled")
-        return None if value is None else value == "true"
-
 
 @dataclass(frozen=True)
 class StackView:
@@ -109,10 +107,9 @@ class StackView:
         return envs[0] if len(envs) == 1 else None
 
     @property
-    def controlled(self) -> bool:
-        """Fail closed: a stack whose environment cannot be read counts as controlled."""
-        env = self.environment
-        return True if env is None else bool(env.props.get("controlled", True))
+    def urn(self) -> str:
+        """A URN of the stack (the engine's, so it names the stack and project); "" for an empty stack."""
+        return self.resources[0].urn if self.resources else ""
 
     def ancestors(self, resource: Resource) -> Iterator[Resource]:
         index = self.by_urn()
@@ -156,61 +153,19 @@ class Rule:
 
 
 # --------------------------------------------------------------------------------------------
-# Waivers
+# Config and facts
 # --------------------------------------------------------------------------------------------
-WAIVER_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {
-            "resource": {"type": "string"},
-            "reason": {"type": "string"},
-            "expires": {"type": "string"},
-            "ecr": {"type": "string"},
-        },
-        "required": ["resource"],
-    },
-}
 COMMON_SCHEMA: dict[str, Any] = {
-    "waivers": WAIVER_SCHEMA,
-    # ECR ids whose approval envctl verified when it wrote this config (waivers in controlled stacks).
-    "approvedRecords": {"type": "array", "items": {"type": "string"}},
+    # Where the project (stack files, change records, waivers) is, when the pack runs from another
+    # checkout (CI's protected branch). A location only: the pack verifies everything it reads there.
+    PROJECT_DIR_KEY: {"type": "string"},
 }
+FACTS = "__facts__"  # the key under which a stack rule's config carries the stack's facts
 
 
-@dataclass(frozen=True)
-class WaiverDecision:
-    honoured: bool
-    why: str  # reason when honoured, refusal when not
-
-
-def judge_waiver(waiver: Mapping[str, Any], controlled: bool, approved: Sequence[str], today: date) -> WaiverDecision:
-    """A waiver counts only with a reason, a future expiry and, in a controlled stack, an approved ECR."""
-    reason = str(waiver.get("reason") or "").strip()
-    if not reason:
-        return WaiverDecision(False, "waiver refused: it gives no reason")
-    try:
-        expires = date.fromisoformat(str(waiver.get("expires")))
-    except ValueError:
-        return WaiverDecision(False, "waiver refused: it needs an expiry date YYYY-MM-DD")
-    if expires < today:
-        return WaiverDecision(False, f"waiver refused: it expired on {expires}")
-    if controlled:
-        ecr = waiver.get("ecr")
-        if not ecr:
-            return WaiverDecision(False, "waiver refused: a controlled stack needs the id of an approved ECR")
-        if ecr not in approved:
-            return WaiverDecision(False, f"waiver refused: {ecr} is not an approved ECR of this stack")
-    return WaiverDecision(True, reason)
-
-
-def _matches(waiver: Mapping[str, Any], urn: str, name: str) -> bool:
-    target = str(waiver.get("resource") or "")
-    return bool(target) and (target == name or target == urn)
-
-
-def today_utc() -> date:
-    return datetime.now(timezone.utc).date()
+def facts_of(config: Mapping[str, Any]) -> StackFacts | None:
+    """The facts a stack rule was given (see :mod:`policies.facts`)."""
+    return config.get(FACTS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,19 +179,17 @@ def from_policy_resource(r: Any) -> Resource:
                     protect=bool(getattr(opts, "protect", False)), parent=getattr(parent, "urn", None))
 
 
-def _report(findings: Iterable[Finding], config: Mapping[str, Any], controlled: bool,
-            report_violation: ReportViolation) -> None:
-    waivers = config.get("waivers") or []
-    approved = config.get("approvedRecords") or []
-    today = today_utc()
+def _report(rule: Rule, findings: Iterable[Finding], facts: StackFacts, report_violation: ReportViolation) -> None:
+    """Report each finding, unless a waiver of the stack's waivers file honourably waives it."""
     for f in findings:
         message = f.message
-        matching = [w for w in waivers if _matches(w, f.urn, f.name)]
-        if matching:
-            decision = judge_waiver(matching[0], controlled, approved, today)
-            if decision.honoured:
-                continue
-            message = f"{message} ({decision.why})"
+        waiver = facts.waivers.for_finding(rule.id, f.urn)
+        if waiver is not None:
+            facts.used.add((rule.id, f.urn))
+            continue
+        refusal = facts.waivers.refusal(rule.id, f.urn) or facts.waiver_error
+        if refusal:
+            message = f"{message} ({refusal})"
         report_violation(message, f.urn or None)
 
 
@@ -255,7 +208,15 @@ def stack_view(args: StackValidationArgs) -> StackView:
     return view
 
 
-def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
+def _pack_families() -> Mapping[str, str]:
+    from .pack import FAMILIES  # at call time: the pack imports this module
+
+    return FAMILIES
+
+
+def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> ResourceValidationPolicy | StackValidationPolicy:
+    """The Pulumi policy of a rule. `families` maps every rule id of the pack to its family (waivers
+    never cover change-control or lifecycle rules); default: the pack's."""
     schema = PolicyConfigSchema(properties={**COMMON_SCHEMA, **rule.extra_schema})
     description = rule.description
     if rule.scope == "resource":
@@ -264,15 +225,15 @@ def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
         def validate_resource(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
             if rule.types and args.resource_type not in rule.types:
                 return
+            config = args.get_config() or {}
+            facts = facts_for(args.urn, config, families or _pack_families())
+            if rule.controlled_only and not facts.controlled:
+                return
             res = Resource(type=args.resource_type, name=args.name, urn=args.urn, props=args.props or {},
                            protect=bool(getattr(args.opts, "protect", False)))
-            controlled = res.controlled if res.controlled is not None else True
-            if rule.controlled_only and not controlled:
-                return
-            config = args.get_config() or {}
             message = check(res, config)
             if message:
-                _report([Finding(res.urn, message, res.name)], config, controlled, report_violation)
+                _report(rule, [Finding(res.urn, message, res.name)], facts, report_violation)
 
         return ResourceValidationPolicy(name=rule.id, description=description, validate=validate_resource,
                                         enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema)
@@ -281,10 +242,11 @@ def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
 
     def validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         view = stack_view(args)
-        if rule.controlled_only and not view.controlled:
-            return
         config = args.get_config() or {}
-        _report(stack_check(view, config), config, view.controlled, report_violation)
+        facts = facts_for(view.urn, config, families or _pack_families())
+        if rule.controlled_only and not facts.controlled:
+            return
+        _report(rule, stack_check(view, {**config, FACTS: facts}), facts, report_violation)
 
     return StackValidationPolicy(name=rule.id, description=description, validate=validate_stack,
                                  enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema)

@@ -17,4 +17,5 @@ RULES: list[Rule] = [
 ]
 
 RULE_IDS = [rule.id for rule in RULES]
-POLICIES = [to_policy(rule) for rule in RULES]
+FAMILIES = {rule.id: rule.family for rule in RULES}
+POLICIES = [to_policy(rule, FAMILIES) for rule in RULES]

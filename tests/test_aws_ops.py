@@ -29,10 +29,10 @@ from envctl.aws_ops import (
     render_clone_check,
     render_copy_report,
 )
+from tests.conftest import NOW, TODAY
 from tests.moto_server import REGION, MotoAws, aws, moto_endpoint  # noqa: F401  (pytest fixtures)
 
 PROJECT = "clinspark-environments"
-TODAY = datetime.now(timezone.utc).date()
 CIDRS = {"preprod": "10.43.0.0/16", "val": "10.44.0.0/16", "prod": "10.45.0.0/16", "sandbox": "10.46.0.0/16"}
 SNAPSHOTS = [{"name": "val-2026-11", "purpose": "val"}, {"name": "golive", "purpose": "prod"}]
 
@@ -169,8 +169,6 @@ def api(aws: MotoAws) -> aws_ops.AwsClients:
 
 def test_a_val_clone_of_a_good_preprod_snapshot_passes_every_check(aws: MotoAws, api: aws_ops.AwsClients) -> None:
     publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws))
-    before = datetime.now(timezone.utc).replace(microsecond=0)
-
     report = clone_check(api, val())
 
     assert report.passed, render_clone_check(report)
@@ -181,7 +179,7 @@ def test_a_val_clone_of_a_good_preprod_snapshot_passes_every_check(aws: MotoAws,
         "test: copy acme-val-test-from-val-2026-11 can be made",
         "main: its own key usable", "test: its own key usable",
     }
-    assert before <= datetime.fromisoformat(report.checked_at) <= datetime.now(timezone.utc)
+    assert datetime.fromisoformat(report.checked_at) == NOW  # the one clock, injected
     text = render_clone_check(report)
     assert "FAIL" not in text and text.rstrip().splitlines()[-1].startswith("PASSED")
     assert json.loads(report.to_json())["passed"] is True

@@ -9,7 +9,7 @@ import pytest
 
 from components.phases import PHASES
 from envctl.offline import LocalStacks, StackRunError, run_stack
-from tests.conftest import NS, PROJECT, SHIPPED, stack_config, write_stack
+from tests.conftest import NS, OPTIONS, PROJECT, REVIEW, SHIPPED, stack_config, write_stack
 
 INSTANCE = "clinspark:environment:Instance"
 
@@ -78,7 +78,7 @@ def test_adding_a_snapshot_never_touches_the_running_preprod_database(shipped, p
 
 
 def test_a_newer_preprod_snapshot_does_not_change_a_running_val_database(shipped):
-    local = LocalStacks(PROJECT)
+    local = LocalStacks(PROJECT, options=OPTIONS)
     original = local.run("preprod").outputs
 
     def newer(reference: str):
@@ -87,7 +87,7 @@ def test_a_newer_preprod_snapshot_does_not_change_a_running_val_database(shipped
         outputs["snapshots"]["val-2026-11"]["kmsKeyId"] = "arn:aws:kms:eu-central-1:123456789012:key/other"
         return outputs
 
-    rerun = run_stack(PROJECT, "val", stack_outputs=newer)
+    rerun = run_stack(PROJECT, "val", stack_outputs=newer, options=OPTIONS)
     for role in ("main", "test"):
         name = f"acme-val-{role}-db"
         assert rerun.one("aws:rds/instance:Instance", name).inputs == shipped["val"].one("aws:rds/instance:Instance", name).inputs
@@ -118,7 +118,7 @@ def test_a_wrong_clone_source_is_refused_before_anything_is_registered(stacks_di
     write_stack(stacks_dir, stack, config)
     write_stack(stacks_dir, "preprod", preprod)
     with pytest.raises(StackRunError) as err:
-        run_stack(PROJECT, stack, stacks_dir=stacks_dir)
+        run_stack(PROJECT, stack, stacks_dir=stacks_dir, options=REVIEW)
     message = str(err.value)
     assert message.startswith(f"stack '{stack}' has invalid configuration")
     assert f"  - {key}: " in message and fragment in message, message
@@ -132,7 +132,7 @@ def test_a_pinned_source_lets_prod_plan_after_preprod_is_retired(shipped, stacks
     config[f"{NS}:clone_from"].update(snapshot_arn=published["arn"], allocated_storage=published["allocatedStorage"])
     write_stack(stacks_dir, "prod", config)
     (stacks_dir / "Pulumi.preprod.yaml").unlink()  # Pre-PROD retired
-    run = run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+    run = run_stack(PROJECT, "prod", stacks_dir=stacks_dir, options=REVIEW)
     assert not any(r.read for r in run.registrations), "no stack reference once the source is pinned"
     for name in ("acme-prod-main-db", "acme-prod-main-db-source"):
         typ = "aws:rds/instance:Instance" if name.endswith("-db") else "aws:rds/snapshotCopy:SnapshotCopy"
@@ -145,13 +145,13 @@ def test_a_pinned_source_of_another_customer_is_refused(stacks_dir):
         snapshot_arn="arn:aws:rds:eu-central-1:123456789012:snapshot:globex-preprod-golive", allocated_storage=50)
     write_stack(stacks_dir, "prod", config)
     with pytest.raises(StackRunError, match="snapshot_arn is not customer 'acme''s preprod snapshot 'golive'"):
-        run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+        run_stack(PROJECT, "prod", stacks_dir=stacks_dir, options=REVIEW)
 
 
 def test_a_restored_database_is_at_least_as_large_as_its_snapshot(plan_edited, shipped):
     preprod = plan_edited("preprod", lambda c: c.update({f"{NS}:sizes": {"single": "large"}}))
     local = {"preprod": preprod.outputs}
-    run = run_stack(PROJECT, "val", stack_outputs=lambda ref: local[ref.rsplit("/", 1)[-1]])
+    run = run_stack(PROJECT, "val", stack_outputs=lambda ref: local[ref.rsplit("/", 1)[-1]], options=OPTIONS)
     source = preprod.outputs["snapshots"]["val-2026-11"]["allocatedStorage"]
     for db in run.by_type("aws:rds/instance:Instance"):
         assert db.inputs["allocatedStorage"] == source > 50

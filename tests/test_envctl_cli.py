@@ -13,7 +13,7 @@ from tests.conftest import PROJECT, SHIPPED
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["--dir", str(PROJECT), *args])
+    code = main(["--example", "--dir", str(PROJECT), *args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -53,22 +53,21 @@ def test_plan_json_lists_every_registered_resource_without_secrets(capsys, shipp
 def test_check_json_has_the_documented_shape(capsys):
     code, out, _ = run(capsys, "check", "--json", "sandbox", "prod")
     assert code == 0
-    stacks = json.loads(out)["stacks"]
+    doc = json.loads(out)
+    assert doc["mode"]["example"] is True and doc["mode"]["trust"].startswith("EXAMPLE MODE")
+    stacks = doc["stacks"]
     assert [s["stack"] for s in stacks] == ["sandbox", "prod"]
     for s in stacks:
         assert set(s) == {"stack", "phase", "resources", "violations", "waivers", "error"}
         assert s["violations"] == [] and s["resources"] > 50 and s["error"] is None
 
 
-def test_check_fails_closed_for_a_controlled_stack_given_an_empty_policy_config(capsys, tmp_path):
+def test_the_pack_needs_no_policy_config_to_find_the_approval(capsys, tmp_path):
     config = tmp_path / "empty.json"
     config.write_text("{}")
     code, out, _ = run(capsys, "check", "--json", "--policy-config", str(config), "prod", "sandbox")
-    assert code == 1
     prod, sandbox = json.loads(out)["stacks"]
-    assert [v["policy"] for v in prod["violations"]] == ["change-approved-state"]
-    assert prod["violations"][0]["level"] == "mandatory"
-    assert sandbox["violations"] == []
+    assert code == 0 and prod["violations"] == [] and sandbox["violations"] == []
 
 
 def test_check_refuses_a_config_that_lowers_a_rule_of_a_controlled_stack(capsys, tmp_path):
@@ -78,6 +77,13 @@ def test_check_refuses_a_config_that_lowers_a_rule_of_a_controlled_stack(capsys,
     assert code == 2 and "may not lower" in out
     code, out, _ = run(capsys, "check", "--policy-config", str(config), "sandbox")
     assert code == 0
+
+
+def test_a_policy_config_with_duplicate_keys_is_refused(capsys, tmp_path):
+    config = tmp_path / "dup.json"
+    config.write_text('{"all": "mandatory", "all": "disabled"}')
+    code, _, err = run(capsys, "check", "--policy-config", str(config), "sandbox")
+    assert code == 2 and "duplicate key 'all'" in err
 
 
 @pytest.mark.parametrize("args,message", [
@@ -93,6 +99,6 @@ def test_usage_errors_exit_2_without_traceback(capsys, args, message):
 def test_check_takes_a_directory_of_stack_files(capsys, tmp_path):
     for stack in ("sandbox", "demo"):
         shutil.copy(PROJECT / f"Pulumi.{stack}.yaml", tmp_path)
-    code = main(["check", str(tmp_path)])
+    code = main(["--example", "check", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and "2 stacks checked: 2 clean" in out

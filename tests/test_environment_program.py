@@ -19,12 +19,19 @@ from components.phases import LOG_RETENTION_DAYS, PHASES, Role, Topology
 from components.settings import MANAGED_BY, RESERVED_TAGS
 from envctl.mocks import Registration
 from envctl.offline import StackRun, StackRunError
-from tests.conftest import NS, SHIPPED, stack_config
+from tests.conftest import NS, SHIPPED, TODAY, stack_config
 
 STATEFUL = ("aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
             "aws:rds/snapshot:Snapshot", "aws:rds/snapshotCopy:SnapshotCopy")
 INSTANCE = "clinspark:environment:Instance"
 SECURE_BUCKET = "clinspark:storage:SecureBucket"
+
+
+def nonempty(items):
+    """The items, asserted to be there: `all()` over an empty list proves nothing."""
+    items = list(items)
+    assert items, "nothing of that type was registered, so the assertion would prove nothing"
+    return items
 
 
 def environment(run: StackRun) -> Registration:
@@ -243,32 +250,32 @@ def test_controlled_stacks_protect_every_stateful_resource_and_keep_their_databa
     run = shipped[stack]
     stateful = [r for r in run.registrations if r.type in STATEFUL]
     assert stateful and all(r.protect for r in stateful), [r.name for r in stateful if not r.protect]
-    for db in run.by_type("aws:rds/instance:Instance"):
+    for db in nonempty(run.by_type("aws:rds/instance:Instance")):
         assert db.inputs["deletionProtection"] is True
         assert db.inputs["skipFinalSnapshot"] is False and db.inputs["finalSnapshotIdentifier"]
-    assert all(b.inputs["forceDestroy"] is False for b in run.by_type("aws:s3/bucket:Bucket"))
-    assert all(k.inputs["deletionWindowInDays"] == 30 for k in run.by_type("aws:kms/key:Key"))
-    assert all(lb.inputs["enableDeletionProtection"] is True for lb in run.by_type("aws:lb/loadBalancer:LoadBalancer"))
+    assert all(b.inputs["forceDestroy"] is False for b in nonempty(run.by_type("aws:s3/bucket:Bucket")))
+    assert all(k.inputs["deletionWindowInDays"] == 30 for k in nonempty(run.by_type("aws:kms/key:Key")))
+    assert all(lb.inputs["enableDeletionProtection"] is True for lb in nonempty(run.by_type("aws:lb/loadBalancer:LoadBalancer")))
 
 
 @pytest.mark.parametrize("stack", [s for s in SHIPPED if PHASES[s].disposable and not PHASES[s].controlled])
 def test_disposable_stacks_destroy_in_one_go_and_carry_their_expiry(shipped, stack):
     run = shipped[stack]
     expiry = environment(run).outputs["expiresOn"]
-    assert date.fromisoformat(expiry) >= date.today()
+    assert date.fromisoformat(expiry) >= TODAY
     assert not any(r.protect for r in run.registrations)
-    for db in run.by_type("aws:rds/instance:Instance"):
+    for db in nonempty(run.by_type("aws:rds/instance:Instance")):
         assert db.inputs["deletionProtection"] is False and db.inputs["skipFinalSnapshot"] is True
-    assert all(b.inputs["forceDestroy"] is True for b in run.by_type("aws:s3/bucket:Bucket"))
-    assert all(s.inputs["recoveryWindowInDays"] == 0 for s in run.by_type("aws:secretsmanager/secret:Secret"))
-    assert all(lb.inputs["enableDeletionProtection"] is False for lb in run.by_type("aws:lb/loadBalancer:LoadBalancer"))
+    assert all(b.inputs["forceDestroy"] is True for b in nonempty(run.by_type("aws:s3/bucket:Bucket")))
+    assert all(s.inputs["recoveryWindowInDays"] == 0 for s in nonempty(run.by_type("aws:secretsmanager/secret:Secret")))
+    assert all(lb.inputs["enableDeletionProtection"] is False for lb in nonempty(run.by_type("aws:lb/loadBalancer:LoadBalancer")))
     assert {r.inputs["tags"]["expires-on"] for r in run.registrations if "tags" in r.inputs} == {expiry}
 
 
 def test_retiring_a_controlled_val_lifts_protection_only_through_its_settings(plan_edited):
     run = plan_edited("val", lambda c: c.update({"clinspark-environments:retire": True}))
     assert not any(r.protect for r in run.registrations)
-    for db in run.by_type("aws:rds/instance:Instance"):
+    for db in nonempty(run.by_type("aws:rds/instance:Instance")):
         assert db.inputs["deletionProtection"] is False and db.inputs["skipFinalSnapshot"] is True
     assert environment(run).outputs["retiring"] is True
 
@@ -303,7 +310,7 @@ def test_every_taggable_resource_carries_the_environment_tags(shipped, stack):
 def test_extra_tags_are_added_but_never_override_the_environment_tags(plan_edited):
     run = plan_edited("sandbox", lambda c: c.update({"clinspark-environments:tags": {"cost-center": "cs-42"}}))
     tagged = [r for r in run.registrations if "tags" in r.inputs]
-    assert all(r.inputs["tags"]["cost-center"] == "cs-42" and r.inputs["tags"]["phase"] == "sandbox" for r in tagged)
+    assert all(r.inputs["tags"]["cost-center"] == "cs-42" and r.inputs["tags"]["phase"] == "sandbox" for r in nonempty(tagged))
 
 
 def test_instance_roles_are_tagged_and_registered(shipped):

@@ -7,6 +7,7 @@ from the project root and every rule's registration are exercised outside pytest
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -20,7 +21,11 @@ import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from envctl.mocks import reveal
+from envctl.offline import RunOptions
+from envctl.planhost import stacks_for
 from policies.pack import PACK_NAME, RULES
+from tests.conftest import NOW, NS, altered, set_config
 
 PROJECT = Path(__file__).resolve().parent.parent
 PACK_DIR = PROJECT / "policies"
@@ -28,13 +33,13 @@ DUMMY_ENGINE = "127.0.0.1:0"  # the pack never calls the engine back while analy
 STARTUP_SECONDS = 60
 
 
-@pytest.fixture(scope="module")
-def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+def launch(pack_dir: Path) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """Start a pack exactly as the CLI does and yield a stub talking to it."""
     stderr = tempfile.TemporaryFile()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.policy", DUMMY_ENGINE, str(PACK_DIR)],
-        cwd=PACK_DIR, stdout=subprocess.PIPE, stderr=stderr, env=env,
+        [sys.executable, "-u", "-m", "pulumi.policy", DUMMY_ENGINE, str(pack_dir)],
+        cwd=pack_dir, stdout=subprocess.PIPE, stderr=stderr, env=env,
     )
     channel = None
     try:
@@ -61,93 +66,106 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
         stderr.close()
 
 
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """This repository's pack: its trust root holds the example, whose keys a real engine never trusts."""
+    yield from launch(PACK_DIR)
+
+
+@pytest.fixture(scope="module")
+def team_analyzer(team_template) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The pack of a real team's checkout: its trust root holds the team's own signers."""
+    yield from launch(team_template / "policies")
+
+
 def struct(values: dict[str, Any]) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
-    s.update(values)
+    s.update(json.loads(json.dumps(values, default=str)))
     return s
 
 
-def test_the_pack_lists_every_rule_as_mandatory(analyzer):
-    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
-    assert info.name == PACK_NAME and info.supportsConfig
-    levels = {p.name: p.enforcementLevel for p in info.policies}
-    assert set(levels) == {rule.id for rule in RULES}
-    assert set(levels.values()) == {analyzer_pb2.MANDATORY}
-    schema = next(p for p in info.policies if p.name == "change-approved-state").configSchema
-    assert {"approvedDigests", "stack", "waivers", "approvedRecords"} <= set(schema.properties.keys())
+def resources(run) -> list[analyzer_pb2.AnalyzerResource]:
+    """A plan as AnalyzeStack presents it: custom resources with their inputs, components with their outputs."""
+    out = []
+    for reg in run.registrations:
+        props = reveal(reg.inputs) if reg.custom else (reg.outputs or {})
+        out.append(analyzer_pb2.AnalyzerResource(
+            type=reg.type, urn=reg.urn, name=reg.name, parent=reg.parent, properties=struct(props),
+            options=analyzer_pb2.AnalyzerResourceOptions(protect=reg.protect, parent=reg.parent)))
+    return out
 
 
-URN = "urn:pulumi:prod::clinspark-environments::"
-STACK_URN = URN + "pulumi:pulumi:Stack::clinspark-environments-prod"
-ENV_URN = URN + "pulumi:pulumi:Stack$clinspark:environment:Environment::acme-prod"
-KEY_URN = URN + "clinspark:environment:Environment$aws:kms/key:Key::acme-prod-key"
-DIGEST = "sha256:" + "1" * 64
-
-
-def stack_resources(deletion_window: float) -> list[analyzer_pb2.AnalyzerResource]:
-    """A controlled Environment (as the engine presents a component: its registered outputs) and one key."""
-    env = analyzer_pb2.AnalyzerResource(
-        type="clinspark:environment:Environment", urn=ENV_URN, name="acme-prod", parent=STACK_URN,
-        properties=struct({"customer": "acme", "phase": "prod", "controlled": True, "disposable": False,
-                           "retiring": False, "expiresOn": None, "stack": "prod", "desiredStateDigest": DIGEST,
-                           "environmentName": "acme-prod", "topology": "pair", "roles": ["main", "test"]}),
-        options=analyzer_pb2.AnalyzerResourceOptions(protect=False, parent=STACK_URN),
-    )
-    key = analyzer_pb2.AnalyzerResource(
-        type="aws:kms/key:Key", urn=KEY_URN, name="acme-prod-key", parent=ENV_URN,
-        properties=struct({"enableKeyRotation": True, "deletionWindowInDays": deletion_window,
-                           "tags": {"customer": "acme", "phase": "prod", "role": "environment", "controlled": "true",
-                                    "disposable": "false", "expires-on": "never",
-                                    "managed-by": "pulumi:clinspark-environments"}}),
-        options=analyzer_pb2.AnalyzerResourceOptions(protect=True, parent=ENV_URN),
-    )
-    return [env, key]
-
-
-def configure(analyzer, approved: list[str]) -> None:
+def configure(analyzer, stack_name: str, **change_approved_state: Any) -> None:
     config = {rule.id: analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY) for rule in RULES}
     config["change-approved-state"] = analyzer_pb2.PolicyConfig(
-        enforcementLevel=analyzer_pb2.MANDATORY, properties=struct({"approvedDigests": approved, "stack": "prod"}))
+        enforcementLevel=analyzer_pb2.MANDATORY, properties=struct(change_approved_state))
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=config), timeout=30)
     analyzer.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
-        stack="prod", project="clinspark-environments", organization="clinspark", dry_run=True), timeout=30)
+        stack=stack_name, project="clinspark-environments", organization="clinspark", dry_run=True), timeout=30)
 
 
-def analyze_stack(analyzer, deletion_window: float) -> dict[str, list[analyzer_pb2.AnalyzeDiagnostic]]:
-    response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources(deletion_window)),
-                                     timeout=60)
+def analyze_stack(analyzer, run) -> dict[str, list[analyzer_pb2.AnalyzeDiagnostic]]:
+    response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources(run)), timeout=120)
     found: dict[str, list[analyzer_pb2.AnalyzeDiagnostic]] = {}
     for d in response.diagnostics:
         found.setdefault(d.policyName, []).append(d)
     return found
 
 
-def test_the_pack_reports_change_control_violations_over_grpc(analyzer):
-    configure(analyzer, approved=[])
-    found = analyze_stack(analyzer, deletion_window=7.0)
-
-    (untracked,) = found["change-approved-state"]
-    assert untracked.urn == ENV_URN and untracked.enforcementLevel == analyzer_pb2.MANDATORY
-    assert DIGEST in untracked.message and "envctl ecr new prod" in untracked.message
-    assert untracked.policyPackName == PACK_NAME
-
-    (window,) = found["change-key-deletion-window"]
-    assert window.urn == KEY_URN and "deletionWindowInDays=30" in window.message
-    assert window.enforcementLevel == analyzer_pb2.MANDATORY
-    assert "change-stateful-protected" not in found  # the key is protected
+def test_the_pack_lists_every_rule_as_mandatory_and_its_config_approves_nothing(analyzer):
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == PACK_NAME and info.supportsConfig
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert set(levels) == {rule.id for rule in RULES}
+    assert set(levels.values()) == {analyzer_pb2.MANDATORY}
+    for policy in info.policies:
+        assert set(policy.configSchema.properties.keys()) == {"projectDir"}, policy.name
 
 
-def test_an_approved_digest_and_a_30_day_window_quiet_those_rules(analyzer):
-    configure(analyzer, approved=[DIGEST])
-    found = analyze_stack(analyzer, deletion_window=30.0)
-    assert "change-approved-state" not in found and "change-key-deletion-window" not in found
+def test_under_a_real_engine_the_pack_never_trusts_the_example_keys(analyzer, shipped):
+    configure(analyzer, "prod")
+    found = analyze_stack(analyzer, shipped["prod"])
+    messages = [d.message for d in found["change-approved-state"]]
+    assert any("no signers" in m and "example mode only" in m for m in messages), messages
+    assert all(d.enforcementLevel == analyzer_pb2.MANDATORY for d in found["change-approved-state"])
 
 
-def test_the_pack_analyzes_single_resources_too(analyzer):
-    configure(analyzer, approved=[DIGEST])
-    key = stack_resources(7.0)[1]
-    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(type=key.type, properties=key.properties, urn=key.urn,
-                                                            name=key.name, options=key.options), timeout=30)
-    # Resource rules answer per resource; whatever they report must be one of the pack's mandatory rules.
-    assert {d.policyName for d in response.diagnostics} <= {rule.id for rule in RULES}
-    assert all(d.enforcementLevel == analyzer_pb2.MANDATORY for d in response.diagnostics)
+def test_a_teams_pack_verifies_the_signed_approval_itself(team_analyzer, team_template):
+    run = stacks_for(team_template, team_template, RunOptions(now=NOW), ["prod"]).run("prod")  # the team's program
+    configure(team_analyzer, "prod")
+    found = analyze_stack(team_analyzer, run)
+    assert "change-approved-state" not in found, found.get("change-approved-state")
+    assert found == {}
+
+
+def test_a_teams_pack_refuses_an_edited_state_whatever_its_config_claims(team_analyzer, team, keys):
+    set_config(team, "prod", f"{NS}:release", "2026.4.3")
+    run = stacks_for(team, team, RunOptions(now=NOW, review_only=True), ["prod"]).run("prod")
+    digest = run.by_type("clinspark:environment:Environment")[0].outputs["desiredStateDigest"]
+    configure(team_analyzer, "prod", projectDir=str(team), approvedDigests=[digest], stack="prod",
+              approvals={"ECR-prod-0001": digest})
+    (untracked,) = analyze_stack(team_analyzer, run)["change-approved-state"]
+    assert untracked.enforcementLevel == analyzer_pb2.MANDATORY and untracked.policyPackName == PACK_NAME
+    assert f"would apply desired state {digest}" in untracked.message and "envctl ecr new prod" in untracked.message
+
+
+def test_the_pack_judges_a_protected_key_window_over_grpc(analyzer, shipped):
+    configure(analyzer, "prod")
+    quiet = analyze_stack(analyzer, shipped["prod"])
+    assert "change-key-deletion-window" not in quiet
+    key = shipped["prod"].one("aws:kms/key:Key", "acme-prod-exchange-key")
+    short = altered(shipped["prod"], lambda r: r.urn == key.urn, inputs={"deletionWindowInDays": 7.0})
+    (window,) = analyze_stack(analyzer, short)["change-key-deletion-window"]
+    assert window.urn == key.urn and "deletionWindowInDays=30" in window.message
+
+
+@pytest.mark.parametrize("rotation, fires", [(False, True), (True, False)])
+def test_the_pack_analyzes_single_resources_too(analyzer, shipped, rotation, fires):
+    configure(analyzer, "sandbox")
+    key = shipped["sandbox"].one("aws:kms/key:Key", "acme-sandbox-main-key")
+    props = {**key.inputs, "enableKeyRotation": rotation}
+    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+        type=key.type, properties=struct(props), urn=key.urn, name=key.name,
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=key.protect, parent=key.parent)), timeout=30)
+    names = [d.policyName for d in response.diagnostics]
+    assert names == (["kms-rotation"] if fires else []), names

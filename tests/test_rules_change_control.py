@@ -7,7 +7,6 @@ registered (as a mistaken edit of the program would) and evaluating the pack as 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
@@ -15,10 +14,11 @@ import pytest
 from envctl.evaluate import Violation, effective_policies, evaluate
 from envctl.mocks import Registration
 from envctl.offline import StackRun
-from policies.framework import ENVIRONMENT_TYPE, today_utc
+from policies import facts
+from policies.framework import ENVIRONMENT_TYPE
 from policies.pack import POLICIES
 from policies.rules import change_control
-from tests.conftest import SHIPPED, altered, environment, of_type
+from tests.conftest import NS, SHIPPED, altered, environment, of_type, set_config
 
 CONTROLLED = ("preprod", "val", "prod")
 RULE_IDS = [rule.id for rule in change_control.RULES]
@@ -31,15 +31,12 @@ def digest(run: StackRun) -> str:
     return environment(run).outputs["desiredStateDigest"]
 
 
-def approval(run: StackRun, **extra: Any) -> dict[str, Any]:
-    """The policy config `envctl policy-config` writes for a stack whose own desired state is approved."""
-    return {"change-approved-state": {"approvedDigests": [digest(run)], "stack": run.stack, **extra}}
-
-
 def violations(run: StackRun, config: dict[str, Any] | None = None, rules: list[str] | None = None) -> list[Violation]:
+    """The pack's verdict on a plan, as the engine asks it (the pack reads approvals and waivers itself)."""
     wanted = set(rules or RULE_IDS)
     policies = [p for p in POLICIES if p.name in wanted]
     config = {k: v for k, v in (config or {}).items() if k in wanted or k == "all"}
+    facts.clear()
     return evaluate(run, effective_policies(policies, config)).violations
 
 
@@ -62,8 +59,7 @@ def only(found: list[Violation], policy: str) -> Violation:
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stack", SHIPPED)
 def test_shipped_stacks_with_their_approved_state_pass_every_change_control_rule(shipped, stack):
-    run = shipped[stack]
-    assert violations(run, approval(run)) == []
+    assert violations(shipped[stack]) == []
 
 
 @pytest.mark.parametrize("stack", ("sandbox", "migration", "demo", "community-dev"))
@@ -81,57 +77,45 @@ def test_every_change_control_rule_is_mandatory_and_for_controlled_stacks_only()
 
 
 # --------------------------------------------------------------------------------------------
-# change-approved-state
+# change-approved-state: the pack verifies the approval itself
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stack", CONTROLLED)
-def test_a_controlled_stack_without_policy_config_is_an_untracked_change(shipped, stack):
-    run = shipped[stack]
-    v = only(violations(run, None), "change-approved-state")
+def test_an_edited_controlled_stack_is_an_untracked_change_whatever_the_config_says(example_copy, plan_in, stack):
+    set_config(example_copy, stack, f"{NS}:release", "2026.4.3")
+    run = plan_in(example_copy, stack)
+    # A config that claims to approve the state (the pre-signature format) approves nothing now.
+    claim = {"projectDir": str(example_copy), "approvedDigests": [digest(run)], "stack": stack,
+             "approvals": {f"ECR-{stack}-0001": digest(run)}}
+    v = only(violations(run, {"change-approved-state": claim}), "change-approved-state")
     assert v.urn == environment(run).urn and v.level == "mandatory"
-    assert "untracked change" in v.message and digest(run) in v.message and f"'{stack}'" in v.message
-    assert f"envctl ecr new {stack} --title ... --reason ... --by <you>" in v.message
-    assert "envctl ecr approve <ID> --by <approver>" in v.message
-    assert f"envctl policy-config {stack}" in v.message
+    assert f"untracked change: stack '{stack}' would apply desired state {digest(run)}" in v.message
+    assert f"names ECR-{stack}-0001, which approves another desired state" in v.message
+    assert f"envctl ecr new {stack} --title ... --reason ... --key <your key>" in v.message
+    assert "envctl ecr approve <ID> --key <approver's key>" in v.message
 
 
-def test_an_empty_approval_list_fails_closed(shipped):
-    run = shipped["prod"]
-    config = {"change-approved-state": {"approvedDigests": [], "stack": "prod"}}
-    v = only(violations(run, config), "change-approved-state")
-    assert "approves no desired state" in v.message and "envctl ecr new prod" in v.message
+def test_the_unedited_copy_is_approved_so_the_finding_above_is_the_edit(example_copy, plan_in):
+    run = plan_in(example_copy, "prod")
+    assert violations(run, {"change-approved-state": {"projectDir": str(example_copy)}}) == []
 
 
-def test_the_approved_digest_of_another_stack_does_not_approve_this_one(shipped):
-    run = shipped["prod"]
-    config = {"change-approved-state": {"approvedDigests": [digest(shipped["val"])], "stack": "prod"}}
-    v = only(violations(run, config), "change-approved-state")
-    assert v.urn == environment(run).urn
-    assert digest(run) in v.message and "untracked change" in v.message and "envctl ecr new prod" in v.message
-
-
-def test_a_config_written_for_another_stack_does_not_count(shipped):
-    run = shipped["prod"]
-    config = {"change-approved-state": {"approvedDigests": [digest(run)], "stack": "val"}}
-    v = only(violations(run, config), "change-approved-state")
-    assert "written for stack 'val', not 'prod'" in v.message and "envctl policy-config prod" in v.message
-
-
-def test_a_config_that_names_no_stack_does_not_count(shipped):
-    run = shipped["val"]
-    config = {"change-approved-state": {"approvedDigests": [digest(run)]}}
-    v = only(violations(run, config), "change-approved-state")
-    assert "names no stack" in v.message and "envctl policy-config val" in v.message
-
-
-def test_a_changed_setting_changes_the_digest_and_needs_a_new_approval(shipped):
+def test_a_program_exporting_another_digest_than_its_files_give_is_refused(shipped):
     run = shipped["preprod"]
-    changed = altered(run, of_type(ENVIRONMENT_TYPE), outputs={"desiredStateDigest": "sha256:" + "0" * 64})
-    v = only(violations(changed, approval(run)), "change-approved-state")
-    assert "sha256:" + "0" * 64 in v.message
+    forged = "sha256:" + "0" * 64
+    changed = altered(run, of_type(ENVIRONMENT_TYPE), outputs={"desiredStateDigest": forged})
+    v = only(violations(changed), "change-approved-state")
+    assert f"exports desired state '{forged}'" in v.message and digest(run) in v.message
 
 
-def test_a_stack_without_environment_counts_as_controlled_and_untracked(shipped):
-    run = shipped["sandbox"]  # uncontrolled, but without an Environment nothing says so: fail closed
+def test_a_program_exporting_another_approval_anchor_is_refused(shipped):
+    run = shipped["prod"]
+    anchor = {**environment(run).outputs["approval"], "recordSha256": "sha256:" + "1" * 64}
+    v = only(violations(altered(run, of_type(ENVIRONMENT_TYPE), outputs={"approval": anchor})), "change-approved-state")
+    assert "exports the approval" in v.message
+
+
+def test_a_stack_without_environment_is_untracked(shipped):
+    run = shipped["prod"]
     env = environment(run)
     stripped = replace(run, registrations=[r for r in run.registrations if r.urn != env.urn])
     found = violations(stripped, None, ["change-approved-state"])
@@ -139,11 +123,17 @@ def test_a_stack_without_environment_counts_as_controlled_and_untracked(shipped)
     assert "0 Environment components" in found[0].message
 
 
-def test_the_approved_state_rule_refuses_a_malformed_digest_in_the_config(shipped):
-    from envctl.evaluate import PolicyConfigError
+def test_controlled_comes_from_the_stack_name_not_from_what_the_program_exports(shipped):
+    run = altered(shipped["prod"], of_type(ENVIRONMENT_TYPE), outputs={"controlled": False, "phase": "sandbox"})
+    unprotected = altered(run, named("acme-prod-main-db"), protect=False)
+    assert [v.policy for v in violations(unprotected, None, ["change-stateful-protected"])] == [
+        "change-stateful-protected"]
 
-    with pytest.raises(PolicyConfigError, match="change-approved-state"):
-        violations(shipped["prod"], {"change-approved-state": {"approvedDigests": ["ECR-prod-0001"], "stack": "prod"}})
+
+def test_a_policy_config_pointing_at_a_directory_without_the_stack_is_untracked(shipped, tmp_path):
+    v = only(violations(shipped["prod"], {"change-approved-state": {"projectDir": str(tmp_path)}}),
+             "change-approved-state")
+    assert "untracked change" in v.message and "cannot be read" in v.message
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,7 +151,7 @@ STATEFUL_IN_PROD = {
 def test_an_unprotected_stateful_resource_of_a_controlled_stack_is_refused(shipped, typ, name):
     run = shipped["prod"]
     target = run.one(typ, name)
-    found = violations(altered(run, named(name), protect=False), approval(run))
+    found = violations(altered(run, named(name), protect=False))
     v = only(found, "change-stateful-protected")
     assert v.urn == target.urn and "protect=True" in v.message and "retire: true" in v.message
 
@@ -169,14 +159,14 @@ def test_an_unprotected_stateful_resource_of_a_controlled_stack_is_refused(shipp
 def test_an_unprotected_preprod_snapshot_is_refused(shipped):
     run = shipped["preprod"]
     (snapshot, *_) = run.by_type("aws:rds/snapshot:Snapshot")
-    v = only(violations(altered(run, named(snapshot.name), protect=False), approval(run)), "change-stateful-protected")
+    v = only(violations(altered(run, named(snapshot.name), protect=False)), "change-stateful-protected")
     assert v.urn == snapshot.urn
 
 
 def test_a_retiring_stack_may_drop_protection(shipped):
     run = shipped["prod"]
     unprotected = altered(retiring(run), of_type("aws:rds/instance:Instance"), protect=False)
-    assert violations(unprotected, approval(run), ["change-stateful-protected"]) == []
+    assert violations(unprotected, None, ["change-stateful-protected"]) == []
 
 
 def test_a_resource_tag_saying_uncontrolled_does_not_escape_change_control(shipped):
@@ -184,7 +174,7 @@ def test_a_resource_tag_saying_uncontrolled_does_not_escape_change_control(shipp
     changed = altered(run, named("acme-prod-main-db"), protect=False,
                       inputs={"tags": {**run.one("aws:rds/instance:Instance", "acme-prod-main-db").inputs["tags"],
                                        "controlled": "false"}})
-    assert [v.policy for v in violations(changed, approval(run))] == ["change-stateful-protected"]
+    assert [v.policy for v in violations(changed)] == ["change-stateful-protected"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +188,7 @@ def test_a_resource_tag_saying_uncontrolled_does_not_escape_change_control(shipp
 def test_a_controlled_database_keeps_deletion_protection_and_a_final_snapshot(shipped, inputs, advice):
     run = shipped["val"]
     target = run.one("aws:rds/instance:Instance", "acme-val-test-db")
-    v = only(violations(altered(run, named(target.name), inputs=inputs), approval(run)), "change-database-retained")
+    v = only(violations(altered(run, named(target.name), inputs=inputs)), "change-database-retained")
     assert v.urn == target.urn and advice in v.message
 
 
@@ -206,14 +196,14 @@ def test_a_retiring_val_may_go_without_deletion_protection_or_final_snapshot(shi
     run = retiring(shipped["val"])
     changed = altered(run, of_type("aws:rds/instance:Instance"),
                       inputs={"deletionProtection": False, "skipFinalSnapshot": True, "finalSnapshotIdentifier": None})
-    assert violations(changed, approval(run), ["change-database-retained"]) == []
+    assert violations(changed, None, ["change-database-retained"]) == []
 
 
 def test_a_retiring_prod_still_leaves_a_final_snapshot(shipped):
     run = retiring(shipped["prod"])
     changed = altered(run, named("acme-prod-main-db"),
                       inputs={"deletionProtection": False, "skipFinalSnapshot": True, "finalSnapshotIdentifier": None})
-    v = only(violations(changed, approval(run), ["change-database-retained"]), "change-database-retained")
+    v = only(violations(changed, None, ["change-database-retained"]), "change-database-retained")
     assert "skipFinalSnapshot=False" in v.message and "deletionProtection" not in v.message
 
 
@@ -223,7 +213,7 @@ def test_a_retiring_prod_still_leaves_a_final_snapshot(shipped):
 def test_a_force_destroyed_bucket_of_a_controlled_stack_is_refused(shipped):
     run = shipped["preprod"]
     target = run.one("aws:s3/bucket:Bucket", "acme-preprod-access-logs")
-    v = only(violations(altered(run, named(target.name), inputs={"forceDestroy": True}), approval(run)),
+    v = only(violations(altered(run, named(target.name), inputs={"forceDestroy": True})),
              "change-bucket-not-force-destroyed")
     assert v.urn == target.urn and "set forceDestroy=False" in v.message
 
@@ -231,7 +221,7 @@ def test_a_force_destroyed_bucket_of_a_controlled_stack_is_refused(shipped):
 def test_a_retiring_stack_may_force_destroy_its_buckets(shipped):
     run = retiring(shipped["preprod"])
     changed = altered(run, of_type("aws:s3/bucket:Bucket"), inputs={"forceDestroy": True})
-    assert violations(changed, approval(run), ["change-bucket-not-force-destroyed"]) == []
+    assert violations(changed, None, ["change-bucket-not-force-destroyed"]) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +230,7 @@ def test_a_retiring_stack_may_force_destroy_its_buckets(shipped):
 def test_a_short_key_deletion_window_in_a_controlled_stack_is_refused(shipped):
     run = shipped["prod"]
     target = run.one("aws:kms/key:Key", "acme-prod-exchange-key")
-    v = only(violations(altered(run, named(target.name), inputs={"deletionWindowInDays": 7.0}), approval(run)),
+    v = only(violations(altered(run, named(target.name), inputs={"deletionWindowInDays": 7.0})),
              "change-key-deletion-window")
     assert v.urn == target.urn and "deletionWindowInDays=30" in v.message
 
@@ -248,7 +238,7 @@ def test_a_short_key_deletion_window_in_a_controlled_stack_is_refused(shipped):
 def test_a_retiring_stack_may_shorten_the_key_deletion_window(shipped):
     run = retiring(shipped["prod"])
     changed = altered(run, of_type("aws:kms/key:Key"), inputs={"deletionWindowInDays": 7.0})
-    assert violations(changed, approval(run), ["change-key-deletion-window"]) == []
+    assert violations(changed, None, ["change-key-deletion-window"]) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,7 +248,7 @@ def test_a_resource_outside_the_environment_is_refused(shipped):
     run = shipped["val"]
     root = environment(run).parent  # the stack resource
     target = run.one("aws:s3/bucket:Bucket", "acme-val-exchange")
-    v = only(violations(altered(run, named(target.name), parent=root), approval(run)), "change-inside-environment")
+    v = only(violations(altered(run, named(target.name), parent=root)), "change-inside-environment")
     assert v.urn == target.urn and "parent=self" in v.message
 
 
@@ -268,56 +258,4 @@ def test_providers_may_stand_outside_the_environment(shipped):
     provider = replace(run.one("aws:s3/bucket:Bucket", "acme-val-exchange"), type="pulumi:providers:aws",
                        name="eu-west-1", parent=root, inputs={"region": "eu-west-1"},
                        urn=root.rsplit("::", 2)[0] + "::pulumi:providers:aws::eu-west-1")
-    assert violations(replace(run, registrations=[*run.registrations, provider]), approval(run)) == []
-
-
-# --------------------------------------------------------------------------------------------
-# waivers (framework behaviour, shown on change-stateful-protected)
-# --------------------------------------------------------------------------------------------
-def waived(run: StackRun, waiver: dict[str, Any], approved: list[str]) -> list[Violation]:
-    config = approval(run)
-    config["change-stateful-protected"] = {"waivers": [waiver], "approvedRecords": approved}
-    return violations(altered(run, named("acme-prod-test-db"), protect=False), config)
-
-
-FUTURE = (today_utc() + timedelta(days=30)).isoformat()
-PAST = (today_utc() - timedelta(days=1)).isoformat()
-
-
-def test_a_waiver_with_reason_expiry_and_approved_ecr_is_honoured(shipped):
-    waiver = {"resource": "acme-prod-test-db", "reason": "re-created under ECR-prod-0002", "expires": FUTURE,
-              "ecr": "ECR-prod-0002"}
-    assert waived(shipped["prod"], waiver, ["ECR-prod-0002"]) == []
-
-
-def test_a_waiver_may_name_the_resource_by_urn(shipped):
-    run = shipped["prod"]
-    urn = run.one("aws:rds/instance:Instance", "acme-prod-test-db").urn
-    waiver = {"resource": urn, "reason": "re-created", "expires": FUTURE, "ecr": "ECR-prod-0002"}
-    assert waived(run, waiver, ["ECR-prod-0002"]) == []
-
-
-@pytest.mark.parametrize("waiver, approved, refusal", [
-    ({"reason": "re-created", "expires": PAST, "ecr": "ECR-prod-0002"}, ["ECR-prod-0002"],
-     f"waiver refused: it expired on {PAST}"),
-    ({"reason": "  ", "expires": FUTURE, "ecr": "ECR-prod-0002"}, ["ECR-prod-0002"],
-     "waiver refused: it gives no reason"),
-    ({"reason": "re-created", "expires": FUTURE}, [],
-     "waiver refused: a controlled stack needs the id of an approved ECR"),
-    ({"reason": "re-created", "expires": FUTURE, "ecr": "ECR-prod-0002"}, ["ECR-prod-0001"],
-     "waiver refused: ECR-prod-0002 is not an approved ECR of this stack"),
-    ({"reason": "re-created", "ecr": "ECR-prod-0002"}, ["ECR-prod-0002"],
-     "waiver refused: it needs an expiry date YYYY-MM-DD"),
-])
-def test_a_waiver_is_refused_and_the_violation_says_why(shipped, waiver, approved, refusal):
-    run = shipped["prod"]
-    found = waived(run, {"resource": "acme-prod-test-db", **waiver}, approved)
-    v = only(found, "change-stateful-protected")
-    assert v.urn == run.one("aws:rds/instance:Instance", "acme-prod-test-db").urn
-    assert refusal in v.message and "protect=True" in v.message
-
-
-def test_a_waiver_for_another_resource_does_not_cover_this_one(shipped):
-    waiver = {"resource": "acme-prod-main-db", "reason": "x", "expires": FUTURE, "ecr": "ECR-prod-0002"}
-    found = waived(shipped["prod"], waiver, ["ECR-prod-0002"])
-    assert [v.policy for v in found] == ["change-stateful-protected"] and "waiver" not in found[0].message
+    assert violations(replace(run, registrations=[*run.registrations, provider])) == []

@@ -10,9 +10,8 @@ import pytest
 
 from components.phases import PHASES
 from envctl.offline import StackRunError, run_stack
-from tests.conftest import NS, PROJECT, stack_config, write_stack
+from tests.conftest import NS, OPTIONS, PROJECT, REVIEW, TODAY, stack_config, write_stack
 
-TODAY = date.today()
 
 
 def _drop(key):
@@ -29,7 +28,12 @@ CASES = [
     ("customer on a customer-less phase", "demo", _set(f"{NS}:customer", "acme"), f"{NS}:customer",
      "serves no customer", "a slug"),
     ("malformed customer", "sandbox", _set(f"{NS}:customer", "Acme Corp"), f"{NS}:customer", "'Acme Corp'", "a slug"),
-    ("unknown phase", "sandbox", _set(f"{NS}:phase", "staging"), f"{NS}:phase", "'staging'", "one of sandbox"),
+    ("a phase the name does not say", "sandbox", _set(f"{NS}:phase", "staging"), f"{NS}:phase", "'staging'",
+     "the phase the stack name says"),
+    ("a controlled stack declared uncontrolled", "prod", _set(f"{NS}:phase", "community-dev"), f"{NS}:phase",
+     "makes it a prod stack", "the phase the stack name says"),
+    ("a customer slug holding a phase name", "sandbox", _set(f"{NS}:customer", "acme-prod"), f"{NS}:customer",
+     "contains the phase name prod", "a slug"),
     ("expiry on prod", "prod", _set(f"{NS}:expires_on", (TODAY + timedelta(days=30)).isoformat()), f"{NS}:expires_on",
      "not disposable", "disposable phases only"),
     ("expiry beyond the phase's longest life", "val",
@@ -83,7 +87,7 @@ def test_invalid_configuration_is_refused_clearly_before_anything_is_registered(
     edit(config)
     write_stack(stacks_dir, stack, config)
     with pytest.raises(StackRunError) as err:
-        run_stack(PROJECT, stack, stacks_dir=stacks_dir)
+        run_stack(PROJECT, stack, stacks_dir=stacks_dir, options=REVIEW)
     message = str(err.value)
     assert err.value.user_error and err.value.registered == 0
     assert message.startswith(f"stack '{stack}' has invalid configuration (Pulumi.{stack}.yaml)")
@@ -101,24 +105,39 @@ def test_every_offending_key_is_named_in_one_message(stacks_dir):
     config[f"{NS}:colour"] = "blue"
     write_stack(stacks_dir, "prod", config)
     with pytest.raises(StackRunError) as err:
-        run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+        run_stack(PROJECT, "prod", stacks_dir=stacks_dir, options=REVIEW)
     keys = [l.split(":", 2)[0] + ":" + l.split(":", 2)[1] for l in str(err.value).splitlines()[1:]]
     assert sorted(k.removeprefix("  - ") for k in keys) == sorted(
         f"{NS}:{k}" for k in ("colour", "customer", "expires_on", "release"))
 
 
-def test_phase_defaults_from_the_stack_name_and_config_wins(stacks_dir):
+def test_the_phase_comes_from_the_stack_name_alone(stacks_dir):
     config = stack_config("sandbox")
     write_stack(stacks_dir, "acme-sandbox", config)
-    assert run_stack(PROJECT, "acme-sandbox", stacks_dir=stacks_dir).outputs["phase"] == "sandbox"
-    config = stack_config("demo")
+    assert run_stack(PROJECT, "acme-sandbox", stacks_dir=stacks_dir, options=OPTIONS).outputs["phase"] == "sandbox"
+    config[f"{NS}:phase"] = "sandbox"  # a phase key that agrees is redundant, and accepted
+    write_stack(stacks_dir, "acme-sandbox", config)
+    assert run_stack(PROJECT, "acme-sandbox", stacks_dir=stacks_dir, options=OPTIONS).outputs["phase"] == "sandbox"
     config[f"{NS}:phase"] = "demo"
-    write_stack(stacks_dir, "demo-2026-3", config)
-    assert run_stack(PROJECT, "demo-2026-3", stacks_dir=stacks_dir).outputs["phase"] == "demo"
-    del config[f"{NS}:phase"]
-    write_stack(stacks_dir, "demo-2026-3", config)
-    with pytest.raises(StackRunError, match=r"phase: missing, and the stack name 'demo-2026-3' does not end in a phase"):
-        run_stack(PROJECT, "demo-2026-3", stacks_dir=stacks_dir)
+    write_stack(stacks_dir, "acme-sandbox", config)
+    with pytest.raises(StackRunError, match=r"the stack name 'acme-sandbox' makes it a sandbox stack"):
+        run_stack(PROJECT, "acme-sandbox", stacks_dir=stacks_dir, options=OPTIONS)
+    write_stack(stacks_dir, "demo-2026-3", stack_config("demo"))  # several demos side by side: demo-<label>
+    assert run_stack(PROJECT, "demo-2026-3", stacks_dir=stacks_dir, options=OPTIONS).outputs["phase"] == "demo"
+
+
+@pytest.mark.parametrize("stack, why", [
+    ("staging", "does not say its phase"),
+    ("acme-demo", "phase demo serves no customer"),
+    ("acme-prod-val", "contains the phase name prod"),
+    ("Prod", "is not lowercase ASCII"),
+    ("\uff50rod", "is not lowercase ASCII"),
+])
+def test_a_stack_name_that_does_not_say_one_phase_is_refused(stacks_dir, stack, why):
+    write_stack(stacks_dir, stack, stack_config("sandbox"))
+    with pytest.raises(StackRunError, match=why) as err:
+        run_stack(PROJECT, stack, stacks_dir=stacks_dir, options=OPTIONS)
+    assert err.value.kind == "invalid" and err.value.registered == 0
 
 
 def test_envctl_plan_reports_a_bad_stack_with_exit_2_and_no_traceback(stacks_dir):
@@ -126,7 +145,7 @@ def test_envctl_plan_reports_a_bad_stack_with_exit_2_and_no_traceback(stacks_dir
     config[f"{NS}:release"] = "latest"
     write_stack(stacks_dir, "prod", config)
     done = subprocess.run(
-        [sys.executable, "-m", "envctl.cli", "--dir", str(stacks_dir), "plan", "prod", "sandbox"],
+        [sys.executable, "-m", "envctl.cli", "--example", "--dir", str(stacks_dir), "plan", "prod", "sandbox"],
         cwd=PROJECT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2
@@ -142,5 +161,5 @@ def test_stack_files_are_left_untouched_by_a_refused_run(stacks_dir):
     path = write_stack(stacks_dir, "prod", config)
     before = path.read_bytes()
     with pytest.raises(StackRunError):
-        run_stack(PROJECT, "prod", stacks_dir=stacks_dir)
+        run_stack(PROJECT, "prod", stacks_dir=stacks_dir, options=REVIEW)
     assert path.read_bytes() == before

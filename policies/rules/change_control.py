@@ -1,16 +1,17 @@
 """change_control rules: in a change-controlled stack, nothing stateful can be lost and no unapproved state applied.
 
-Every rule here reads whether the stack is controlled, and whether an approved ECR retires it, from
-the Environment component's registered outputs (``controlled``, ``retiring``), never from a
-resource's own tags: a resource that lost its tags must not fall out of change control. A stack
-whose Environment cannot be read counts as controlled and not retiring (fail closed).
+Whether the stack is controlled comes from its name (in the URNs the engine builds), never from a
+setting, an output or a resource's tags: these rules run for every preprod, val and prod stack.
+Whether an approved ECR retires it is the Environment's ``retiring`` output, which counts only in
+an approved state (``change-approved-state``); a stack whose Environment cannot be read counts as
+not retiring (fail closed).
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from ..framework import ENVIRONMENT_TYPE, Finding, Resource, Rule, StackView
+from ..framework import ENVIRONMENT_TYPE, UNKNOWN, Finding, Resource, Rule, StackView, facts_of
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
@@ -40,68 +41,39 @@ def retiring(view: StackView) -> bool:
 # --------------------------------------------------------------------------------------------
 # change-approved-state
 # --------------------------------------------------------------------------------------------
-def _fix_commands(stack: str) -> str:
-    return (f"record and approve it: `envctl ecr new {stack} --title ... --reason ... --by <you>`, then "
-            f"`envctl ecr approve <ID> --by <approver>`, then `envctl policy-config {stack} --output "
-            f"policy-config.{stack}.json` and run pulumi with --policy-pack policies --policy-pack-config "
-            f"policy-config.{stack}.json")
-
-
 def approved_state(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    """The desired state is approved by the record the stack names, as the pack itself verified it
+    (:mod:`policies.facts`): its digest computed from the project's files and the stack file, the
+    record's signatures checked against the trust root's signers. The program's own export must be
+    that same digest: a program that reports another one is not the program that was approved."""
+    facts = facts_of(config)
+    verdict = facts.verdict if facts is not None else None
     env = view.environment
+    urn, name = (env.urn, env.name) if env is not None else ("", "")
+    if verdict is None:
+        yield Finding(urn, "untracked change: the pack could not verify any approval for this stack (fail closed); "
+                           "check it with envctl check")
+        return
+    stack = verdict.stack
     if env is None:
         found = len(view.of_type(ENVIRONMENT_TYPE))
         yield Finding("", f"untracked change: the stack has {found} Environment components instead of exactly one, so "
                           "its desired state cannot be matched to an approved ECR; build the stack with the project's "
                           "program (one Environment per stack)")
-        return
-    stack = env.props.get("stack") or "<stack>"
-    digest = env.props.get("desiredStateDigest")
-    approved = list(config.get("approvedDigests") or [])
-    configured_stack = config.get("stack")
-    if not digest:
-        yield Finding(env.urn, f"untracked change: the Environment of stack '{stack}' exports no desiredStateDigest, "
-                               f"so no ECR can approve it; plan it with the project's program, then "
-                               + _fix_commands(stack), env.name)
-        return
-    if configured_stack and configured_stack != stack:
-        yield Finding(env.urn, f"untracked change: the policy config was written for stack '{configured_stack}', not "
-                               f"'{stack}', so its approvals do not count here; write this stack's own config with "
-                               f"`envctl policy-config {stack}` (desired state {digest}); if no approved ECR names "
-                               f"that state, " + _fix_commands(stack), env.name)
-    elif digest not in approved:
-        why = "the policy config approves no desired state at all" if not approved else \
-            f"none of the {len(approved)} approved desired states in the policy config is this one"
-        yield Finding(env.urn, f"untracked change: stack '{stack}' would apply desired state {digest}, but {why}; "
-                               + _fix_commands(stack), env.name)
-    elif configured_stack != stack:
-        yield Finding(env.urn, f"untracked change: the policy config approves desired state {digest} but names no "
-                               f"stack, so it cannot be told apart from another stack's config; write it with "
-                               f"`envctl policy-config {stack}`", env.name)
     else:
-        yield from _named_record(env, stack, digest, config)
-
-
-def _named_record(env: Resource, stack: str, digest: str, config: Mapping[str, Any]) -> Iterator[Finding]:
-    """The record the stack file names (its `change_record`) must be the one approving this state.
-
-    Checked where the config says which record approves which state (`approvals`, as
-    `envctl policy-config` writes it): an approved digest alone would let a stack name any record,
-    or return to an old approved state while naming a newer record."""
-    approvals = config.get("approvals")
-    if approvals is None:
-        return
-    named = env.props.get("changeRecord")
-    if approvals.get(named) == digest:
-        return
-    approving = sorted(r for r, d in approvals.items() if d == digest)
-    if named not in approvals:
-        why = f"names {named or 'no change record'}, which is not an approved ECR of this stack"
-    else:
-        why = f"names {named}, which approves another desired state ({approvals[named]})"
-    yield Finding(env.urn, f"untracked change: stack '{stack}' would apply desired state {digest}, but its stack file "
-                           f"{why}; set `change_record` to the record that approves this state "
-                           f"({', '.join(approving)}; see `envctl ecr list {stack}`)", env.name)
+        exported = env.props.get("desiredStateDigest")
+        if exported is not UNKNOWN and verdict.digest is not None and exported != verdict.digest:
+            yield Finding(urn, f"untracked change: the program of stack '{stack}' exports desired state {exported!r}, "
+                               f"but its files and stack file give {verdict.digest}: the program that runs is not the "
+                               f"one its files say (a digest it does not compute itself), so no approval covers it; "
+                               f"plan it with the project's unchanged program", name)
+        anchor = env.props.get("approval")
+        if verdict.ok and anchor is not UNKNOWN and anchor != verdict.anchor:
+            yield Finding(urn, f"untracked change: the program of stack '{stack}' exports the approval {anchor!r}, "
+                               f"but the records give {verdict.anchor}; plan it with the project's unchanged program",
+                          name)
+    for problem in verdict.problems:
+        yield Finding(urn, problem, name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,7 +162,6 @@ def inside_environment(view: StackView, config: Mapping[str, Any]) -> Iterator[F
 
 
 _STACK = "stack"
-_DIGEST = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
 
 RULES: list[Rule] = [
     Rule(
@@ -200,12 +171,6 @@ RULES: list[Rule] = [
         check=approved_state,
         scope=_STACK,
         controlled_only=True,
-        extra_schema={
-            "approvedDigests": {"type": "array", "items": _DIGEST},
-            "stack": {"type": "string"},
-            # record id -> the digest it approves, from the verified chain
-            "approvals": {"type": "object", "additionalProperties": _DIGEST},
-        },
     ),
     Rule(
         id="change-stateful-protected",

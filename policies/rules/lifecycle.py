@@ -13,6 +13,7 @@ from collections.abc import Mapping as MappingABC
 from datetime import date, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
+from changecontrol import clock
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Phase, Topology
 
 from ..framework import (
@@ -24,7 +25,6 @@ from ..framework import (
     Rule,
     StackView,
     as_list,
-    today_utc,
 )
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -111,7 +111,7 @@ def expiry(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
         yield Finding(env.urn, f"the Environment says disposable={env.props.get('disposable')!r}, but a {phase.name} "
                                f"stack is {'disposable' if phase.disposable else 'not disposable'}: plan it with the "
                                f"project's program", env.name)
-    today = today_utc()
+    today = clock.today()
     if phase.disposable:
         latest = today + timedelta(days=phase.max_life_days or 0)
         expires = _date(raw)

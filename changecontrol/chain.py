@@ -1,0 +1,220 @@
+"""A chain of records, read and verified: every file named as it must be, every signature good.
+
+One chain per stack (and one for the signers file, one for the tooling), in
+``change-records/<chain>/``, numbered ``0001``, ``0002``, ... without gaps. Verification finds:
+
+* a file that is not one of the four files of a numbered record (a decoy, a look-alike name);
+* a record removed (a gap), renamed, filed under another chain, or not linked to the one before
+  (its ``previous`` is not the SHA-256 of the previous record's file);
+* a record or approval that is not plain strict YAML, or whose fields are inconsistent;
+* a signature that does not verify with the signers in force: an edited record (its requester's
+  signature breaks), a forged approval, an approval by the requester or by someone whose line of
+  the signers file does not allow approving.
+
+Rewriting history therefore needs the keys of everyone who signed it. A chain with any problem
+approves nothing (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import layout, sshsig
+from .digest import sha256_bytes
+from .records import Approval, Record, parse_approval, parse_record, utc_text
+from .signers import AllowedSigners
+
+_RESTORE = "restore it from version control (git log -p -- {path})"
+
+
+@dataclass(frozen=True)
+class Problem:
+    chain: str
+    path: str  # relative to the project directory
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} (what to do: {self.fix})"
+
+
+@dataclass
+class Entry:
+    number: int
+    id: str
+    record: Record | None = None
+    record_bytes: bytes = b""
+    approval: Approval | None = None
+    approval_bytes: bytes = b""
+    approved: bool = False  # an approval whose signature, hash and approver all verify
+
+    @property
+    def sha256(self) -> str:
+        return sha256_bytes(self.record_bytes)
+
+    @property
+    def approval_sha256(self) -> str | None:
+        return sha256_bytes(self.approval_bytes) if self.approval_bytes else None
+
+
+@dataclass
+class Chain:
+    name: str
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def last(self) -> Entry | None:
+        return self.entries[-1] if self.entries else None
+
+    def get(self, record_id: str) -> Entry | None:
+        return next((e for e in self.entries if e.id == record_id), None)
+
+    @property
+    def approvals(self) -> list[Entry]:
+        """Approved records, oldest first; none at all while the chain does not verify."""
+        return [e for e in self.entries if e.approved] if self.ok else []
+
+    def approving(self, digest: str) -> Entry | None:
+        found = [e for e in self.approvals if e.record is not None and e.record.digest == digest]
+        return found[-1] if found else None
+
+
+# signers_for(earlier entries, this entry) -> (the signers its signatures are verified with, or None
+# with the reason they are not available)
+SignersFor = Callable[[list[Entry], Entry], "tuple[AllowedSigners | None, str]"]
+
+
+def _rel(directory: Path, path: Path) -> str:
+    try:
+        return path.relative_to(directory).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def load(directory: Path, name: str, signers_for: SignersFor) -> Chain:
+    """Read and verify one chain (no directory: an empty chain, which approves nothing)."""
+    directory = Path(directory)
+    chain = Chain(name)
+    where = layout.chain_dir(directory, name)
+    if not where.is_dir():
+        return chain
+
+    def problem(path: Path | str, message: str, fix: str) -> None:
+        rel = path if isinstance(path, str) else _rel(directory, path)
+        chain.problems.append(Problem(name, rel, message, fix))
+
+    files: dict[int, dict[str, Path]] = {}
+    for path in sorted(where.iterdir(), key=lambda p: p.name):
+        if path.name.startswith("."):
+            continue  # never read: editors' and our own temporary files
+        m = layout.RECORD_FILE.match(path.name)
+        if m is None or m["chain"] != name or path.is_symlink() or not path.is_file():
+            problem(path, f"unexpected entry in the records of '{name}': only the files of records (ASCII names "
+                          f"ECR-{name}-NNNN.yaml, .yaml.sig, .approval.yaml, .approval.yaml.sig) belong here",
+                    f"move it out of {layout.RECORDS_DIR}/{name}/; it approves nothing")
+            continue
+        kind = {".yaml": "record", ".yaml.sig": "record_sig", ".approval.yaml": "approval",
+                ".approval.yaml.sig": "approval_sig"}[m["kind"]]
+        files.setdefault(int(m["number"]), {})[kind] = path
+
+    expected = 1
+    for number in sorted(files):
+        rid = layout.record_id(name, number)
+        if number != expected:
+            missing = ", ".join(layout.record_id(name, n) for n in range(expected, number))
+            problem(f"{layout.RECORDS_DIR}/{name}/{rid}.yaml", f"{missing} missing before it: a record was removed",
+                    f"restore the removed record (git log --diff-filter=D --name-only -- {layout.RECORDS_DIR}/{name}/)")
+        expected = number + 1
+        entry = Entry(number, rid)
+        _verify_entry(directory, chain, entry, files[number], signers_for, problem)
+        chain.entries.append(entry)
+    return chain
+
+
+def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, Path], signers_for: SignersFor,
+                  problem) -> None:
+    name, rid = chain.name, entry.id
+    path = files.get("record")
+    if path is None:
+        problem(f"{layout.RECORDS_DIR}/{name}/{rid}.yaml", "the record file is missing (only its other files exist)",
+                _RESTORE.format(path=f"{layout.RECORDS_DIR}/{name}/{rid}.yaml"))
+        return
+    restore = _RESTORE.format(path=_rel(directory, path))
+    entry.record_bytes = path.read_bytes()
+    try:
+        record = parse_record(entry.record_bytes, _rel(directory, path))
+    except ValueError as e:
+        problem(path, str(e), f"{restore}; records are written only by envctl ecr new")
+        return
+    entry.record = record
+    if record.id != rid or record.chain != name:
+        problem(path, f"the file holds {record.id} of chain '{record.chain}': renamed, or filed under another chain "
+                      "(a record never approves another chain)", restore)
+        return
+    before = chain.entries[-1] if chain.entries else None
+    want = before.sha256 if before is not None and before.record_bytes else None
+    if entry.number == 1 and record.previous is not None:
+        problem(path, "the first record names a previous record", restore)
+    elif entry.number > 1 and record.previous != want:
+        problem(path, f"previous is {record.previous}, but the record before it has {want}: the chain was altered "
+                      "before this record, or this record was made for another chain", restore)
+
+    signers, why = signers_for(chain.entries, entry)
+    if signers is None:
+        problem(path, f"cannot be verified: {why}", "see the signers file (README, Change control)")
+        return
+    requester = signers.by_principal(record.requested_by)
+    sig = files.get("record_sig")
+    if requester is None or not requester.may(layout.AUTHORED):
+        problem(path, f"requested by {record.requested_by}, who may not author records in the signers file in force",
+                "a record is drafted by someone the signers file lists with namespace " + layout.AUTHORED)
+    elif sig is None:
+        problem(path, "no signature (.yaml.sig): an unsigned record approves nothing", restore)
+    elif not sshsig.verify(signers.text, record.requested_by, layout.AUTHORED, entry.record_bytes, sig.read_bytes(),
+                           record.requested_at):
+        problem(path, f"the requester's signature does not verify: the record was changed after "
+                      f"{record.requested_by} signed it, or the signature is not theirs", restore)
+
+    apath, asig = files.get("approval"), files.get("approval_sig")
+    if apath is None and asig is None:
+        return
+    if apath is None or asig is None:
+        problem(apath or asig, "an approval needs both its statement and its signature", restore)
+        return
+    entry.approval_bytes = apath.read_bytes()
+    arestore = _RESTORE.format(path=_rel(directory, apath))
+    try:
+        approval = parse_approval(entry.approval_bytes, _rel(directory, apath))
+    except ValueError as e:
+        problem(apath, str(e), f"{arestore}; approvals are written only by envctl ecr approve")
+        return
+    entry.approval = approval
+    approver = signers.by_principal(approval.approved_by)
+    checks = [
+        (approval.record == rid, f"approves {approval.record}, not {rid}"),
+        (approval.record_sha256 == entry.sha256, "approves other content than the record beside it: the record "
+                                                 "was replaced after its approval"),
+        (approval.approved_by != record.requested_by, f"approved by its own requester {record.requested_by}: "
+                                                      "approval needs a second person with another key"),
+        (approver is not None and approver.may(layout.APPROVED),
+         f"approved by {approval.approved_by}, who may not approve in the signers file in force"),
+        (approval.approved_at >= record.requested_at,
+         f"approved at {utc_text(approval.approved_at)}, before it was requested ({utc_text(record.requested_at)})"),
+    ]
+    failed = [why for ok, why in checks if not ok]
+    if failed:
+        problem(apath, "; ".join(failed), arestore)
+        return
+    if not sshsig.verify(signers.text, approval.approved_by, layout.APPROVED, entry.approval_bytes, asig.read_bytes(),
+                         approval.approved_at):
+        problem(apath, f"the approver's signature does not verify: the approval was changed after "
+                       f"{approval.approved_by} signed it, or the signature is not theirs", arestore)
+        return
+    entry.approved = True

@@ -1,0 +1,261 @@
+"""What runs is what the digest covers: no file outside it can change the program's behaviour.
+
+The desired-state digest hashes source files and pins. These checks refuse what would make Python
+run something else while those stay unchanged:
+
+* **bytecode** that Python would load instead of a source file but that is not that source's code
+  (a forged timestamp ``.pyc``, an unchecked-hash ``.pyc``, a source-less ``.pyc``);
+* **local modules** at the project root other than the declared packages (a ``yaml.py`` or a
+  ``pulumi_aws/`` beside ``__main__.py`` shadows the pinned dependency), and program files that
+  import local modules outside the program's packages;
+* **the virtualenv**: a ``.pth`` file (Python executes its import lines at start-up) or a
+  top-level module in site-packages that no installed distribution's RECORD lists with that
+  content, and installed versions that differ from the pins of ``requirements.txt``.
+
+In CI the virtualenv is built from the hash-pinned requirements on every run; on an engineer's
+machine these checks catch accidents and the easy tricks, not an engineer who edits site-packages
+and its RECORD files by hand (README, Threat model).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import importlib.util
+import marshal
+import re
+import sys
+import sysconfig
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from . import layout
+from .stackfiles import StackFileError, read_project
+
+_BOOTSTRAP = {"pip", "setuptools", "wheel", "distribute"}  # what `python -m venv` installs itself
+_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;\\]+)")
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# --------------------------------------------------------------------------------------------
+# The tree
+# --------------------------------------------------------------------------------------------
+def _declared() -> set[str]:
+    return {*layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES, *layout.OTHER_PACKAGES, "__main__"}
+
+
+def _root_modules(root: Path) -> dict[str, Path]:
+    """Every top-level name Python could import from the project root (which is first on sys.path)."""
+    found: dict[str, Path] = {}
+    for entry in root.iterdir():
+        name = entry.name
+        if entry.is_dir():
+            if (entry / "__init__.py").exists() or any(entry.glob("__init__.*")):
+                found[name] = entry
+        elif name.endswith((".py", ".pyc", ".pyw")) or (".cpython-" in name and name.endswith((".so", ".pyd"))) \
+                or name.endswith((".so", ".pyd")):
+            found[name.split(".", 1)[0]] = entry
+    return found
+
+
+def _pyc_problem(pyc: Path, source: Path, root: Path) -> str | None:
+    """Why Python would run `pyc` instead of `source` although it is not that source's code."""
+    try:
+        data = pyc.read_bytes()
+    except OSError:
+        return None
+    rel = pyc.relative_to(root).as_posix()
+    if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
+        return None  # another Python's bytecode: this one ignores it
+    flags = int.from_bytes(data[4:8], "little")
+    src = source.read_bytes()
+    if flags == 0:
+        stat = source.stat()
+        used = (int.from_bytes(data[8:12], "little") == (int(stat.st_mtime) & 0xFFFFFFFF)
+                and int.from_bytes(data[12:16], "little") == (stat.st_size & 0xFFFFFFFF))
+    elif flags & 0b10:  # checked hash-based: used when the source hash matches
+        used = data[8:16] == importlib.util.source_hash(src)
+    else:
+        return f"{rel} is unchecked-hash bytecode, which Python runs without looking at {source.name}: delete it"
+    if not used:
+        return None  # stale: Python recompiles the source and never runs it
+    try:
+        code = marshal.loads(data[16:])
+        optimize = 0 if ".opt-" not in pyc.name else int(pyc.name.split(".opt-")[1][0])
+        same = code == compile(src, str(source), "exec", dont_inherit=True, optimize=optimize)
+    except (ValueError, EOFError, TypeError, SyntaxError):
+        same = False
+    if not same:
+        return (f"{rel} is bytecode that Python would run instead of {source.relative_to(root).as_posix()}, but it is "
+                f"not that file's code (forged or left behind): delete the __pycache__ directory")
+    return None
+
+
+def bytecode_problems(root: Path) -> list[str]:
+    problems = []
+    for package in (".", *layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES):
+        base = root / package
+        if not base.is_dir():
+            continue
+        for pyc in (base.rglob("*.pyc") if package != "." else base.glob("*.pyc")):
+            rel = pyc.relative_to(root).as_posix()
+            if pyc.parent.name != "__pycache__":
+                problems.append(f"{rel}: source-less bytecode, which Python imports as a module: delete it")
+                continue
+            stem = pyc.name.split(".", 1)[0]
+            source = pyc.parent.parent / f"{stem}.py"
+            if source.exists():
+                why = _pyc_problem(pyc, source, root)
+                if why:
+                    problems.append(why)
+    return problems
+
+
+def _imports(path: Path) -> set[str]:
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def tree_problems(root: Path) -> list[str]:
+    """The project tree: its project file, its importable top-level names, bytecode, local imports."""
+    root = Path(root)
+    problems = []
+    try:
+        read_project(root)
+    except StackFileError as e:
+        problems.append(str(e))
+    local = _root_modules(root)
+    for name, path in sorted(local.items()):
+        if name not in _declared():
+            problems.append(f"{path.relative_to(root).as_posix()}: a module at the project root that is not one of the "
+                            f"declared packages ({', '.join(sorted(_declared() - {'__main__'}))}); Python imports it "
+                            "before any installed package of that name: remove it or move it into components/")
+    problems += bytecode_problems(root)
+    program = [root / f for f in layout.PROGRAM_FILES if f.endswith(".py")]
+    for package in layout.PROGRAM_PACKAGES:
+        program += sorted((root / package).rglob("*.py")) if (root / package).is_dir() else []
+    outside = set(local) - set(layout.PROGRAM_PACKAGES)
+    for path in program:
+        for name in sorted(_imports(path) & outside):
+            problems.append(f"{path.relative_to(root).as_posix()} imports {name}, which is not part of the program "
+                            f"(the program is {', '.join(layout.PROGRAM_PACKAGES)}): move what it needs into them")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# The virtualenv
+# --------------------------------------------------------------------------------------------
+def site_packages(venv: Path | None = None) -> list[Path]:
+    """The site-packages of a virtualenv directory, or of the running interpreter."""
+    if venv is None:
+        paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+        return sorted(Path(p) for p in paths if Path(p).is_dir())
+    return sorted(p for p in (Path(venv) / "lib").glob("python*/site-packages") if p.is_dir())
+
+
+def pins(path: Path, seen: set[Path] | None = None) -> dict[str, str]:
+    """name -> version of a pinned requirements file (following -r)."""
+    seen = seen or set()
+    path = Path(path)
+    if path in seen or not path.exists():
+        return {}
+    seen.add(path)
+    found: dict[str, str] = {}
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            found.update(pins(path.parent / line.split(None, 1)[1].strip(), seen))
+            continue
+        m = _REQ.match(line)
+        if m:
+            found[normalize(m[1])] = m[2]
+    return found
+
+
+@lru_cache(maxsize=8)
+def _venv_problems(dirs: tuple[Path, ...], runtime: tuple[tuple[str, str], ...],
+                   allowed: frozenset[str], signature: tuple) -> tuple[str, ...]:
+    problems: list[str] = []
+    owned: dict[str, tuple[str, str | None]] = {}  # relative path -> (distribution, recorded urlsafe-b64 sha256)
+    installed: dict[str, str] = {}
+    for dist in metadata.distributions(path=[str(d) for d in dirs]):
+        name = normalize(dist.metadata["Name"] or "")
+        installed.setdefault(name, dist.version)
+        for f in dist.files or ():
+            digest = f.hash.value if f.hash is not None and f.hash.mode == "sha256" else None
+            owned[Path(str(f)).as_posix()] = (name, digest)
+    tops = {p.split("/", 1)[0] for p in owned}
+    for d in dirs:
+        for entry in sorted(d.iterdir()):
+            name = entry.name
+            if name.endswith((".dist-info", ".egg-info")) or name == "__pycache__":
+                continue
+            if name.endswith(".pth"):
+                owner, want = owned.get(name, ("", None))
+                got = base64.urlsafe_b64encode(hashlib.sha256(entry.read_bytes()).digest()).decode().rstrip("=")
+                if want is None or want != got or (owner not in allowed and owner not in _BOOTSTRAP):
+                    problems.append(f"{entry}: a .pth file that no pinned distribution lists with this content; "
+                                    "Python runs its import lines at every start: remove it (or rebuild the "
+                                    "virtualenv with make)")
+            elif name not in tops:
+                problems.append(f"{entry}: in site-packages but no installed distribution's RECORD lists it; it can "
+                                "shadow or change a pinned dependency: remove it (or rebuild the virtualenv with make)")
+    for name, version in runtime:
+        got = installed.get(name)
+        if got != version:
+            problems.append(f"{name} is pinned to {version} in requirements.txt but "
+                            f"{'not installed' if got is None else got + ' is installed'}: rebuild the virtualenv "
+                            "with make (it installs exactly the pins, with their hashes)")
+    for name, version in sorted(installed.items()):
+        if name not in allowed and name not in _BOOTSTRAP:
+            problems.append(f"{name} {version} is installed but pinned in no requirements file: remove it or pin it")
+    return tuple(problems)
+
+
+def venv_problems(program_dir: Path, venv: Path | None = None) -> list[str]:
+    """The virtualenv the program runs in (``<project>/.venv`` if it exists, else this interpreter's)."""
+    program_dir = Path(program_dir)
+    if venv is None and (program_dir / layout.VIRTUALENV).is_dir():
+        venv = program_dir / layout.VIRTUALENV
+    dirs = tuple(site_packages(venv))
+    if not dirs:
+        return [f"{venv}: no site-packages found: create the virtualenv with make"]
+    runtime = pins(program_dir / "requirements.txt")
+    allowed = frozenset(runtime) | frozenset(pins(program_dir / "requirements-dev.txt")) | {
+        normalize(_project_dist(program_dir))}
+    signature = tuple((str(d), d.stat().st_mtime_ns) for d in dirs)
+    return list(_venv_problems(dirs, tuple(sorted(runtime.items())), allowed, signature))
+
+
+def _project_dist(program_dir: Path) -> str:
+    try:
+        import tomllib
+
+        return tomllib.loads((program_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    except (OSError, KeyError, ValueError):
+        return "clinspark-environments"
+
+
+def problems(program_dir: Path, venv: Path | None = None) -> list[str]:
+    """Everything that could make the program run other code than the digest covers."""
+    return tree_problems(Path(program_dir)) + venv_problems(Path(program_dir), venv)
+
+
+def running_under(program_dir: Path) -> bool:
+    """Whether this interpreter is the program's own virtualenv."""
+    return Path(sys.prefix).resolve() == (Path(program_dir) / layout.VIRTUALENV).resolve()

@@ -1,0 +1,336 @@
+"""The attacks of a careless or hostile engineer on change control, each through the user's own commands.
+
+The engineer edits a copy of the repository (`repo`) as they please. What must stop them:
+
+* **the trusted checker**: envctl of this checkout (standing for CI's, run from the protected
+  branch) checking the copy with ``--dir``; its signers, pack and envctl are not the copy's;
+* **the copy's own tools** (``python -m envctl.cli`` with the copy first on the import path),
+  where the attack is on the tools themselves: they refuse to vouch for themselves;
+* **the program as the engine runs it** (``pulumi up`` without the pack): it refuses an unapproved
+  state before registering anything.
+
+The numbers are those of the attacks in the issue "Change control that holds".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import marshal
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from changecontrol.digest import digest_of
+from changecontrol.records import RECORD_HEADER
+from changecontrol.strictyaml import dumps
+from envctl.cli import main
+from envctl.offline import RunOptions, StackRunError, run_stack
+from tests.conftest import EXAMPLE, NOW, NS, PROJECT, REQUESTER_KEY, set_config
+
+IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "bench")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The hostile engineer's checkout: everything of the repository but its virtualenv and history."""
+    copy = tmp_path / "repo"
+    shutil.copytree(PROJECT, copy, ignore=IGNORE)
+    return copy
+
+
+def trusted(capsys, repo: Path, *argv: str) -> tuple[int, str, str]:
+    """The trusted checker (this checkout's envctl) on the copy, in example mode."""
+    code = main(["--example", "--dir", str(repo), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def own_tools(repo: Path, *argv: str) -> subprocess.CompletedProcess:
+    """The copy's own envctl, as the engineer runs it in their checkout."""
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    return subprocess.run([sys.executable, "-m", "envctl.cli", "--example", *argv], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def untracked(result: tuple[int, str, str], stack: str = "preprod") -> str:
+    code, out, _ = result
+    assert code == 1, out
+    assert "[mandatory] change-approved-state" in out
+    return out
+
+
+def test_the_unedited_copy_is_clean_so_every_refusal_below_is_the_attack(capsys, repo):
+    code, out, _ = trusted(capsys, repo, "check", "preprod")
+    assert code == 0, out
+
+
+# --------------------------------------------------------------------------------------------
+# 1. A phase declared away
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack, phase", [("prod", "community-dev"), ("val", "demo"), ("preprod", "sandbox")])
+def test_1_a_controlled_stack_cannot_be_declared_another_phase(capsys, repo, stack, phase):
+    for key in ("customer", "change_record", "clone_from"):
+        set_config(repo, stack, f"{NS}:{key}", None)
+    set_config(repo, stack, f"{NS}:phase", phase)
+    code, out, err = trusted(capsys, repo, "check", stack)
+    assert code == 2 and f"the stack name '{stack}' makes it a {stack} stack" in out + err
+    with pytest.raises(StackRunError, match="the phase comes from the stack name alone"):
+        run_stack(repo, stack, options=RunOptions(now=NOW, example=EXAMPLE))
+
+
+def test_1_a_customer_slug_containing_a_phase_name_is_refused(capsys, repo):
+    set_config(repo, "sandbox", f"{NS}:customer", "acme-prod")
+    code, out, err = trusted(capsys, repo, "check", "sandbox")
+    assert code == 2 and "contains the phase name prod" in out + err
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Approvals by typing a name
+# --------------------------------------------------------------------------------------------
+def test_2_nobody_approves_by_typing_a_name(capsys, repo):
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    code, _, err = trusted(capsys, repo, "ecr", "new", "preprod", "--title", "T", "--reason", "Needed", "--by", "alice")
+    assert code == 2 and "--by" in err  # there is no --by any more: identity is a key
+    assert trusted(capsys, repo, "ecr", "new", "preprod", "--title", "Release", "--reason", "Needed", "--key",
+                   str(REQUESTER_KEY))[0] == 0
+    code, _, err = trusted(capsys, repo, "ecr", "approve", "ECR-preprod-0002", "--key", str(REQUESTER_KEY))
+    assert code == 2 and "may not approve records" in err
+
+
+def test_2_the_example_keys_approve_nothing_but_the_example(capsys, repo):
+    """The regeneration script signs with the published example keys; outside example mode, or for
+    another customer's stack, those signatures count for nothing."""
+    code = main(["--dir", str(repo), "check", "preprod"])
+    out = capsys.readouterr().out
+    assert code == 1 and "no signers" in out and "EXAMPLE MODE" not in out
+    shutil.copy(repo / "Pulumi.preprod.yaml", repo / "Pulumi.globex-preprod.yaml")
+    set_config(repo, "globex-preprod", f"{NS}:customer", "globex")
+    set_config(repo, "globex-preprod", f"{NS}:change_record", "ECR-globex-preprod-0001")
+    shutil.copytree(repo / "change-records" / "preprod", repo / "change-records" / "globex-preprod")
+    out = untracked(trusted(capsys, repo, "check", "globex-preprod"))
+    assert "trusts the example keys only for the shipped example stacks of customer 'acme'" in out
+
+
+# --------------------------------------------------------------------------------------------
+# 3. A digest that vouches for itself; tooling outside the digest
+# --------------------------------------------------------------------------------------------
+def approved_digest(repo: Path, stack: str = "preprod") -> str:
+    return yaml.safe_load((repo / "change-records" / stack / f"ECR-{stack}-0001.yaml").read_text())["digest"]
+
+
+def test_3_a_program_that_exports_the_approved_digest_instead_of_computing_it_is_refused(capsys, repo):
+    program = repo / "components" / "program.py"
+    program.write_text(program.read_text().replace("desired_state_digest=verdict.digest",
+                                                   f"desired_state_digest={approved_digest(repo)!r}"))
+    instance = repo / "components" / "instance.py"
+    instance.write_text(instance.read_text().replace('TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"',
+                                                     'TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"'))
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "which approves another desired state" in out
+
+
+def test_3_a_digest_function_rigged_to_return_the_approved_digest_is_refused(capsys, repo):
+    digest = repo / "changecontrol" / "digest.py"
+    digest.write_text(digest.read_text().replace(
+        "def digest_of(document: Mapping[str, Any]) -> str:\n",
+        f"def digest_of(document: Mapping[str, Any]) -> str:\n    return {approved_digest(repo)!r}\n"))
+    untracked(trusted(capsys, repo, "check", "preprod"))
+
+
+def test_3_an_edited_change_control_rule_is_unapproved_tooling(capsys, repo):
+    """Gutted, the rule no longer reports anything when the copy's own tools run it: tools that check
+    themselves can be edited into silence. The trusted checker (CI's, from the protected branch) runs
+    its own rules and refuses the candidate's changed tooling, so the change cannot land unapproved."""
+    rule = repo / "policies" / "rules" / "change_control.py"
+    gutted = "    for problem in verdict.problems:\n        yield Finding(urn, problem, name)\n"
+    assert gutted in rule.read_text()
+    rule.write_text(rule.read_text().replace(gutted, "    return\n"))
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    assert own_tools(repo, "check", "preprod").returncode == 0  # the attack works on the engineer's own tools
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "unapproved tooling: the policy pack and envctl of the checked tree" in out
+    assert "untracked change: stack 'preprod' would apply desired state" in out
+
+
+# --------------------------------------------------------------------------------------------
+# 4. A policy config that approves, waives or disables
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("config", [
+    {"change-approved-state": {"approvedDigests": ["<digest>"], "stack": "preprod",
+                               "approvals": {"ECR-preprod-0001": "<digest>"}}},
+    {"change-approved-state": {"waivers": [{"resource": "*", "reason": "r" * 30, "expires": "2026-12-01"}]}},
+])
+def test_4_a_hand_written_policy_config_approves_nothing(capsys, repo, tmp_path, config):
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    digest = trusted(capsys, repo, "digest", "preprod")[1].strip()
+    path = tmp_path / "config.json"
+    path.write_text(__import__("json").dumps(config).replace("<digest>", digest))
+    untracked(trusted(capsys, repo, "check", "--policy-config", str(path), "preprod"))
+
+
+def test_4_a_config_that_disables_the_rule_is_refused_and_the_program_refuses_anyway(capsys, repo, tmp_path):
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    path = tmp_path / "config.json"
+    path.write_text('{"change-approved-state": "disabled"}')
+    code, out, _ = trusted(capsys, repo, "check", "--policy-config", str(path), "preprod")
+    assert code == 2 and "may not lower change-approved-state" in out
+    # The engine skips a disabled policy before the pack runs; `pulumi up` still runs the program:
+    code, out, _ = trusted(capsys, repo, "plan", "preprod")
+    assert code == 1 and "REFUSED by the program" in out and "untracked change" in out
+    with pytest.raises(StackRunError) as refused:
+        run_stack(repo, "preprod", options=RunOptions(now=NOW, example=EXAMPLE))
+    assert refused.value.kind == "unapproved" and refused.value.registered == 0
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Provider settings and imported environments
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key, value", [
+    ("aws:assumeRoles", [{"roleArn": "arn:aws:iam::999999999999:role/elsewhere"}]),
+    ("aws:endpoints", [{"s3": "https://proxy.example"}]),
+    ("aws:insecure", True),
+    ("aws:ignoreTags", {"keys": ["controlled"]}),
+    ("aws:defaultTags", {"tags": {"controlled": "false"}}),
+    ("aws:skipCredentialsValidation", True),
+])
+def test_5_a_provider_setting_is_part_of_the_desired_state(capsys, repo, key, value):
+    set_config(repo, "preprod", key, value)
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "approves another desired state" in out
+
+
+def test_5_an_imported_esc_environment_is_refused_for_a_controlled_stack(capsys, repo):
+    path = repo / "Pulumi.preprod.yaml"
+    path.write_text(path.read_text() + "environment:\n  - acme/prod-overrides\n")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "imports Pulumi ESC environment(s) acme/prod-overrides" in out
+
+
+# --------------------------------------------------------------------------------------------
+# 6, 7. Records: a look-alike file name, a rewritten history
+# --------------------------------------------------------------------------------------------
+def test_6_a_second_record_with_fullwidth_digits_approves_nothing(capsys, repo):
+    records = repo / "change-records" / "preprod"
+    for f in records.glob("ECR-preprod-0001.*"):
+        shutil.copy(f, records / f.name.replace("0001", "\uff10\uff10\uff10\uff12"))
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "unexpected entry in the records of 'preprod'" in out
+
+
+def test_7_a_rewritten_history_does_not_verify(capsys, repo):
+    """The record rewritten consistently (its state and digest recomputed) to approve another release."""
+    record = repo / "change-records" / "preprod" / "ECR-preprod-0001.yaml"
+    doc = yaml.safe_load(record.read_text())
+    doc["state"]["config"][f"{NS}:release"] = {"value": "2026.4.3"}
+    doc["digest"] = digest_of(doc["state"])
+    record.write_text(RECORD_HEADER + dumps(doc))
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "the requester's signature does not verify" in out
+
+
+# --------------------------------------------------------------------------------------------
+# 8. What runs besides the digested files
+# --------------------------------------------------------------------------------------------
+def forged_bytecode(repo: Path, module: str, code_source: str, flags: int) -> None:
+    """A .pyc of `module` (a path under repo) holding other code, valid for Python to load."""
+    source = repo / module
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    pyc.parent.mkdir(exist_ok=True)
+    code = compile(code_source, str(source), "exec")
+    stat = source.stat()
+    if flags == 0:
+        header = (importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little")
+                  + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+    else:
+        header = importlib.util.MAGIC_NUMBER + flags.to_bytes(4, "little") + b"\0" * 8
+    pyc.write_bytes(header + marshal.dumps(code))
+
+
+@pytest.mark.parametrize("flags, refusal", [(0b01, "unchecked-hash bytecode"), (0, "not that file's code")])
+def test_8_forged_bytecode_beside_an_approved_source_is_refused(capsys, repo, flags, refusal):
+    evil = (repo / "components" / "phases.py").read_text().replace('backup_retention_days=35', 'backup_retention_days=1')
+    forged_bytecode(repo, "components/phases.py", evil, flags)
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert refusal in out
+
+
+def test_8_a_module_outside_the_programs_packages_is_refused(capsys, repo):
+    (repo / "helpers.py").write_text("TLS = 'ELBSecurityPolicy-2016-08'\n")
+    instance = repo / "components" / "instance.py"
+    instance.write_text(instance.read_text().replace("from __future__ import annotations\n",
+                                                     "from __future__ import annotations\nimport helpers  # noqa\n"))
+    code, out, _ = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "the program imported module(s) outside its packages (helpers)" in out
+    (repo / "helpers.py").unlink()  # not imported, only present: still refused, as a shadowing risk
+    instance.write_text(instance.read_text().replace("import helpers  # noqa\n", ""))
+    (repo / "helpers.py").write_text("X = 1\n")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "helpers.py: a module at the project root that is not one of the declared packages" in out
+
+
+def test_8_a_local_package_shadowing_a_pinned_dependency_is_refused(capsys, repo):
+    (repo / "yaml").mkdir()
+    (repo / "yaml" / "__init__.py").write_text("raise SystemExit('shadowed')\n")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "yaml: a module at the project root that is not one of the declared packages" in out
+
+
+def test_8_a_pth_file_in_the_virtualenv_is_refused(capsys, repo):
+    venv = repo / ".venv"
+    subprocess.run(["cp", "-al", str(PROJECT / ".venv"), str(venv)], check=True)  # hard links: instant, real
+    (site,) = venv.glob("lib/python*/site-packages")
+    (site / "zz-evil.pth").write_text("import os; os.environ['AWS_ENDPOINT_URL'] = 'https://proxy.example'\n")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "zz-evil.pth: a .pth file that no pinned distribution lists" in out
+
+
+def test_8_an_installed_version_other_than_the_pin_is_refused(capsys, repo):
+    reqs = repo / "requirements.txt"
+    reqs.write_text(reqs.read_text().replace("PyYAML==6.0.4", "PyYAML==6.0.3"))
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "pyyaml is pinned to 6.0.3 in requirements.txt but 6.0.4 is installed" in out
+
+
+@pytest.mark.parametrize("line, key", [("main: evil/\n", "main"), ("stackConfigDir: elsewhere/\n", "stackConfigDir")])
+def test_8_a_project_file_pointing_the_cli_elsewhere_is_refused(capsys, repo, line, key):
+    (repo / "Pulumi.yaml").write_text((repo / "Pulumi.yaml").read_text() + line)
+    code, out, err = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and f"Pulumi.yaml: key `{key}` is refused" in out + err
+
+
+# --------------------------------------------------------------------------------------------
+# 9. Decoys
+# --------------------------------------------------------------------------------------------
+def test_9_a_directory_named_like_a_stack_is_refused(capsys, repo):
+    decoy = repo / "preprod"
+    decoy.mkdir()
+    shutil.copy(repo / "Pulumi.sandbox.yaml", decoy / "Pulumi.preprod.yaml")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    code, _, err = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "a directory in" in err and "is named like the stack" in err
+
+
+def test_9_verifying_a_directory_without_a_chain_fails(capsys, tmp_path):
+    shutil.copy(PROJECT / "Pulumi.prod.yaml", tmp_path)
+    code, out, _ = trusted(capsys, tmp_path, "ecr", "verify")
+    assert code == 1 and "NO CHAINS" in out
+
+
+# --------------------------------------------------------------------------------------------
+# 10. Waivers as a second approval path
+# --------------------------------------------------------------------------------------------
+def test_10_a_waiver_of_change_control_approves_nothing(capsys, repo):
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    (repo / "waivers" / "preprod.yaml").write_text(yaml.safe_dump([{
+        "rule": "change-approved-state", "resource": "*", "reason": "Released in the maintenance window.",
+        "expires": "9999-12-31"}]))
+    code, out, _ = trusted(capsys, repo, "check", "preprod")
+    assert code == 1 and "waiver REFUSED" in out and "never waived" in out
