@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +28,8 @@ from pathlib import Path
 import yaml
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
+if "--measure" not in sys.argv:  # the inner run imports the team's checkout (PYTHONPATH), its trust root
+    sys.path.insert(0, str(PROJECT))
 
 NS = "clinspark-environments"
 PHASES = ("sandbox", "migration", "preprod", "val", "prod")
@@ -61,16 +63,48 @@ def generate(directory: Path, customers: int, today: date) -> list[str]:
     return stacks
 
 
-def approve_controlled(directory: Path, stacks: list[str]) -> None:
-    """Each controlled stack gets its first ECR, approved, as a real fleet would have."""
+TEAM_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info",
+                                     "change-records", "tests", "bench")
+
+
+def make_team(workdir: Path, now: datetime) -> tuple[Path, dict[str, Path]]:
+    """A real team's checkout (this code, its own keys): the trust root the fleet is checked from."""
+    from changecontrol import layout
+    from changecontrol.trust import TrustRoot
+    from envctl import ecr
+
+    team = workdir / "team"
+    shutil.copytree(PROJECT, team, ignore=TEAM_IGNORE)
+    keys = {}
+    for name in ("requester", "approver"):
+        keys[name] = workdir / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(keys[name])], check=True)
+    lines = [f'{name}@team.example namespaces="{spaces}" {" ".join(keys[name].with_name(name + ".pub").read_text().split()[:2])}'
+             for name, spaces in (("requester", layout.AUTHORED), ("approver", f"{layout.AUTHORED},{layout.APPROVED}"))]
+    (team / "signers").mkdir(exist_ok=True)
+    (team / layout.SIGNERS_FILE).write_text("\n".join(lines) + "\n")
+    for chain in (layout.SIGNERS_CHAIN, layout.TOOLING_CHAIN):
+        record = ecr.draft(team, chain, "Team set-up", "Benchmark", "standard", keys["requester"], TrustRoot(team), now)
+        ecr.approve(team, record.id, keys["approver"], TrustRoot(team), now)
+    return team, keys
+
+
+def approve_controlled(fleet: Path, team: Path, keys: dict[str, Path], stacks: list[str], now: datetime) -> None:
+    """Each controlled stack gets its first ECR, signed and approved, as a real fleet would have."""
+    from changecontrol import layout
+    from changecontrol.trust import TrustRoot
     from components.phases import PHASES as CATALOG
     from envctl import ecr
 
-    now = datetime.now(timezone.utc)
+    for chain in (layout.SIGNERS_CHAIN, layout.TOOLING_CHAIN):  # the fleet's chains extend the trust root's
+        shutil.copytree(layout.chain_dir(team, chain), layout.chain_dir(fleet, chain))
+    (fleet / layout.SIGNERS_FILE).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(team / layout.SIGNERS_FILE, fleet / layout.SIGNERS_FILE)
     for stack in stacks:
         if CATALOG[stack.rsplit("-", 1)[1]].controlled:
-            record = ecr.draft(directory, stack, "Initial state", "Onboarding", "a.requester@example.com", "standard", now)
-            ecr.approve(directory, record.id, "b.approver@example.com", now)
+            record = ecr.draft(fleet, stack, "Initial state", "Onboarding", "standard", keys["requester"],
+                               TrustRoot(team), now)
+            ecr.approve(fleet, record.id, keys["approver"], TrustRoot(team), now)
 
 
 # -- the bare SDK: the same number of resources, nothing else ----------------------------------
@@ -116,19 +150,19 @@ def bare(counts: list[int], jobs: int, gc_threshold: tuple[int, int, int] | None
         return time.perf_counter() - start
 
 
-def split(workdir: Path, stacks: list[str], today: date) -> tuple[float, float]:
+def split(program: Path, workdir: Path, stacks: list[str]) -> tuple[float, float]:
     """On a sample, serially: planning alone (the SDK running the program) against the whole check."""
     from envctl.check import _check_group
-    from envctl.offline import LocalStacks
+    from envctl.offline import LocalStacks, RunOptions
 
-    _check_group(str(PROJECT), str(workdir), stacks[:5], None, today.isoformat())  # warm imports and caches
+    _check_group(str(program), str(workdir), stacks[:5], None, RunOptions())  # warm imports and caches
     start = time.perf_counter()
-    local = LocalStacks(PROJECT, workdir)
+    local = LocalStacks(program, workdir, RunOptions(review_only=True))
     for stack in stacks:
         local.run(stack)
     plan = time.perf_counter() - start
     start = time.perf_counter()
-    _check_group(str(PROJECT), str(workdir), stacks, None, today.isoformat())
+    _check_group(str(program), str(workdir), stacks, None, RunOptions())
     return plan, time.perf_counter() - start
 
 
@@ -138,46 +172,72 @@ def peak_mib() -> tuple[float, float]:
     return own, children
 
 
+def measure(fleet: Path, customers: int, jobs: int, stacks: list[str]) -> None:
+    """The timed part, run from the team's checkout (its trust root)."""
+    from changecontrol.trust import OWN_ROOT
+    from envctl.check import check_all
+    from envctl.offline import RunOptions
+
+    if OWN_ROOT == PROJECT:
+        raise SystemExit("the measured run must import the team's checkout (its trust root), not this one")
+    start = time.perf_counter()
+    results = check_all(OWN_ROOT, fleet, stacks, None, RunOptions(), jobs=jobs)
+    elapsed = time.perf_counter() - start
+    counts = [r.resources for r in results]
+    errors = [r for r in results if r.error]
+    sample = stacks[: 5 * min(5, customers)]
+    plan_only, check_sample = split(OWN_ROOT, fleet, sample)
+    bare_serial = bare(counts, 1)
+    bare_pool = bare(counts, jobs)
+    bare_tuned = bare(counts, jobs, gc_threshold=(10_000, 20, 50))
+    own, children = peak_mib()
+    total = sum(counts)
+    print(f"fleet: {customers} customers x {len(PHASES)} phases = {len(stacks)} stacks, "
+          f"{total} resources, {os.cpu_count()} cores, {jobs} workers")
+    print(f"envctl check: {elapsed:.1f} s, {len(stacks) / elapsed:.1f} stacks/s, "
+          f"{elapsed / len(stacks) * 1000:.0f} ms/stack, {elapsed / total * 1000:.2f} ms/resource")
+    print(f"  stacks with mandatory violations: {sum(1 for r in results if r.mandatory)}, not checkable: {len(errors)}")
+    print(f"bare SDK, same resources: serial {bare_serial:.1f} s, {jobs} workers {bare_pool:.1f} s")
+    print(f"bare SDK with envctl's garbage-collection thresholds, {jobs} workers: {bare_tuned:.1f} s")
+    print(f"ratio envctl check / bare SDK: {elapsed / bare_serial:.2f}x serial, {elapsed / bare_pool:.2f}x same workers, "
+          f"{elapsed / bare_tuned:.2f}x same workers and thresholds")
+    print(f"of which planning (the SDK running the program and the offline engine), serially on {len(sample)} "
+          f"stacks: {plan_only / check_sample:.0%}; policy evaluation, signatures and approvals: "
+          f"{1 - plan_only / check_sample:.0%}")
+    print(f"peak memory: main process {own:.0f} MiB, largest worker {children:.0f} MiB")
+    for r in errors[:3]:
+        print(f"  error: {r.error.splitlines()[0]}")
+    for r in [r for r in results if r.mandatory][:3]:
+        print(f"  violation in {r.stack}: {r.mandatory[0].message[:200]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep", action="store_true", help="keep the generated stack files")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the inner run, from the team's checkout
     args = parser.parse_args()
+    if args.measure is not None:
+        stacks = (args.measure / "stacks.txt").read_text().split()
+        measure(args.measure, args.customers, args.jobs, stacks)
+        return 0
 
-    from envctl.check import check_all
-
-    today = datetime.now(timezone.utc).date()
+    now = datetime.now(timezone.utc)
     workdir = Path(tempfile.mkdtemp(prefix="envctl-fleet-"))
     try:
-        stacks = generate(workdir, args.customers, today)
-        approve_controlled(workdir, stacks)
+        team, keys = make_team(workdir, now)
+        fleet = workdir / "fleet"
+        fleet.mkdir()
+        stacks = generate(fleet, args.customers, now.date())
         start = time.perf_counter()
-        results = check_all(PROJECT, workdir, stacks, None, today, jobs=args.jobs)
-        elapsed = time.perf_counter() - start
-        counts = [r.resources for r in results]
-        errors = [r for r in results if r.error]
-        sample = stacks[: 5 * min(5, args.customers)]
-        plan_only, check_sample = split(workdir, sample, today)
-        bare_serial = bare(counts, 1)
-        bare_pool = bare(counts, args.jobs)
-        bare_tuned = bare(counts, args.jobs, gc_threshold=(10_000, 20, 50))
-        own, children = peak_mib()
-        total = sum(counts)
-        print(f"fleet: {args.customers} customers x {len(PHASES)} phases = {len(stacks)} stacks, "
-              f"{total} resources, {os.cpu_count()} cores, {args.jobs} workers")
-        print(f"envctl check: {elapsed:.1f} s, {len(stacks) / elapsed:.1f} stacks/s, "
-              f"{elapsed / len(stacks) * 1000:.0f} ms/stack, {elapsed / total * 1000:.2f} ms/resource")
-        print(f"  stacks with mandatory violations: {sum(1 for r in results if r.mandatory)}, not checkable: {len(errors)}")
-        print(f"bare SDK, same resources: serial {bare_serial:.1f} s, {args.jobs} workers {bare_pool:.1f} s")
-        print(f"bare SDK with envctl's garbage-collection thresholds, {args.jobs} workers: {bare_tuned:.1f} s")
-        print(f"ratio envctl check / bare SDK: {elapsed / bare_serial:.2f}x serial, {elapsed / bare_pool:.2f}x same workers, "
-              f"{elapsed / bare_tuned:.2f}x same workers and thresholds")
-        print(f"of which planning (the SDK running the program and the offline engine), serially on {len(sample)} "
-              f"stacks: {plan_only / check_sample:.0%}; policy evaluation and ECR config: {1 - plan_only / check_sample:.0%}")
-        print(f"peak memory: main process {own:.0f} MiB, largest worker {children:.0f} MiB")
-        for r in errors[:3]:
-            print(f"  error: {r.error.splitlines()[0]}")
+        approve_controlled(fleet, team, keys, stacks, now)
+        print(f"set-up: a team checkout with its own keys, {len(stacks)} stack files, their first records signed "
+              f"and approved in {time.perf_counter() - start:.1f} s (not measured below)")
+        (fleet / "stacks.txt").write_text("\n".join(stacks))
+        env = {**os.environ, "PYTHONPATH": str(team)}
+        subprocess.run([sys.executable, __file__, "--measure", str(fleet), "--customers", str(args.customers),
+                        "--jobs", str(args.jobs)], env=env, check=True)
     finally:
         if args.keep:
             print(f"stack files kept in {workdir}")

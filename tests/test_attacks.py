@@ -4,8 +4,8 @@ The engineer edits a copy of the repository (`repo`) as they please. What must s
 
 * **the trusted checker**: envctl of this checkout (standing for CI's, run from the protected
   branch) checking the copy with ``--dir``; its signers, pack and envctl are not the copy's;
-* **the copy's own tools** (``python -m envctl.cli`` with the copy first on the import path),
-  where the attack is on the tools themselves: they refuse to vouch for themselves;
+* **the copy's own tools** (``python -m envctl.cli`` with the copy first on the import path) only
+  to show where an attack does work: tools that check themselves are not the anchor;
 * **the program as the engine runs it** (``pulumi up`` without the pack): it refuses an unapproved
   state before registering anything.
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from envctl.cli import main
-from tests.conftest import PROJECT, SHIPPED
+from tests.conftest import PROJECT, SHIPPED, environment
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -102,3 +102,12 @@ def test_check_takes_a_directory_of_stack_files(capsys, tmp_path):
     code = main(["--example", "check", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and "2 stacks checked: 2 clean" in out
+
+
+@pytest.mark.parametrize("stack", ("preprod", "val", "prod"))
+def test_the_digest_envctl_computes_is_the_one_the_program_exports_and_its_record_approves(capsys, shipped, stack):
+    code, out, _ = run(capsys, "digest", stack)
+    exported = environment(shipped[stack]).outputs
+    assert code == 0 and exported["desiredStateDigest"].startswith("sha256:")
+    assert out.strip() == exported["desiredStateDigest"]
+    assert exported["approval"]["record"] == f"ECR-{stack}-0001"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 from components.phases import PHASES
 from policies.pack import RULES
@@ -39,3 +41,28 @@ def test_the_readme_lists_every_rule_of_the_pack_and_no_other():
     listed = [re.sub(r"`", "", r[0]) for r in _table_after("## The policy pack")]
     assert sorted(listed) == sorted(rule.id for rule in RULES)
     assert len(listed) == len(set(listed))
+
+
+def test_the_change_control_walkthrough_runs_as_written(tmp_path):
+    """The README's ECR walk-through, keys included, in a copy of the repository (with its own git)."""
+    block = README.split("### The walk-through", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    copy = tmp_path / "repo"
+    shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc",
+                                                                  ".pytest_cache", "*.egg-info"))
+    (copy / ".venv").symlink_to(PROJECT / ".venv")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
+        subprocess.run([*git, *args], cwd=copy, check=True, capture_output=True)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=copy, capture_output=True, text=True,
+                          timeout=900)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "exit 1: untracked change" in out and "untracked change: stack 'prod' would apply" in out
+    assert "Drafted ECR-prod-0002" in out and "signed by a.berger@clinspark.example" in out
+    assert "refused: a.berger may not approve" in out
+    assert "Approved ECR-prod-0002 by m.keller@clinspark.example" in out
+    assert "ok      prod: 2 record(s), 2 approved, every signature verifies" in out
+    assert "changes: config: clinspark-environments:release" in out
+    assert out.rstrip().endswith("0 not checkable")  # the last check: clean
+    status = subprocess.run([*git, "status", "--porcelain"], cwd=copy, capture_output=True, text=True)
+    assert status.stdout == "", "the walk-through undoes its example change"

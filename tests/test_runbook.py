@@ -19,7 +19,7 @@ from tests.test_aws_ops import DOCUMENTS, documents_bucket, preprod_database, pu
 
 
 def envctl(aws: MotoAws, *args: str) -> int:
-    return main(["--dir", str(PROJECT), *args, "--endpoint-url", aws.endpoint_url])
+    return main(["--example", "--dir", str(PROJECT), *args, "--endpoint-url", aws.endpoint_url])  # the example: its pinned date
 
 
 @pytest.fixture

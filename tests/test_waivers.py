@@ -91,16 +91,24 @@ def test_a_waiver_by_urn_with_reason_and_near_expiry_is_honoured(sandbox, exampl
     ({"expires": (TODAY - timedelta(days=1)).isoformat()}, "it expired on"),
     ({"expires": "2027-02-30"}, "is not a date YYYY-MM-DD"),
     ({"ecr": "ECR-sandbox-0001"}, "`ecr` is not a key of a waiver any more"),
-    ({"rule": "no-such-rule"}, "'no-such-rule' is not a rule of the policy pack"),
 ])
 def test_a_waiver_outside_its_limits_is_refused_and_the_finding_says_why(sandbox, example_copy, change, refusal):
     run, urn = sandbox
-    entry = waiver(urn, **change)
-    write_waivers(example_copy, "sandbox", [entry])
+    write_waivers(example_copy, "sandbox", [waiver(urn, **change)])
     (v,) = kms(violations(run, example_copy))
-    assert v.urn == urn
-    if entry["rule"] == "kms-rotation":
-        assert refusal in v.message and "waiver refused" in v.message
+    assert v.urn == urn and refusal in v.message and "waiver refused" in v.message
+    listing = check_stack(LocalStacks(PROJECT, example_copy, REVIEW), "sandbox", None, example_copy, OPTIONS).waivers
+    assert [(w["honoured"], refusal in w["why"]) for w in listing] == [(False, True)]
+
+
+@pytest.mark.parametrize("change, refusal", [
+    ({"rule": "no-such-rule"}, "'no-such-rule' is not a rule of the policy pack"),
+    ({"resource": "*"}, "resource must be the full URN of one resource of stack 'sandbox'"),
+])
+def test_a_waiver_that_names_no_rule_or_no_resource_waives_nothing(sandbox, example_copy, change, refusal):
+    run, urn = sandbox
+    write_waivers(example_copy, "sandbox", [waiver(urn, **change)])
+    assert [v.urn for v in kms(violations(run, example_copy))] == [urn]
     listing = check_stack(LocalStacks(PROJECT, example_copy, REVIEW), "sandbox", None, example_copy, OPTIONS).waivers
     assert [(w["honoured"], refusal in w["why"]) for w in listing] == [(False, True)]
 
