@@ -130,9 +130,30 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _tree_signature(root: Path) -> tuple:
+    """What tree_problems reads, by name, size and modification time (a cache key; stat only)."""
+    entries = []
+    for base in (root, *(root / p for p in (*layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES))):
+        if not base.is_dir():
+            continue
+        paths = base.iterdir() if base == root else base.rglob("*")
+        for path in paths:
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            entries.append((str(path), st.st_size, st.st_mtime_ns, st.st_mode))
+    return tuple(sorted(entries))
+
+
 def tree_problems(root: Path) -> list[str]:
     """The project tree: its project file, its importable top-level names, bytecode, local imports."""
-    root = Path(root)
+    root = Path(root).resolve()
+    return list(_tree_problems(root, _tree_signature(root)))
+
+
+@lru_cache(maxsize=16)
+def _tree_problems(root: Path, signature: tuple) -> tuple[str, ...]:
     problems = []
     try:
         read_project(root)
@@ -153,7 +174,7 @@ def tree_problems(root: Path) -> list[str]:
         for name in sorted(_imports(path) & outside):
             problems.append(f"{path.relative_to(root).as_posix()} imports {name}, which is not part of the program "
                             f"(the program is {', '.join(layout.PROGRAM_PACKAGES)}): move what it needs into them")
-    return problems
+    return tuple(problems)
 
 
 # --------------------------------------------------------------------------------------------

@@ -110,8 +110,9 @@ def read(directory: Path, stack: str, project: str) -> StackFile:
     if unknown:
         raise StackFileError(f"stack '{stack}': {where}: unknown top-level key(s) {', '.join(unknown)}; accepted: "
                              f"{', '.join(STACK_FILE_KEYS)}")
-    env = doc.get("environment") or ()
-    environments = tuple(str(e) for e in (env.get("imports", []) if isinstance(env, dict) else env)) if env else ()
+    env = doc.get("environment")
+    imports = env.get("imports") if isinstance(env, dict) else env  # `environment: [...]` or `{imports: [...]}`
+    environments = tuple(str(e) for e in imports) if isinstance(imports, list) else ((str(env),) if env else ())
     config: dict[str, str] = {}
     secret: list[str] = []
     for key, value in (doc.get("config") or {}).items():
@@ -122,5 +123,4 @@ def read(directory: Path, stack: str, project: str) -> StackFile:
             secret.append(key)
         else:
             config[key] = config_text(value)
-    return StackFile(stack=stack, path=path, config=config, secret_keys=tuple(secret), environment=environments or
-                     (("<environment>",) if env else ()))
+    return StackFile(stack=stack, path=path, config=config, secret_keys=tuple(secret), environment=environments)

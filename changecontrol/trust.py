@@ -111,7 +111,7 @@ class SignersInForce:
     chain: Chain | None = None
 
 
-def _signers_for(earlier: list[Entry], entry: Entry) -> tuple[AllowedSigners | None, str]:
+def signers_for_entry(earlier: list[Entry], entry: Entry) -> tuple[AllowedSigners | None, str]:
     """The signers chain verifies each record with the version approved before it (the genesis
     with its own text)."""
     approved = [e for e in earlier if e.approved and e.record is not None]
@@ -128,7 +128,7 @@ def _signers_for(earlier: list[Entry], entry: Entry) -> tuple[AllowedSigners | N
 
 
 def signers_chain(directory: Path) -> Chain:
-    return chains.load(directory, layout.SIGNERS_CHAIN, _signers_for)
+    return chains.load(directory, layout.SIGNERS_CHAIN, signers_for_entry)
 
 
 def signers_in_force(trust: TrustRoot, checked: Path) -> SignersInForce:

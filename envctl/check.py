@@ -55,6 +55,27 @@ def default_policy_config(stacks_dir: Path) -> dict[str, Any]:
     return {"all": "mandatory", **{rule: {PROJECT_DIR_KEY: str(Path(stacks_dir).resolve())} for rule in RULE_IDS}}
 
 
+def with_project_dir(policy_config: Mapping[str, Any], stacks_dir: Path) -> dict[str, Any]:
+    """A given policy config, with the pack told that the project is the directory being checked
+    (a config pointing the pack at another directory is refused: it would verify other records)."""
+    from policies.facts import PROJECT_DIR_KEY
+    from policies.pack import RULE_IDS
+
+    here = str(Path(stacks_dir).resolve())
+    config: dict[str, Any] = {"all": policy_config["all"]} if "all" in policy_config else {}
+    for rule in RULE_IDS:
+        own = policy_config.get(rule)
+        entry = dict(own) if isinstance(own, Mapping) else ({"enforcementLevel": own} if own is not None else {})
+        given = entry.get(PROJECT_DIR_KEY)
+        if given is not None and str(Path(str(given)).resolve()) != here:
+            raise PolicyConfigError(f"policy config of {rule}: projectDir {given!r} is not the checked directory "
+                                    f"{here}; the pack must verify the records of the project it checks")
+        config[rule] = {**entry, PROJECT_DIR_KEY: here}
+    unknown = sorted(set(policy_config) - set(RULE_IDS) - {"all"})
+    config.update({k: policy_config[k] for k in unknown})  # effective_policies names them as unknown
+    return config
+
+
 def waiver_listing(facts: Any) -> list[dict[str, Any]]:
     """Every entry of the stack's waivers file: honoured (and whether it waived anything) or refused."""
     listing = []
@@ -88,7 +109,8 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     result.resources = len(run.registrations)
     controlled = pack_facts.is_controlled(stack)
     try:
-        config = dict(policy_config) if policy_config is not None else default_policy_config(stacks_dir)
+        config = with_project_dir(policy_config, stacks_dir) if policy_config is not None else \
+            default_policy_config(stacks_dir)
         effective = effective_policies(POLICIES, config)
     except (PolicyConfigError, OSError, ValueError) as e:
         result.error = f"stack '{stack}': {e}"
@@ -131,7 +153,8 @@ def _customer_groups(stacks: Sequence[str], groups: int) -> list[list[str]]:
 
 
 def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy_config: Mapping[str, Any] | None,
-              options: RunOptions = RunOptions(), jobs: int | None = None) -> list[StackCheck]:
+              options: RunOptions | None = None, jobs: int | None = None) -> list[StackCheck]:
+    options = options or RunOptions()
     jobs = jobs or min(len(stacks), os.cpu_count() or 1)
     foreign = Path(project_dir).resolve() != OWN_ROOT.resolve()  # one child process plans them all
     if jobs <= 1 or len(stacks) < 8 or foreign:

@@ -17,20 +17,18 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from changecontrol import chain as chains
 from changecontrol import digest as digests
-from changecontrol import layout, sshsig, stackfiles
+from changecontrol import layout, sshsig
 from changecontrol.records import APPROVAL_FORMAT, CLASSIFICATIONS, RECORD_FORMAT, Approval, Record, utc_text
 from changecontrol.signers import AllowedSigners, SignersError, parse
 from changecontrol.trust import (
-    Example,
     SignersInForce,
     TrustRoot,
-    _signers_for,
+    signers_for_entry,
     load_chain,
-    load_example,
     signers_chain,
     signers_in_force,
 )
@@ -52,12 +50,6 @@ class UnknownStack(EcrError):
         self.known = known
         super().__init__(f"no stack file Pulumi.{stack}.yaml in {directory}; stacks there: {', '.join(known) or 'none'}"
                          f"; chains of their own: {', '.join(layout.SPECIAL_CHAINS)}")
-
-
-def trust_root(example: bool) -> TrustRoot:
-    """The checker's own checkout, with the example's keys and date in example mode."""
-    root = TrustRoot.own()
-    return TrustRoot(root.directory, load_example(root.directory) if example else None)
 
 
 def signing_key(key: Path | None) -> Path:
@@ -136,9 +128,9 @@ def _signers_for_new(directory: Path, chain: str, trust: TrustRoot) -> tuple[All
         entries = signers.entries
         pending = entries[-1] if entries and not entries[-1].approved else None
         if pending is not None:
-            return _signers_for(entries[:-1], pending)
+            return signers_for_entry(entries[:-1], pending)
         if entries:
-            return _signers_for(entries, chains.Entry(len(entries) + 1, ""))
+            return signers_for_entry(entries, chains.Entry(len(entries) + 1, ""))
         return None, "no signers record yet"
     found: SignersInForce = signers_in_force(trust, directory)
     return found.signers, "; ".join(found.problems)
@@ -256,7 +248,7 @@ def approve(directory: Path, record_id: str, key: Path, trust: TrustRoot, now: d
         raise EcrError(f"{record_id} is not the last record of '{chain}' ({last.id} is): a superseded record stays "
                        f"unapproved; approve {last.id} if it names the state you mean, or draft a new record")
     if chain == layout.SIGNERS_CHAIN and trust.example is None:
-        signers, why = _signers_for(existing.entries[:-1], entry)
+        signers, why = signers_for_entry(existing.entries[:-1], entry)
     else:
         signers, why = _signers_for_new(directory, chain, trust)
     approver = _principal(signers, why, key, layout.APPROVED, "approve records")
@@ -332,11 +324,3 @@ def changed_keys(before: dict[str, Any] | None, after: dict[str, Any]) -> list[s
         elif a != b:
             changes.append(section)
     return changes
-
-
-def unused(names: Iterable[str]) -> None:  # pragma: no cover - keeps linters quiet about re-exports
-    del names
-
-
-__all__ = ["Example", "EcrError", "UnknownStack", "approve", "draft", "load", "current", "trust_root",
-           "stackfiles"]

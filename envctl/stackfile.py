@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from changecontrol.layout import stack_file as stack_path
+from changecontrol.layout import stack_file as stack_path  # noqa: F401 (envctl's name for it)
 from changecontrol.stackfiles import (  # noqa: F401 (envctl's one import of them)
     SECURE_PLACEHOLDER,
     StackFile,

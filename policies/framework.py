@@ -3,13 +3,12 @@
 A *resource rule* gets one :class:`Resource` and answers ``None`` (compliant or not applicable) or
 a message saying what to do. A *stack rule* gets the whole :class:`StackView` and yields
 :class:`Finding` s. :func:`to_policy` turns a :class:`Rule` into the Pulumi policy the engine (or
-``envctl check``) runs, honouring waivers from the policy config.
+``envctl check``) runs, honouring the waivers the pack reads itself (:mod:`policies.facts`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from pulumi_policy import (
@@ -23,9 +22,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from changecontrol import clock
 
-from .facts import PROJECT_DIR_KEY, StackFacts, facts_for, stack_of
+from .facts import PROJECT_DIR_KEY, StackFacts, facts_for
 
 ENVIRONMENT_TYPE = "clinspark:environment:Environment"
 INSTANCE_TYPE = "clinspark:environment:Instance"

@@ -111,3 +111,10 @@ def test_the_digest_envctl_computes_is_the_one_the_program_exports_and_its_recor
     assert code == 0 and exported["desiredStateDigest"].startswith("sha256:")
     assert out.strip() == exported["desiredStateDigest"]
     assert exported["approval"]["record"] == f"ECR-{stack}-0001"
+
+
+def test_a_policy_config_pointing_the_pack_at_another_project_is_refused(capsys, tmp_path):
+    config = tmp_path / "elsewhere.json"
+    config.write_text(json.dumps({"change-approved-state": {"projectDir": str(tmp_path)}}))
+    code, out, _ = run(capsys, "check", "--policy-config", str(config), "prod")
+    assert code == 2 and f"projectDir '{tmp_path}' is not the checked directory" in out

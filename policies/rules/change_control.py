@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from ..framework import ENVIRONMENT_TYPE, UNKNOWN, Finding, Resource, Rule, StackView, facts_of
+from ..framework import ENVIRONMENT_TYPE, UNKNOWN, Finding, Rule, StackView, facts_of
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
