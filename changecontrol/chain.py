@@ -48,7 +48,8 @@ class Entry:
     record_bytes: bytes = b""
     approval: Approval | None = None
     approval_bytes: bytes = b""
-    approved: bool = False  # an approval whose signature, hash and approver all verify
+    approved: bool = False  # an approval whose signature, hash and approver all verify, by people listed now
+    lapsed: str = ""  # why a verified approval no longer counts (a signer since removed from the signers file)
 
     @property
     def sha256(self) -> str:
@@ -86,9 +87,29 @@ class Chain:
         return found[-1] if found else None
 
 
+@dataclass(frozen=True)
+class Signers:
+    """Whose signatures count for one record: the signers in force now (an approval counts only when its
+    approver and the record's requester are listed there), and every earlier approved version (a
+    signature by someone no longer listed still proves the record was not rewritten)."""
+
+    current: AllowedSigners
+    earlier: tuple[AllowedSigners, ...] = ()
+
+    def verifies(self, principal: str, namespace: str, message: bytes, signature: bytes) -> str | None:
+        """'current', 'earlier' (only an earlier version lists the key) or None (no version does)."""
+        for kind, versions in (("current", (self.current,)), ("earlier", self.earlier)):
+            for signers in versions:
+                signer = signers.by_principal(principal)
+                if signer is not None and signer.may(namespace) and \
+                        sshsig.verify(signers.text, principal, namespace, message, signature):
+                    return kind
+        return None
+
+
 # signers_for(earlier entries, this entry) -> (the signers its signatures are verified with, or None
 # with the reason they are not available)
-SignersFor = Callable[[list[Entry], Entry], "tuple[AllowedSigners | None, str]"]
+SignersFor = Callable[[list[Entry], Entry], "tuple[Signers | None, str]"]
 
 
 def _rel(directory: Path, path: Path) -> str:
@@ -166,21 +187,24 @@ def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, 
         problem(path, f"previous is {record.previous}, but the record before it has {want}: the chain was altered "
                       "before this record, or this record was made for another chain", restore)
 
+    if before is not None and before.record is not None and record.requested_at < before.record.requested_at:
+        problem(path, f"requested at {utc_text(record.requested_at)}, before the record it follows "
+                      f"({utc_text(before.record.requested_at)}): times only move forward along a chain", restore)
+
     signers, why = signers_for(chain.entries, entry)
     if signers is None:
         problem(path, f"cannot be verified: {why}", "see the signers file (README, Change control)")
         return
-    requester = signers.by_principal(record.requested_by)
     sig = files.get("record_sig")
-    if requester is None or not requester.may(layout.AUTHORED):
-        problem(path, f"requested by {record.requested_by}, who may not author records in the signers file in force",
-                "a record is drafted by someone the signers file lists with namespace " + layout.AUTHORED)
-    elif sig is None:
+    authored = None
+    if sig is None:
         problem(path, "no signature (.yaml.sig): an unsigned record approves nothing", restore)
-    elif not sshsig.verify(signers.text, record.requested_by, layout.AUTHORED, entry.record_bytes, sig.read_bytes(),
-                           record.requested_at):
-        problem(path, f"the requester's signature does not verify: the record was changed after "
-                      f"{record.requested_by} signed it, or the signature is not theirs", restore)
+    else:
+        authored = signers.verifies(record.requested_by, layout.AUTHORED, entry.record_bytes, sig.read_bytes())
+        if authored is None:
+            problem(path, f"the requester's signature does not verify: the record was changed after "
+                          f"{record.requested_by} signed it, the signature is not theirs, or they were never allowed "
+                          "to author records", restore)
 
     apath, asig = files.get("approval"), files.get("approval_sig")
     if apath is None and asig is None:
@@ -196,15 +220,12 @@ def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, 
         problem(apath, str(e), f"{arestore}; approvals are written only by envctl ecr approve")
         return
     entry.approval = approval
-    approver = signers.by_principal(approval.approved_by)
     checks = [
         (approval.record == rid, f"approves {approval.record}, not {rid}"),
         (approval.record_sha256 == entry.sha256, "approves other content than the record beside it: the record "
                                                  "was replaced after its approval"),
         (approval.approved_by != record.requested_by, f"approved by its own requester {record.requested_by}: "
                                                       "approval needs a second person with another key"),
-        (approver is not None and approver.may(layout.APPROVED),
-         f"approved by {approval.approved_by}, who may not approve in the signers file in force"),
         (approval.approved_at >= record.requested_at,
          f"approved at {utc_text(approval.approved_at)}, before it was requested ({utc_text(record.requested_at)})"),
     ]
@@ -212,9 +233,15 @@ def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, 
     if failed:
         problem(apath, "; ".join(failed), arestore)
         return
-    if not sshsig.verify(signers.text, approval.approved_by, layout.APPROVED, entry.approval_bytes, asig.read_bytes(),
-                         approval.approved_at):
+    approved = signers.verifies(approval.approved_by, layout.APPROVED, entry.approval_bytes, asig.read_bytes())
+    if approved is None:
         problem(apath, f"the approver's signature does not verify: the approval was changed after "
-                       f"{approval.approved_by} signed it, or the signature is not theirs", arestore)
+                       f"{approval.approved_by} signed it, the signature is not theirs, or they were never allowed "
+                       "to approve", arestore)
         return
-    entry.approved = True
+    if approved == "current" and authored == "current":
+        entry.approved = True
+    else:
+        gone = approval.approved_by if approved != "current" else record.requested_by
+        entry.lapsed = (f"signed by {gone}, who is no longer in the signers file: it approves nothing any more; "
+                        "have the state approved again by people listed now")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,24 @@ def config_document(config: Mapping[str, str], secret_keys: Iterable[str], proje
 
 
 def _files_of(root: Path, names: Iterable[str], packages: Iterable[str]) -> list[Path]:
+    """Every file of the packages, walked without following links; a link anywhere (a file, a directory,
+    a `__pycache__`) is refused: Python would follow it to content the digest never saw."""
     files = [root / n for n in names]
     for package in packages:
         base = root / package
+        if base.is_symlink():
+            raise DigestError(f"{package}/: a symbolic link; the program and tooling are plain directories")
         if not base.is_dir():
             raise DigestError(f"{package}/: missing; it is part of the program or tooling the digest covers")
-        files += sorted(p for p in base.rglob("*") if "__pycache__" not in p.relative_to(root).parts
-                        and (p.is_file() or p.is_symlink()))
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            here = Path(dirpath)
+            for name in dirnames + filenames:
+                if (here / name).is_symlink():
+                    rel = (here / name).relative_to(root).as_posix()
+                    raise DigestError(f"{rel}: a symbolic link; the program and tooling are plain files and "
+                                      "directories (replace it with what it points to, or remove it)")
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")  # bytecode: changecontrol.integrity
+            files += [here / f for f in sorted(filenames)]
     return files
 
 

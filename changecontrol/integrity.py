@@ -24,6 +24,7 @@ import base64
 import hashlib
 import importlib.util
 import marshal
+import os
 import re
 import sys
 import sysconfig
@@ -49,13 +50,25 @@ def _declared() -> set[str]:
     return {*layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES, *layout.OTHER_PACKAGES, "__main__"}
 
 
+_LOADABLE = (".py", ".pyc", ".pyw", ".so", ".pyd")
+
+
+def _holds_code(directory: Path) -> bool:
+    for _dirpath, _dirnames, filenames in os.walk(directory, followlinks=False):
+        if any(f.endswith(_LOADABLE) for f in filenames):
+            return True
+    return False
+
+
 def _root_modules(root: Path) -> dict[str, Path]:
-    """Every top-level name Python could import from the project root (which is first on sys.path)."""
+    """Every top-level name Python could import from the project root (which is first on sys.path):
+    modules, packages, and directories holding code, which Python imports as (a portion of) a namespace
+    package, even of an installed one such as `google`."""
     found: dict[str, Path] = {}
     for entry in root.iterdir():
         name = entry.name
         if entry.is_dir():
-            if (entry / "__init__.py").exists() or any(entry.glob("__init__.*")):
+            if name.isidentifier() and (entry.is_symlink() or _holds_code(entry)):
                 found[name] = entry
         elif name.endswith((".py", ".pyc", ".pyw")) or (".cpython-" in name and name.endswith((".so", ".pyd"))) \
                 or name.endswith((".so", ".pyd")):
@@ -96,13 +109,30 @@ def _pyc_problem(pyc: Path, source: Path, root: Path) -> str | None:
     return None
 
 
+def _pycs(root: Path, package: str, problems: list[str]) -> list[Path]:
+    """The bytecode files of a package, walked without following links (a link is refused: Python
+    would follow it, to a `__pycache__` the walk never saw)."""
+    base = root / package
+    if package == ".":
+        return sorted(base.glob("*.pyc"))
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        here = Path(dirpath)
+        for name in dirnames + filenames:
+            if (here / name).is_symlink():
+                problems.append(f"{(here / name).relative_to(root).as_posix()}: a symbolic link inside {package}/, "
+                                "which Python follows (to bytecode or code no digest covers): remove it")
+        found += [here / f for f in filenames if f.endswith(".pyc") and not (here / f).is_symlink()]
+    return sorted(found)
+
+
 def bytecode_problems(root: Path) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for package in (".", *layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES):
         base = root / package
         if not base.is_dir():
             continue
-        for pyc in (base.rglob("*.pyc") if package != "." else base.glob("*.pyc")):
+        for pyc in _pycs(root, package, problems):
             rel = pyc.relative_to(root).as_posix()
             if pyc.parent.name != "__pycache__":
                 problems.append(f"{rel}: source-less bytecode, which Python imports as a module: delete it")

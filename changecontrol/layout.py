@@ -13,8 +13,9 @@ from pathlib import Path
 # digest covers every file in them). The program imports nothing local outside these packages.
 PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt")
 PROGRAM_PACKAGES = ("components", "changecontrol")
-# What it is checked with: the policy pack and envctl (the tooling digest covers every file in them).
-TOOLING_FILES = ("pyproject.toml",)
+# What it is checked with: the policy pack and envctl (the tooling digest covers every file in them),
+# and what builds the virtualenv they run in besides the runtime pins (the test pins, the Makefile).
+TOOLING_FILES = ("pyproject.toml", "requirements-dev.txt", "Makefile")
 TOOLING_PACKAGES = ("policies", "envctl")
 # Importable names that may exist at the project root but never run as part of the program.
 OTHER_PACKAGES = ("tests", "bench", "tools")

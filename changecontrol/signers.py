@@ -6,9 +6,9 @@ One line per person::
     m.keller@clinspark.example namespaces="clinspark-ecr-authored,clinspark-ecr-approved" ssh-ed25519 AAAA...
 
 The ``namespaces`` option says what a key may sign (author records, approve them); ``ssh-keygen``
-itself refuses a signature in a namespace the line does not list. ``valid-after`` and
-``valid-before`` bound a key in time (a leaving approver keeps ``valid-before`` instead of being
-deleted, so their earlier approvals still verify).
+itself refuses a signature in a namespace the line does not list. Time bounds (``valid-after``,
+``valid-before``) are not accepted: the time a signed file states is its signer's word, so a key
+counts exactly while this file lists it.
 
 Stricter than OpenSSH, so that a name is a person and a person is a key: principals are plain
 lowercase ASCII addresses (no wildcards, lists, ``+`` aliases, look-alike or invisible characters),
@@ -29,7 +29,6 @@ PRINCIPAL = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?@[a-z0-9](?:[a-z0-9-]
                        r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$", re.ASCII)
 KEY_TYPES = ("ssh-ed25519", "sk-ssh-ed25519@openssh.com", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
              "ecdsa-sha2-nistp521", "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-rsa")
-_TIME = re.compile(r"^[0-9]{8}(?:[0-9]{4}(?:[0-9]{2})?)?Z?$", re.ASCII)
 
 
 class SignersError(Exception):
@@ -134,11 +133,14 @@ def parse(text: str, where: str = layout.SIGNERS_FILE) -> AllowedSigners:
                     problems.append(f"{at}: namespaces {', '.join(unknown)} unknown; accepted: "
                                     f"{', '.join(layout.NAMESPACES)}")
                     bad = True
-            elif name in ("valid-after", "valid-before") and value and _TIME.match(value):
-                continue
+            elif name in ("valid-after", "valid-before"):
+                problems.append(f"{at}: option {name} not accepted: a signature's time is its signer's word, so a "
+                                "key counts exactly while this file lists it (to retire a key, remove its line "
+                                "by a record of the signers chain)")
+                bad = True
             else:
-                problems.append(f"{at}: option {name!r} not accepted (accepted: namespaces=\"...\", "
-                                "valid-after=\"YYYYMMDD[HHMM[SS]][Z]\", valid-before=\"...\"; no cert-authority)")
+                problems.append(f"{at}: option {name!r} not accepted (accepted: namespaces=\"...\"; no "
+                                "cert-authority)")
                 bad = True
         if not namespaces:
             problems.append(f"{at}: {principal} has no namespaces=\"...\": say what the key may sign "

@@ -44,8 +44,22 @@ class StackFile:
     environment: tuple[str, ...] = ()  # Pulumi ESC environments the stack imports (top-level `environment:`)
 
 
+# The Pulumi CLI looks for these extensions in this order: Pulumi.json wins over Pulumi.yaml, and a
+# stack file Pulumi.<stack>.json over Pulumi.<stack>.yaml. This project's files are YAML only.
+CLI_EXTENSIONS = (".json", ".yaml", ".yml")
+
+
+def _others(directory: Path, stem: str) -> list[str]:
+    return [f"{stem}{ext}" for ext in CLI_EXTENSIONS if ext != ".yaml" and (Path(directory) / f"{stem}{ext}").exists()]
+
+
 def read_project(project_dir: Path) -> dict[str, Any]:
     """Pulumi.yaml, checked: a Python program in __main__.py, its virtualenv .venv, nothing else."""
+    rivals = _others(project_dir, "Pulumi")
+    if rivals:
+        raise StackFileError(f"{', '.join(rivals)}: a project file the Pulumi CLI would read instead of, or besides, "
+                             "Pulumi.yaml (it looks for .json first); this project's project file is Pulumi.yaml "
+                             "alone: remove it")
     path = Path(project_dir) / "Pulumi.yaml"
     try:
         doc = strictyaml.load(path, "Pulumi.yaml")
@@ -95,6 +109,10 @@ def config_text(value: Any) -> str:
 def read(directory: Path, stack: str, project: str) -> StackFile:
     path = layout.stack_file(directory, stack)
     where = path.name
+    rivals = _others(directory, f"Pulumi.{stack}")
+    if rivals:
+        raise StackFileError(f"stack '{stack}': {', '.join(rivals)}: a stack file the Pulumi CLI would read instead of "
+                             f"{where} (it looks for .json first); a stack's settings are in {where} alone: remove it")
     if path.is_dir():
         raise StackFileError(f"{where} is a directory, not a stack file")
     try:

@@ -32,7 +32,7 @@ from components.phases import StackNameError, parse_stack_name
 from . import chain as chains
 from . import digest as digests
 from . import layout, runcontext, strictyaml
-from .chain import Chain, Entry
+from .chain import Chain, Entry, Signers
 from .signers import AllowedSigners, SignersError, parse
 
 GENESIS_ENV = "ENVCTL_SIGNERS_GENESIS"
@@ -109,22 +109,52 @@ class SignersInForce:
     source: str
     problems: list[str] = field(default_factory=list)
     chain: Chain | None = None
+    earlier: tuple[AllowedSigners, ...] = ()  # every version approved before the one in force
+
+    @property
+    def verifier(self) -> Signers | None:
+        return Signers(self.signers, self.earlier) if self.signers is not None else None
 
 
-def signers_for_entry(earlier: list[Entry], entry: Entry) -> tuple[AllowedSigners | None, str]:
-    """The signers chain verifies each record with the version approved before it (the genesis
-    with its own text)."""
+def _text_of(entry_record) -> str | None:
+    state = entry_record.state
+    text = state.get("allowed_signers") if state.get("format") == digests.SIGNERS_FORMAT else None
+    return text if isinstance(text, str) else None
+
+
+def signers_version(earlier: list[Entry], entry: Entry) -> tuple[AllowedSigners | None, str]:
+    """The signers a record of the signers chain is signed under: the version approved before it
+    (the genesis: its own text)."""
     approved = [e for e in earlier if e.approved and e.record is not None]
     source = approved[-1].record if approved else (entry.record if entry.number == 1 else None)
     if source is None:
         return None, "the signers chain's first record (its genesis) is not approved"
-    text = source.state.get("allowed_signers") if source.state.get("format") == digests.SIGNERS_FORMAT else None
-    if not isinstance(text, str):
+    text = _text_of(source)
+    if text is None:
         return None, f"{source.id} does not carry an allowed-signers text"
     try:
         return parse(text, f"the signers approved by {source.id}"), ""
     except SignersError as e:
         return None, str(e)
+
+
+def signers_for_entry(earlier: list[Entry], entry: Entry) -> tuple[Signers | None, str]:
+    """The signers chain verifies each record with the version approved before it, and only with that one."""
+    version, why = signers_version(earlier, entry)
+    return (Signers(version) if version is not None else None), why
+
+
+def divergence(root: Chain, chain: Chain, what: str) -> list[str]:
+    """How `chain` (the checked tree's) fails to extend `root` (the trust root's) unchanged: records of
+    the trust root must all be there, byte for byte; approvals it holds may not change."""
+    for mine, theirs in zip(root.entries, chain.entries):
+        if mine.record_bytes != theirs.record_bytes or (mine.approval_bytes and mine.approval_bytes != theirs.approval_bytes):
+            return [f"the {what} of the checked tree diverge from the trust root's at {mine.id}: records change only "
+                    "by new records appended to the trusted chain"]
+    if len(chain.entries) < len(root.entries):
+        missing = ", ".join(e.id for e in root.entries[len(chain.entries):])
+        return [f"the {what} of the checked tree lack {missing}, which the trust root holds: a record is never removed"]
+    return []
 
 
 def signers_chain(directory: Path) -> Chain:
@@ -133,7 +163,7 @@ def signers_chain(directory: Path) -> Chain:
 
 def signers_in_force(trust: TrustRoot, checked: Path) -> SignersInForce:
     if trust.example is not None:
-        return SignersInForce(trust.example.signers, trust.example.banner)
+        return SignersInForce(trust.example.signers, trust.example.banner)  # no earlier versions
     root = signers_chain(trust.directory)
     chain = root
     problems = [f"signers chain of the trust root: {p}" for p in root.problems]
@@ -144,13 +174,7 @@ def signers_in_force(trust: TrustRoot, checked: Path) -> SignersInForce:
             problems.append(f"the trust root {trust.directory} has no signers chain, so the checked tree's own is "
                             "anchored by nothing: a first signers file takes effect once it is on the protected "
                             "branch the checker runs from")
-        for mine, theirs in zip(root.entries, chain.entries):
-            if mine.record_bytes != theirs.record_bytes or (mine.approved and mine.approval_bytes != theirs.approval_bytes):
-                problems.append(f"the signers chain of the checked tree diverges from the trust root's at {mine.id}: "
-                                "signers change only by records appended to the trusted chain")
-                break
-        if len(chain.entries) < len(root.entries):
-            problems.append("the signers chain of the checked tree lacks records of the trust root's: restore them")
+        problems += divergence(root, chain, "signers records")
     approved = chain.approvals if not problems else []
     if not chain.entries:
         problems.append(f"no signers: {layout.RECORDS_DIR}/{layout.SIGNERS_CHAIN}/ has no records, so no approval "
@@ -178,18 +202,28 @@ def signers_in_force(trust: TrustRoot, checked: Path) -> SignersInForce:
             f"{layout.SIGNERS_FILE} is not the signers file {latest.id} approves: a changed signers file needs a "
             f"record of the signers chain (envctl ecr new {layout.SIGNERS_CHAIN} ...) approved by a current approver"
         ], chain)
-    return SignersInForce(signers, f"signers approved by {latest.id} ({trust.describe(checked)})", [], chain)
+    earlier = tuple(parse(t, "an earlier signers version") for t in
+                    dict.fromkeys(_text_of(e.record) for e in approved[:-1] if e.record is not None) if t)
+    return SignersInForce(signers, f"signers approved by {latest.id} ({trust.describe(checked)})", [], chain, earlier)
 
 
-def constant_signers(signers: AllowedSigners | None, why: str):
-    def signers_for(_earlier: list[Entry], _entry: Entry) -> tuple[AllowedSigners | None, str]:
+def constant_signers(signers: Signers | None, why: str):
+    def signers_for(_earlier: list[Entry], _entry: Entry) -> tuple[Signers | None, str]:
         return signers, why
     return signers_for
 
 
 def load_chain(checked: Path, name: str, signers: SignersInForce) -> Chain:
     why = "; ".join(signers.problems) or "no signers in force"
-    return chains.load(checked, name, constant_signers(signers.signers, why))
+    return chains.load(checked, name, constant_signers(signers.verifier, why))
+
+
+def root_divergence(trust: TrustRoot, checked: Path, name: str, chain: Chain, signers: SignersInForce) -> list[str]:
+    """A checked tree's chain must extend the trust root's chain of the same name, when it holds one
+    (CI's protected branch holds every record that was ever approved there)."""
+    if _same(trust.directory, checked) or not layout.chain_dir(trust.directory, name).is_dir():
+        return []
+    return divergence(load_chain(trust.directory, name, signers), chain, f"records of '{name}'")
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,6 +234,7 @@ def tooling_problems(trust: TrustRoot, checked: Path, signers: SignersInForce) -
     approved by a record of the tooling chain."""
     chain = load_chain(checked, layout.TOOLING_CHAIN, signers)
     problems = [f"tooling chain: {p}" for p in chain.problems] if signers.signers is not None else []
+    problems += root_divergence(trust, checked, layout.TOOLING_CHAIN, chain, signers)
     wanted = {"the policy pack and envctl that run this check": trust.directory}
     if not _same(trust.directory, checked) and (Path(checked) / layout.TOOLING_PACKAGES[0]).is_dir():
         wanted["the policy pack and envctl of the checked tree"] = checked
@@ -268,6 +303,10 @@ def verify_stack(stack: str, project: str, config: Mapping[str, str], secret_key
     named = config.get(f"{project}:change_record")
     verdict.named = named
     problems = verdict.problems
+    if secret_keys:
+        problems.append(f"the stack file keeps secret setting(s) {', '.join(sorted(secret_keys))}: a secret's value "
+                        "cannot be part of the approved digest, so it could change unapproved; a change-controlled "
+                        "stack keeps no secrets in its stack file (deploy credentials come from CI's environment)")
     if environments:
         problems.append(f"the stack file imports Pulumi ESC environment(s) {', '.join(environments)}: their values "
                         "reach the program without being part of the approved desired state; a change-controlled "
@@ -282,6 +321,7 @@ def verify_stack(stack: str, project: str, config: Mapping[str, str], secret_key
     chain = load_chain(stacks_dir, stack, signers)
     if signers.signers is not None:
         problems += [f"change records: {p}" for p in chain.problems]
+        problems += root_divergence(trust, stacks_dir, stack, chain, signers)
     if tooling and signers.signers is not None:
         problems += tooling_problems(trust, stacks_dir, signers)
     if verdict.digest is not None and chain.ok and signers.signers is not None:
@@ -292,6 +332,8 @@ def verify_stack(stack: str, project: str, config: Mapping[str, str], secret_key
             problems.append(f"untracked change: stack '{stack}' would apply desired state {verdict.digest}, but its "
                             f"stack file {which}; " + (f"set `change_record: {approving.id}` (it approves this state)"
                                                        if approving else fix_commands(stack)))
+        elif not entry.approved and entry.lapsed:
+            problems.append(f"untracked change: stack '{stack}' names {named}, which was {entry.lapsed}")
         elif not entry.approved:
             problems.append(f"untracked change: stack '{stack}' would apply desired state {verdict.digest}, but "
                             f"{named} is not approved yet: `envctl ecr approve {named} --key <approver's key>` "
@@ -304,6 +346,12 @@ def verify_stack(stack: str, project: str, config: Mapping[str, str], secret_key
                             f"stack file names {named}, which approves another desired state ({other}); {hint}")
         elif entry.record.state.get("format") != digests.STATE_FORMAT or entry.record.state.get("stack") != stack:
             problems.append(f"{named} approves a document that is not this stack's desired state")
+        elif chain.approvals[-1].id != entry.id:
+            latest = chain.approvals[-1].id
+            problems.append(f"untracked change: stack '{stack}' names {named}, but {latest} is its latest approved "
+                            f"record: going back to an earlier approved state is a change like any other; deploy the "
+                            f"state {latest} approves, or draft and approve a record for this one (envctl ecr new "
+                            f"{stack} ...)")
         else:
             verdict.approving = entry
     elif verdict.digest is not None and not problems:

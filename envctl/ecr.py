@@ -27,8 +27,9 @@ from changecontrol.signers import AllowedSigners, SignersError, parse
 from changecontrol.trust import (
     SignersInForce,
     TrustRoot,
-    signers_for_entry,
+    signers_version,
     load_chain,
+    root_divergence,
     signers_chain,
     signers_in_force,
 )
@@ -128,9 +129,9 @@ def _signers_for_new(directory: Path, chain: str, trust: TrustRoot) -> tuple[All
         entries = signers.entries
         pending = entries[-1] if entries and not entries[-1].approved else None
         if pending is not None:
-            return signers_for_entry(entries[:-1], pending)
+            return signers_version(entries[:-1], pending)
         if entries:
-            return signers_for_entry(entries, chains.Entry(len(entries) + 1, ""))
+            return signers_version(entries, chains.Entry(len(entries) + 1, ""))
         return None, "no signers record yet"
     found: SignersInForce = signers_in_force(trust, directory)
     return found.signers, "; ".join(found.problems)
@@ -192,13 +193,15 @@ def draft(directory: Path, chain: str, title: str, reason: str, classification: 
     if not existing.ok:
         raise EcrError("\n".join([f"the records of '{chain}' do not verify; nothing is drafted on a broken chain:"]
                                  + [f"  - {p}" for p in existing.problems]))
-    already = existing.approving(state.digest)
+    latest = existing.approvals[-1] if existing.approvals else None
+    already = latest if latest is not None and latest.record is not None and latest.record.digest == state.digest \
+        else None
     if already is not None and already.approval is not None:
         raise EcrError(f"{already.id} (approved by {already.approval.approved_by} at "
-                       f"{utc_text(already.approval.approved_at)}) already approves exactly this state {state.digest}: "
-                       "no new record is needed")
+                       f"{utc_text(already.approval.approved_at)}) is the latest approved record and approves exactly "
+                       f"this state {state.digest}: no new record is needed")
     last = existing.last
-    if last is not None and not last.approved and last.record is not None and last.record.digest == state.digest:
+    if last is not None and last.approval is None and last.record is not None and last.record.digest == state.digest:
         raise EcrError(f"{last.id} (requested by {last.record.requested_by}) is pending and names exactly this state "
                        f"{state.digest}: have it approved: envctl ecr approve {last.id} --key <approver's key>")
     number = (last.number if last else 0) + 1
@@ -248,7 +251,7 @@ def approve(directory: Path, record_id: str, key: Path, trust: TrustRoot, now: d
         raise EcrError(f"{record_id} is not the last record of '{chain}' ({last.id} is): a superseded record stays "
                        f"unapproved; approve {last.id} if it names the state you mean, or draft a new record")
     if chain == layout.SIGNERS_CHAIN and trust.example is None:
-        signers, why = signers_for_entry(existing.entries[:-1], entry)
+        signers, why = signers_version(existing.entries[:-1], entry)
     else:
         signers, why = _signers_for_new(directory, chain, trust)
     approver = _principal(signers, why, key, layout.APPROVED, "approve records")
@@ -274,7 +277,8 @@ def load(directory: Path, chain: str, trust: TrustRoot) -> tuple[chains.Chain, l
         found = signers_in_force(trust, directory)
         return (found.chain or signers_chain(directory)), [p for p in found.problems]
     found = signers_in_force(trust, directory)
-    return load_chain(directory, chain, found), list(found.problems)
+    loaded = load_chain(directory, chain, found)
+    return loaded, list(found.problems) + root_divergence(trust, directory, chain, loaded, found)
 
 
 def deployed_anchor(export: Any) -> dict[str, Any] | None:

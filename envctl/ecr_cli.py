@@ -138,7 +138,10 @@ def cmd_ecr_verify(args: argparse.Namespace) -> int:
             _print_problems(problems)
         else:
             extra = f"; the deployed state's {anchor['record']} is in it unchanged" if anchor else ""
-            print(f"ok      {name}: {len(chain.entries)} record(s), {approved} approved, every signature verifies{extra}")
+            lapsed = sum(1 for e in chain.entries if e.lapsed)
+            lapsed_text = f" ({lapsed} approval(s) lapsed: their signer is no longer listed)" if lapsed else ""
+            print(f"ok      {name}: {len(chain.entries)} record(s), {approved} approved{lapsed_text}, every signature "
+                  f"verifies{extra}")
     if failed:
         print(f"\n{failed} of {len(names)} chain(s) do not verify.")
         return EXIT_PROBLEM
@@ -166,9 +169,9 @@ def cmd_ecr_list(args: argparse.Namespace) -> int:
         mark = ""
         if current and r.digest == current:
             mark = "<= approves the current state" if e.approved else "<= names the current state (pending)"
-        rows.append((e.id, r.classification, r.requested_by, utc_text(r.requested_at),
-                     a.approved_by if a and e.approved else "PENDING",
-                     utc_text(a.approved_at) if a and e.approved else "-", r.digest[:len("sha256:") + 12], mark))
+        approver = (a.approved_by if e.approved else f"{a.approved_by} (LAPSED: no longer a signer)") if a else "PENDING"
+        rows.append((e.id, r.classification, r.requested_by, utc_text(r.requested_at), approver,
+                     utc_text(a.approved_at) if a else "-", r.digest[:len("sha256:") + 12], mark))
         if args.changes:
             changed = ecr.changed_keys(before, r.state)
             rows.append(("", "", "changes: " + ", ".join(changed[:6]) + (" ..." if len(changed) > 6 else ""),

@@ -204,6 +204,13 @@ def test_5_a_provider_setting_is_part_of_the_desired_state(capsys, repo, key, va
     assert "approves another desired state" in out
 
 
+def test_5_a_secret_setting_is_refused_for_a_controlled_stack(capsys, repo):
+    """Found by the hostile review: a secret's value cannot be in the digest, so it could change unapproved."""
+    set_config(repo, "preprod", "aws:secretKey", {"secure": "v1:Zm9v:YmFy"})
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "keeps secret setting(s) aws:secretKey" in out
+
+
 def test_5_an_imported_esc_environment_is_refused_for_a_controlled_stack(capsys, repo):
     path = repo / "Pulumi.preprod.yaml"
     path.write_text(path.read_text() + "environment:\n  - acme/prod-overrides\n")
@@ -259,6 +266,39 @@ def test_8_forged_bytecode_beside_an_approved_source_is_refused(capsys, repo, fl
     forged_bytecode(repo, "components/phases.py", evil, flags)
     out = untracked(trusted(capsys, repo, "check", "preprod"))
     assert refusal in out
+
+
+def test_8_a_symlinked_pycache_holding_forged_bytecode_is_refused(capsys, repo):
+    """Found by the hostile review: a `__pycache__` that is a link to a directory outside the walk."""
+    cache = repo / "bench" / "cache"
+    cache.mkdir(parents=True)
+    (repo / "components" / "__pycache__").symlink_to("../bench/cache")
+    evil = (repo / "components" / "phases.py").read_text().replace('backup_retention_days=35', 'backup_retention_days=1')
+    forged_bytecode(repo, "components/phases.py", evil, 0b01)
+    assert (cache / Path(importlib.util.cache_from_source("phases.py")).name).exists()
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "components/__pycache__: a symbolic link" in out
+
+
+@pytest.mark.parametrize("name, text", [
+    ("Pulumi.json", '{"name": "clinspark-environments", "runtime": "python", "main": "bench/evil/"}'),
+    ("Pulumi.preprod.json", '{"config": {"clinspark-environments:release": "2099.9.9"}}'),
+    ("Pulumi.preprod.yml", "config:\n  clinspark-environments:release: 2099.9.9\n"),
+])
+def test_8_a_project_or_stack_file_the_cli_reads_first_is_refused(capsys, repo, name, text):
+    """Found by the hostile review: the Pulumi CLI reads Pulumi.json before Pulumi.yaml."""
+    (repo / name).write_text(text)
+    code, out, err = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and f"{name}: a " in out + err and "the Pulumi CLI would read" in out + err
+
+
+def test_8_a_directory_of_code_at_the_root_joining_an_installed_namespace_package_is_refused(capsys, repo):
+    """Found by the hostile review: `google/` without __init__.py becomes a portion of the installed
+    namespace package `google`."""
+    (repo / "google" / "_upb").mkdir(parents=True)
+    (repo / "google" / "_upb" / "_evil.py").write_text("X = 1\n")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "google: a module at the project root that is not one of the declared packages" in out
 
 
 def test_8_a_module_outside_the_programs_packages_is_refused(capsys, repo):

@@ -227,7 +227,7 @@ def test_a_signed_record_that_is_not_plain_yaml_is_refused(capsys, example_copy,
 
 def test_a_superseded_or_approved_record_cannot_be_approved_and_an_approved_state_not_drafted_again(capsys, example_copy):
     code, _, err = new(capsys, example_copy)
-    assert code == 2 and "ECR-prod-0001" in err and "already approves exactly this state" in err
+    assert code == 2 and "ECR-prod-0001" in err and "approves exactly this state" in err
     code, _, err = approve(capsys, example_copy, "ECR-prod-0001")
     assert code == 2 and "was already approved" in err
     set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
@@ -266,19 +266,42 @@ def export_of(run, directory: Path) -> Path:
 
 
 def test_verify_against_the_deployed_state_finds_a_replaced_record(capsys, example_copy, plan_in):
+    second_record(capsys, example_copy)
     export = export_of(plan_in(example_copy, "prod"), example_copy.parent)
     code, out, _ = envctl(capsys, example_copy, "ecr", "verify", "prod", "--state", str(export))
-    assert code == 0 and "the deployed state's ECR-prod-0001 is in it unchanged" in out
-    # The last record replaced by a properly signed one (the keys are at hand): the chain verifies ...
+    assert code == 0 and "the deployed state's ECR-prod-0002 is in it unchanged" in out
+    # The last record (which no trust root holds yet) replaced by a properly signed one: the chain verifies ...
+    for f in path_of(example_copy, "ECR-prod-0002").parent.glob("ECR-prod-0002.*"):
+        f.unlink()
+    assert envctl(capsys, example_copy, "ecr", "new", "prod", "--title", "Another second", "--reason", "Rewritten",
+                  "--key", str(REQUESTER_KEY))[0] == 0
+    assert approve(capsys, example_copy, "ECR-prod-0002")[0] == 0
+    assert envctl(capsys, example_copy, "ecr", "verify", "prod")[0] == 0
+    # ... but not against what was deployed
+    code, out, _ = envctl(capsys, example_copy, "ecr", "verify", "prod", "--state", str(export))
+    assert code == 1 and "ECR-prod-0002 is not the record that was deployed" in out
+
+
+def test_a_record_the_trust_root_holds_cannot_be_replaced(capsys, example_copy):
     for f in path_of(example_copy, "ECR-prod-0001").parent.glob("ECR-prod-0001.*"):
         f.unlink()
     assert envctl(capsys, example_copy, "ecr", "new", "prod", "--title", "Another first", "--reason", "Rewritten",
                   "--key", str(REQUESTER_KEY))[0] == 0
-    assert approve(capsys, example_copy, "ECR-prod-0001")[0] == 0
-    assert envctl(capsys, example_copy, "ecr", "verify", "prod")[0] == 0
-    # ... but not against what was deployed
-    code, out, _ = envctl(capsys, example_copy, "ecr", "verify", "prod", "--state", str(export))
-    assert code == 1 and "ECR-prod-0001 is not the record that was deployed" in out
+    assert approve(capsys, example_copy, "ECR-prod-0001")[0] == 0  # properly signed, with the keys at hand
+    code, out, _ = envctl(capsys, example_copy, "ecr", "verify", "prod")
+    assert code == 1 and "diverge from the trust root's at ECR-prod-0001" in out
+    assert envctl(capsys, example_copy, "check", "prod")[0] == 1
+
+
+def test_times_only_move_forward_along_a_chain(capsys, example_copy):
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    assert new(capsys, example_copy)[0] == 0
+    record = path_of(example_copy, "ECR-prod-0002")
+    text = record.read_text().replace("requested_at: '2026-11-26T00:00:00Z'", "requested_at: '2026-11-25T00:00:00Z'")
+    record.write_text(text)  # backdated before the record it follows, and re-signed by its requester
+    record.with_name(record.name + ".sig").write_bytes(sshsig.sign(REQUESTER_KEY, layout.AUTHORED, text.encode()))
+    code, out, _ = envctl(capsys, example_copy, "ecr", "verify", "prod")
+    assert code == 1 and "before the record it follows" in out
 
 
 # --------------------------------------------------------------------------------------------
