@@ -82,6 +82,13 @@ class Chain:
         """Approved records, oldest first; none at all while the chain does not verify."""
         return [e for e in self.entries if e.approved] if self.ok else []
 
+    @property
+    def latest_decided(self) -> Entry | None:
+        """The last record that was approved, whether its approval still counts or has lapsed: the state in
+        force. Nothing falls back to an earlier record when a later approval lapses."""
+        decided = [e for e in self.entries if e.approved or e.lapsed] if self.ok else []
+        return decided[-1] if decided else None
+
     def approving(self, digest: str) -> Entry | None:
         found = [e for e in self.approvals if e.record is not None and e.record.digest == digest]
         return found[-1] if found else None

@@ -54,8 +54,11 @@ _LOADABLE = (".py", ".pyc", ".pyw", ".so", ".pyd")
 
 
 def _holds_code(directory: Path) -> bool:
-    for _dirpath, _dirnames, filenames in os.walk(directory, followlinks=False):
+    """Loadable files anywhere below, or a link (which Python follows, to code the walk never sees)."""
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
         if any(f.endswith(_LOADABLE) for f in filenames):
+            return True
+        if any((Path(dirpath) / n).is_symlink() for n in dirnames + filenames):
             return True
     return False
 
@@ -83,8 +86,9 @@ def _pyc_problem(pyc: Path, source: Path, root: Path) -> str | None:
     except OSError:
         return None
     rel = pyc.relative_to(root).as_posix()
-    if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
-        return None  # another Python's bytecode: this one ignores it
+    if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER or sys.implementation.cache_tag not in pyc.name:
+        return (f"{rel} is bytecode of another Python than this one ({sys.implementation.cache_tag}), which cannot be "
+                "checked against its source here but would run under that Python: delete the __pycache__ directory")
     flags = int.from_bytes(data[4:8], "little")
     src = source.read_bytes()
     if flags == 0:

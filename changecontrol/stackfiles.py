@@ -49,6 +49,21 @@ class StackFile:
 CLI_EXTENSIONS = (".json", ".yaml", ".yml")
 
 
+def has_project(directory: Path) -> bool:
+    """Whether the Pulumi CLI would find a project file here (in any of the extensions it reads)."""
+    return any((Path(directory) / f"Pulumi{ext}").exists() for ext in CLI_EXTENSIONS)
+
+
+def project_root(directory: Path) -> Path | None:
+    """The project a directory belongs to: itself when it holds a project file, else the nearest parent
+    that does (a fleet directory inside a repository), else None."""
+    here = Path(directory).resolve()
+    for candidate in (here, *here.parents):
+        if has_project(candidate):
+            return candidate
+    return None
+
+
 def _others(directory: Path, stem: str) -> list[str]:
     return [f"{stem}{ext}" for ext in CLI_EXTENSIONS if ext != ".yaml" and (Path(directory) / f"{stem}{ext}").exists()]
 
@@ -106,6 +121,15 @@ def config_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _holds_secret(value: Any) -> bool:
+    """A `{secure: ...}` anywhere inside a structured value."""
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
 def read(directory: Path, stack: str, project: str) -> StackFile:
     path = layout.stack_file(directory, stack)
     where = path.name
@@ -133,12 +157,16 @@ def read(directory: Path, stack: str, project: str) -> StackFile:
     environments = tuple(str(e) for e in imports) if isinstance(imports, list) else ((str(env),) if env else ())
     config: dict[str, str] = {}
     secret: list[str] = []
-    for key, value in (doc.get("config") or {}).items():
-        key = str(key)
-        key = key if ":" in key else f"{project}:{key}"  # the CLI's default namespace
+    for raw_key, value in (doc.get("config") or {}).items():
+        key = str(raw_key) if ":" in str(raw_key) else f"{project}:{raw_key}"  # the CLI's default namespace
+        if key in config:
+            raise StackFileError(f"stack '{stack}': {where}: {key} is given twice (once without its namespace); the "
+                                 "Pulumi CLI would keep either one: write it once")
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[key] = SECURE_PLACEHOLDER
             secret.append(key)
         else:
             config[key] = config_text(value)
+            if _holds_secret(value):
+                secret.append(key)
     return StackFile(stack=stack, path=path, config=config, secret_keys=tuple(secret), environment=environments)

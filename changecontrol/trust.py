@@ -31,7 +31,7 @@ from components.phases import StackNameError, parse_stack_name
 
 from . import chain as chains
 from . import digest as digests
-from . import layout, runcontext, strictyaml
+from . import layout, runcontext, stackfiles, strictyaml
 from .chain import Chain, Entry, Signers
 from .signers import AllowedSigners, SignersError, parse
 
@@ -218,36 +218,62 @@ def load_chain(checked: Path, name: str, signers: SignersInForce) -> Chain:
     return chains.load(checked, name, constant_signers(signers.verifier, why))
 
 
+def counterpart(trust: TrustRoot, checked: Path) -> Path:
+    """The trust root's copy of a checked directory: the same path inside the trusted checkout (a fleet
+    directory `fleet/` of the candidate is `fleet/` of the protected branch); for a directory outside
+    any project, the trust root itself."""
+    root = stackfiles.project_root(checked)
+    if root is None:
+        return Path(trust.directory)
+    return Path(trust.directory) / Path(checked).resolve().relative_to(root)
+
+
 def root_divergence(trust: TrustRoot, checked: Path, name: str, chain: Chain, signers: SignersInForce) -> list[str]:
-    """A checked tree's chain must extend the trust root's chain of the same name, when it holds one
-    (CI's protected branch holds every record that was ever approved there)."""
-    if _same(trust.directory, checked) or not layout.chain_dir(trust.directory, name).is_dir():
+    """A checked tree's chain must extend the trust root's copy of it, when the trust root holds one (CI's
+    protected branch holds every record that was ever approved there). Stacks' chains are compared with
+    the same directory of the trusted checkout, the signers and tooling chains with the trust root's own."""
+    base = trust.directory if name in layout.SPECIAL_CHAINS else counterpart(trust, checked)
+    if _same(base, checked) or not layout.chain_dir(base, name).is_dir():
         return []
-    return divergence(load_chain(trust.directory, name, signers), chain, f"records of '{name}'")
+    return divergence(load_chain(base, name, signers), chain, f"records of '{name}'")
 
 
 # --------------------------------------------------------------------------------------------
 # Tooling
 # --------------------------------------------------------------------------------------------
 def tooling_problems(trust: TrustRoot, checked: Path, signers: SignersInForce) -> list[str]:
-    """Unapproved tooling: the pack and envctl that run (and those of the checked tree) must each be
-    approved by a record of the tooling chain."""
+    """Unapproved tooling: the pack and envctl that run must be approved by a record of the trust root's
+    tooling chain; those of the checked project (when it is another checkout) by the latest approved
+    record of its own chain, which extends the trust root's."""
     chain = load_chain(checked, layout.TOOLING_CHAIN, signers)
     problems = [f"tooling chain: {p}" for p in chain.problems] if signers.signers is not None else []
     problems += root_divergence(trust, checked, layout.TOOLING_CHAIN, chain, signers)
-    wanted = {"the policy pack and envctl that run this check": trust.directory}
-    if not _same(trust.directory, checked) and (Path(checked) / layout.TOOLING_PACKAGES[0]).is_dir():
-        wanted["the policy pack and envctl of the checked tree"] = checked
-    for what, root in wanted.items():
+    fix = (f"a change of the pack or envctl is approved once for the fleet: envctl ecr new {layout.TOOLING_CHAIN} "
+           "--title ... --reason ..., then envctl ecr approve it")
+    candidate = stackfiles.project_root(checked)
+    own = candidate is None or _same(candidate, trust.directory)
+    running = chain if own else load_chain(trust.directory, layout.TOOLING_CHAIN, signers)
+    try:
+        digest = digests.digest_of(digests.tooling_document(trust.directory))
+        latest = running.latest_decided
+        if own and not (latest is not None and latest.approved and latest.record.digest == digest):
+            problems.append(f"unapproved tooling: the policy pack and envctl that run this check ({digest}) are not "
+                            f"what the latest approved record of the tooling chain approves; {fix}")
+        elif not own and running.approving(digest) is None:
+            problems.append(f"unapproved tooling: the policy pack and envctl that run this check ({digest}) are "
+                            f"approved by no record of the trust root's tooling chain; {fix}")
+    except digests.DigestError as e:
+        problems.append(f"the policy pack and envctl that run this check: {e}")
+    if not own:
         try:
-            digest = digests.digest_of(digests.tooling_document(root))
+            digest = digests.digest_of(digests.tooling_document(candidate))
         except digests.DigestError as e:
-            problems.append(f"{what}: {e}")
-            continue
-        if chain.approving(digest) is None:
-            problems.append(f"unapproved tooling: {what} ({digest}) are approved by no record of the tooling chain; "
-                            f"a change of the pack or envctl is approved once for the fleet: envctl ecr new "
-                            f"{layout.TOOLING_CHAIN} --title ... --reason ..., then envctl ecr approve it")
+            problems.append(f"the checked project's tooling: {e}")
+        else:
+            latest = chain.latest_decided
+            if not (latest is not None and latest.approved and latest.record.digest == digest):
+                problems.append(f"unapproved tooling: the policy pack and envctl of the checked tree ({digest}) are "
+                                f"not what the latest approved record of its tooling chain approves; {fix}")
     return problems
 
 
@@ -346,12 +372,13 @@ def verify_stack(stack: str, project: str, config: Mapping[str, str], secret_key
                             f"stack file names {named}, which approves another desired state ({other}); {hint}")
         elif entry.record.state.get("format") != digests.STATE_FORMAT or entry.record.state.get("stack") != stack:
             problems.append(f"{named} approves a document that is not this stack's desired state")
-        elif chain.approvals[-1].id != entry.id:
-            latest = chain.approvals[-1].id
-            problems.append(f"untracked change: stack '{stack}' names {named}, but {latest} is its latest approved "
-                            f"record: going back to an earlier approved state is a change like any other; deploy the "
-                            f"state {latest} approves, or draft and approve a record for this one (envctl ecr new "
-                            f"{stack} ...)")
+        elif chain.latest_decided is not None and chain.latest_decided.id != entry.id:
+            latest = chain.latest_decided
+            why = f" (its approval lapsed: {latest.lapsed})" if latest.lapsed else ""
+            problems.append(f"untracked change: stack '{stack}' names {named}, but {latest.id} is its latest approved "
+                            f"record{why}: going back to an earlier approved state is a change like any other; deploy "
+                            f"the state {latest.id} approves, or draft and approve a record for this one (envctl ecr "
+                            f"new {stack} ...)")
         else:
             verdict.approving = entry
     elif verdict.digest is not None and not problems:

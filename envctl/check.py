@@ -26,7 +26,11 @@ from changecontrol.trust import OWN_ROOT, TrustRoot
 
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
 from .offline import LocalStacks, RunOptions, StackRunError
+from . import stackfile
 from .planhost import stacks_for
+
+
+APPROVED_STATE = "change-approved-state"
 
 
 @dataclass
@@ -103,6 +107,16 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     except StackRunError as e:
         result.error = str(e)
         return result
+    # The plan came from the checked tree's program: it must be the plan of the stack that was asked for,
+    # and the approval of that stack is judged from the files whatever the plan says.
+    project = stackfile.project_name(stackfile.program_dir(stacks_dir))
+    prefix = f"urn:pulumi:{stack}::{project}::"
+    foreign = sorted({r.urn.split("::")[0] + "::" + r.urn.split("::")[1] for r in run.registrations
+                      if not r.urn.startswith(prefix)})
+    if foreign:
+        result.error = (f"stack '{stack}': the program registered resources of {', '.join(foreign)} instead of "
+                        f"{prefix.rstrip(':')}: its plan is not the plan of the stack it was asked for")
+        return result
     envs = run.by_type("clinspark:environment:Environment")
     env = (envs[0].outputs or {}) if envs else {}
     result.phase = env.get("phase")
@@ -124,13 +138,13 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     with runcontext.using(context):
         pack_facts.clear()
         result.violations = evaluate(run, effective).violations
-        if run.registrations:
-            urn = run.registrations[0].urn
-            project_dir = next((e.config.get(pack_facts.PROJECT_DIR_KEY) for e in effective
-                                if e.config.get(pack_facts.PROJECT_DIR_KEY)), None)
-            facts = pack_facts.facts_for(urn, {pack_facts.PROJECT_DIR_KEY: project_dir} if project_dir else {},
-                                         FAMILIES)
-            result.waivers = waiver_listing(facts)
+        facts = pack_facts.facts_for(prefix + "pulumi:pulumi:Stack::" + f"{project}-{stack}",
+                                     {pack_facts.PROJECT_DIR_KEY: str(Path(stacks_dir).resolve())}, FAMILIES)
+        result.waivers = waiver_listing(facts)
+    reported = {v.message for v in result.violations if v.policy == APPROVED_STATE}
+    if controlled and facts.verdict is not None:  # judged from the files, whatever the plan registered
+        result.violations += [Violation(APPROVED_STATE, EnforcementLevel.MANDATORY.value, "", problem)
+                              for problem in facts.verdict.problems if problem not in reported]
     return result
 
 

@@ -193,9 +193,9 @@ def draft(directory: Path, chain: str, title: str, reason: str, classification: 
     if not existing.ok:
         raise EcrError("\n".join([f"the records of '{chain}' do not verify; nothing is drafted on a broken chain:"]
                                  + [f"  - {p}" for p in existing.problems]))
-    latest = existing.approvals[-1] if existing.approvals else None
-    already = latest if latest is not None and latest.record is not None and latest.record.digest == state.digest \
-        else None
+    latest = existing.latest_decided
+    already = latest if latest is not None and latest.approved and latest.record is not None \
+        and latest.record.digest == state.digest else None
     if already is not None and already.approval is not None:
         raise EcrError(f"{already.id} (approved by {already.approval.approved_by} at "
                        f"{utc_text(already.approval.approved_at)}) is the latest approved record and approves exactly "

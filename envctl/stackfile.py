@@ -15,6 +15,7 @@ from changecontrol.stackfiles import (  # noqa: F401 (envctl's one import of the
     StackFile,
     StackFileError,
     discover,
+    has_project,
     project_name,
     read,
 )
@@ -24,7 +25,7 @@ from changecontrol.trust import OWN_ROOT
 def program_dir(directory: Path) -> Path:
     """The Pulumi project whose program deploys the stacks of `directory`: the directory itself, or,
     for a directory holding only stack files and their records (a fleet), this checkout's project."""
-    return Path(directory) if (Path(directory) / "Pulumi.yaml").exists() else OWN_ROOT
+    return Path(directory) if has_project(directory) else OWN_ROOT
 
 
 def load_stack_settings(directory: Path, stack: str, today: date):

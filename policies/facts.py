@@ -73,7 +73,7 @@ def facts_for(urn: str, config: Mapping[str, Any], rule_families: Mapping[str, s
 def _load(stack: str, project: str, checked: Path, trust: TrustRoot, rule_families: Mapping[str, str]) -> StackFacts:
     controlled = is_controlled(stack)
     facts = StackFacts(stack, project, controlled, checked)
-    program = checked if (checked / "Pulumi.yaml").exists() else OWN_ROOT
+    program = checked if stackfiles.has_project(checked) else OWN_ROOT
     if controlled:
         try:
             sf = stackfiles.read(checked, stack, project)

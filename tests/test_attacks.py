@@ -15,6 +15,7 @@ The numbers are those of the attacks in the issue "Change control that holds".
 from __future__ import annotations
 
 import importlib.util
+import json
 import marshal
 import os
 import shutil
@@ -151,7 +152,10 @@ def test_3_an_edited_change_control_rule_is_unapproved_tooling(capsys, repo):
     assert gutted in rule.read_text()
     rule.write_text(rule.read_text().replace(gutted, "    return\n"))
     set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
-    assert own_tools(repo, "check", "preprod").returncode == 0  # the attack works on the engineer's own tools
+    assert own_tools(repo, "check", "preprod").returncode == 1  # envctl still judges the state itself ...
+    check = repo / "envctl" / "check.py"
+    check.write_text(check.read_text().replace("if controlled and facts.verdict is not None:", "if False:"))
+    assert own_tools(repo, "check", "preprod").returncode == 0  # ... until it is gutted too: own tools are no anchor
     out = untracked(trusted(capsys, repo, "check", "preprod"))
     assert "unapproved tooling: the policy pack and envctl of the checked tree" in out
     assert "untracked change: stack 'preprod' would apply desired state" in out
@@ -373,3 +377,74 @@ def test_10_a_waiver_of_change_control_approves_nothing(capsys, repo):
         "expires": "9999-12-31"}]))
     code, out, _ = trusted(capsys, repo, "check", "preprod")
     assert code == 1 and "waiver REFUSED" in out and "never waived" in out
+
+
+# --------------------------------------------------------------------------------------------
+# Found by the second hostile review
+# --------------------------------------------------------------------------------------------
+def test_a_project_file_renamed_to_another_extension_is_refused_not_taken_for_a_fleet(capsys, repo):
+    (repo / "Pulumi.yaml").rename(repo / "Pulumi.yml")  # the CLI still runs this tree's program
+    code, out, err = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "Pulumi.yml: a project file the Pulumi CLI would read" in out + err
+
+
+def forge_plan_of(repo: Path, run, target: Path) -> None:
+    """The checked tree's __main__.py writes a canned plan into envctl's plan host result, and exits."""
+    from dataclasses import asdict
+
+    forged = {"stacks": {"preprod": json.loads(json.dumps({
+        "stack": run.stack, "project": run.project, "path": str(run.path),
+        "registrations": [asdict(r) for r in run.registrations], "outputs": run.outputs,
+        "secret_outputs": sorted(run.secret_outputs), "warnings": []}, default=str))}, "foreign_modules": []}
+    target.write_text(json.dumps(forged))
+    main = repo / "__main__.py"
+    main.write_text(
+        "import json, os, sys\n"
+        "if len(sys.argv) == 3 and sys.argv[2].endswith('result.json'):  # inside envctl's plan host\n"
+        f"    open(sys.argv[2], 'w').write(open({str(target)!r}).read())\n"
+        "    os._exit(0)\n" + main.read_text())
+
+
+def test_a_program_that_forges_the_plan_of_another_stack_is_refused(capsys, repo, shipped, tmp_path):
+    forge_plan_of(repo, shipped["demo"], tmp_path / "forged.json")  # an uncontrolled stack's plan
+    set_config(repo, "preprod", f"{NS}:release", "2099.9.9")
+    code, out, _ = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "registered resources of urn:pulumi:demo::" in out
+
+
+def test_a_program_that_forges_an_empty_plan_is_still_judged_on_its_files(capsys, repo, shipped, tmp_path):
+    from dataclasses import replace as replaced
+
+    forge_plan_of(repo, replaced(shipped["preprod"], registrations=[]), tmp_path / "forged.json")
+    set_config(repo, "preprod", f"{NS}:release", "2099.9.9")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "untracked change: stack 'preprod' would apply desired state" in out
+
+
+def test_deleting_the_checked_trees_pack_does_not_skip_its_tooling_check(capsys, repo):
+    (repo / "Makefile").write_text((repo / "Makefile").read_text() + "\n# changed\n")
+    shutil.rmtree(repo / "policies")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "the checked project's tooling: policies/: missing" in out
+
+
+def test_bytecode_of_another_python_is_refused(capsys, repo):
+    cache = repo / "components" / "__pycache__"
+    cache.mkdir()
+    (cache / "settings.cpython-312.pyc").write_bytes(b"\xcb\x0d\x0d\x0a" + b"\x01\x00\x00\x00" + b"\0" * 8 + b"forged")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "settings.cpython-312.pyc is bytecode of another Python" in out
+
+
+def test_a_link_inside_a_directory_at_the_root_is_refused(capsys, repo):
+    (repo / "google").mkdir()
+    (repo / "google" / "newmod").symlink_to("../tests")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "google: a module at the project root" in out
+
+
+def test_a_key_given_with_and_without_its_namespace_is_refused(capsys, repo):
+    path = repo / "Pulumi.preprod.yaml"
+    path.write_text(path.read_text().replace("config:\n", "config:\n  release: 6.6.6\n", 1))
+    code, out, err = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "clinspark-environments:release is given twice" in out + err

@@ -261,3 +261,59 @@ def test_a_departed_approvers_backdated_approval_proves_history_but_approves_not
     set_config(team, "preprod", f"{NS}:change_record", rid)
     found = verdict(team, stack="preprod")
     assert not found.ok and any("who is no longer in the signers file" in p for p in found.problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Found by the second hostile review
+# --------------------------------------------------------------------------------------------
+def test_when_the_approver_of_the_latest_record_leaves_nothing_falls_back_to_an_earlier_state(team, keys):
+    signers = team / layout.SIGNERS_FILE
+    signers.write_text(signers.read_text() + line(keys["carol"], "carol@team.example", *APPROVER))
+    approve(team, record(team, layout.SIGNERS_CHAIN, keys["alice"]), keys["bob"])
+    set_config(team, "preprod", f"{NS}:release", "2026.4.3")
+    rid = record(team, "preprod", keys["alice"])
+    approve(team, rid, keys["carol"])  # ECR-preprod-0002, approved by carol
+    signers.write_text("".join(l for l in signers.read_text().splitlines(keepends=True) if "carol@" not in l))
+    approve(team, record(team, layout.SIGNERS_CHAIN, keys["alice"]), keys["bob"])  # carol leaves
+    set_config(team, "preprod", f"{NS}:release", "2026.4.2")  # back to the state ECR-preprod-0001 approved
+    set_config(team, "preprod", f"{NS}:change_record", "ECR-preprod-0001")
+    found = verdict(team, stack="preprod")
+    assert not found.ok
+    assert any(f"but {rid} is its latest approved record (its approval lapsed" in p for p in found.problems)
+
+
+def fleet_in(team: Path, keys) -> Path:
+    """A fleet directory inside the team's repository: one customer's Pre-PROD with two approved records."""
+    fleet = team / "fleet"
+    fleet.mkdir()
+    for chain in (layout.SIGNERS_CHAIN, layout.TOOLING_CHAIN):
+        shutil.copytree(layout.chain_dir(team, chain), layout.chain_dir(fleet, chain))
+    (fleet / "signers").mkdir()
+    shutil.copy(team / layout.SIGNERS_FILE, fleet / layout.SIGNERS_FILE)
+    shutil.copy(team / "Pulumi.preprod.yaml", fleet / "Pulumi.c1-preprod.yaml")
+    set_config(fleet, "c1-preprod", f"{NS}:customer", "c1")
+    set_config(fleet, "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0001")
+    approve(fleet, record(fleet, "c1-preprod", keys["alice"], TrustRoot(team)), keys["bob"], TrustRoot(team))
+    set_config(fleet, "c1-preprod", f"{NS}:release", "2026.4.3")
+    approve(fleet, record(fleet, "c1-preprod", keys["alice"], TrustRoot(team)), keys["bob"], TrustRoot(team))
+    set_config(fleet, "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0002")
+    return fleet
+
+
+def fleet_verdict(program: Path, fleet: Path, trust: TrustRoot):
+    project = stackfiles.project_name(program)
+    sf = stackfiles.read(fleet, "c1-preprod", project)
+    return verify_stack("c1-preprod", project, sf.config, sf.secret_keys, program, fleet, trust, tooling=True)
+
+
+def test_a_fleets_chains_are_compared_with_the_trusted_copy_of_the_fleet(team, keys, tmp_path):
+    fleet = fleet_in(team, keys)
+    assert fleet_verdict(team, fleet, TrustRoot(team)).ok
+    candidate = tmp_path / "candidate"
+    shutil.copytree(team, candidate)
+    for f in layout.chain_dir(candidate / "fleet", "c1-preprod").glob("ECR-c1-preprod-0002.*"):
+        f.unlink()  # the security fix dropped, the older state named again
+    set_config(candidate / "fleet", "c1-preprod", f"{NS}:release", "2026.4.2")
+    set_config(candidate / "fleet", "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0001")
+    found = fleet_verdict(candidate, candidate / "fleet", TrustRoot(team))
+    assert not found.ok and any("lack ECR-c1-preprod-0002, which the trust root holds" in p for p in found.problems)
