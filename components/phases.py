@@ -85,9 +85,6 @@ class Phase:
     def may_clone(self) -> bool:
         return bool(self.restored_roles)
 
-    def size_of(self, role: Role) -> Size:
-        return SIZES[self.sizes[role]]
-
 
 def _sizes(**by_role: str) -> Mapping[Role, str]:
     return MappingProxyType({Role(k): v for k, v in by_role.items()})

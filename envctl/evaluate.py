@@ -56,10 +56,6 @@ class EffectivePolicy:
 class Evaluation:
     violations: list[Violation] = field(default_factory=list)
 
-    @property
-    def mandatory(self) -> list[Violation]:
-        return [v for v in self.violations if v.level == EnforcementLevel.MANDATORY.value]
-
 
 def _plain(value: Any) -> Any:
     """Secrets as the engine hands them to a validation: plain values."""

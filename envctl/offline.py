@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import json
@@ -12,7 +13,7 @@ import runpy
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pulumi
 from pulumi.runtime import resource as runtime_resource
@@ -31,47 +32,85 @@ DEFAULT_REGION = "us-east-1"
 _NO_ROOT_YET = object()
 
 
-def _engine_shortcuts() -> None:
-    """What the offline engine does differently from the CLI's, for speed at fleet scale.
+# The SDK's private names the offline engine relies on, in the pinned pulumi version. An upgrade that
+# drops one fails tests/test_offline_engine.py with this list, not a confusing error mid-plan.
+PRIVATE_SDK_NAMES = (
+    (runtime_resource, "_get_stack_trace"),
+    (runtime_stack, "wait_for_rpcs"),
+    (runtime_settings, "_get_rpc_manager"),
+    (runtime_settings, "SETTINGS"),
+)
+
+
+def missing_private_sdk_names() -> list[str]:
+    missing = [f"{module.__name__}.{name}" for module, name in PRIVATE_SDK_NAMES if not hasattr(module, name)]
+    settings = getattr(runtime_settings, "SETTINGS", None)
+    missing += [f"pulumi.runtime.settings.SETTINGS.{a}" for a in ("outputs", "lock") if not hasattr(settings, a)]
+    return missing
+
+
+async def _wait_for_everything(await_all_outstanding_tasks: bool = True) -> None:
+    """The SDK's wait for quiescence, with every outstanding output awaited together, round after
+    round, instead of one completion at a time (quadratic in their number)."""
+    manager = runtime_settings._get_rpc_manager()
+    while True:
+        while manager.rpcs:
+            await asyncio.sleep(0)
+            await manager.rpcs.pop()
+        if manager.unhandled_exception is not None:
+            raise manager.unhandled_exception.with_traceback(manager.exception_traceback)
+        while await_all_outstanding_tasks:
+            with runtime_settings.SETTINGS.lock:
+                pending = list(runtime_settings.SETTINGS.outputs)
+                runtime_settings.SETTINGS.outputs.clear()
+            if not pending:
+                break
+            results = await asyncio.gather(*pending, return_exceptions=True)  # every outcome retrieved
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
+        if not manager.rpcs:
+            return
+
+
+_SHORTCUT_DEPTH: list[int] = [0]
+
+
+@contextlib.contextmanager
+def engine_shortcuts() -> Iterator[None]:
+    """What the offline engine does differently from the CLI's, for speed at fleet scale, for the
+    length of an offline run only (the SDK is left as it was afterwards; runs may nest):
 
     * Source positions: the SDK captures a stack trace per resource for the engine to display;
       nothing here displays them.
-    * Quiescence: the SDK waits for its outstanding outputs one completion at a time (quadratic in
-      their number); here all that are outstanding are awaited together, round after round, until
-      none is left. The program and the order it registers in are unchanged.
-    * Garbage collection runs less often (the process's thresholds are raised, never lowered).
+    * Quiescence: all outstanding outputs are awaited together (:func:`_wait_for_everything`). The
+      program and the order it registers in are unchanged.
+    * Garbage collection runs less often: the SDK allocates thousands of short-lived futures and
+      tasks per stack, and collecting the young generation every 700 allocations took a third of a plan.
     """
-
-    async def wait_for_everything(await_all_outstanding_tasks: bool = True) -> None:
-        manager = runtime_settings._get_rpc_manager()
-        while True:
-            while manager.rpcs:
-                await asyncio.sleep(0)
-                await manager.rpcs.pop()
-            if manager.unhandled_exception is not None:
-                raise manager.unhandled_exception.with_traceback(manager.exception_traceback)
-            while await_all_outstanding_tasks:
-                with runtime_settings.SETTINGS.lock:
-                    pending = list(runtime_settings.SETTINGS.outputs)
-                    runtime_settings.SETTINGS.outputs.clear()
-                if not pending:
-                    break
-                results = await asyncio.gather(*pending, return_exceptions=True)  # every outcome retrieved
-                failed = next((r for r in results if isinstance(r, BaseException)), None)
-                if failed is not None:
-                    raise failed
-            if not manager.rpcs:
-                return
-
+    missing = missing_private_sdk_names()
+    if missing:
+        raise RuntimeError(f"the pinned pulumi SDK lacks {', '.join(missing)}, which the offline engine relies on: "
+                           "pin the version envctl was written for, or adapt envctl/offline.py")
+    if _SHORTCUT_DEPTH[0]:
+        _SHORTCUT_DEPTH[0] += 1
+        try:
+            yield
+        finally:
+            _SHORTCUT_DEPTH[0] -= 1
+        return
+    saved = (runtime_resource._get_stack_trace, runtime_stack.wait_for_rpcs, gc.get_threshold())
     runtime_resource._get_stack_trace = lambda: source_pb2.StackTrace()
-    runtime_stack.wait_for_rpcs = wait_for_everything
-    # The SDK allocates thousands of short-lived futures and tasks per stack; collecting the young
-    # generation every 700 allocations (the default) took a third of a plan.
-    gen0, gen1, gen2 = gc.get_threshold()
+    runtime_stack.wait_for_rpcs = _wait_for_everything
+    gen0, gen1, gen2 = saved[2]
     gc.set_threshold(max(gen0, 10_000), max(gen1, 20), max(gen2, 50))
-
-
-_engine_shortcuts()
+    _SHORTCUT_DEPTH[0] = 1
+    try:
+        yield
+    finally:
+        _SHORTCUT_DEPTH[0] = 0
+        runtime_resource._get_stack_trace, runtime_stack.wait_for_rpcs = saved[0], saved[1]
+        gc.set_threshold(*saved[2])
 
 
 class StackRunError(Exception):
@@ -237,7 +276,8 @@ def run_stack(
 
     # A fresh context per stack: the SDK keeps its settings and root resource in context variables.
     _quiet_reported_failures()
-    return contextvars.Context().run(body)
+    with engine_shortcuts():
+        return contextvars.Context().run(body)
 
 
 def _enter_run_context(stacks_dir: Path, options: RunOptions) -> None:

@@ -145,10 +145,6 @@ class Rule:
     checkov: str | None = None
     extra_schema: Mapping[str, Any] = field(default_factory=dict)  # further policy config properties
 
-    @property
-    def level(self) -> str:
-        return "mandatory"
-
 
 # --------------------------------------------------------------------------------------------
 # Config and facts

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 import pytest
+from pulumi_policy import EnforcementLevel
 
 from envctl.evaluate import Violation, effective_policies, evaluate
 from envctl.mocks import Registration
@@ -72,7 +73,8 @@ def test_every_change_control_rule_is_mandatory_and_for_controlled_stacks_only()
     assert {r.id for r in change_control.RULES} == {
         "change-approved-state", "change-stateful-protected", "change-database-retained",
         "change-bucket-not-force-destroyed", "change-key-deletion-window", "change-inside-environment"}
-    assert all(r.controlled_only and r.level == "mandatory" and r.family == "change-control"
+    levels = {p.name: p.enforcement_level for p in POLICIES}
+    assert all(r.controlled_only and levels[r.id] == EnforcementLevel.MANDATORY and r.family == "change-control"
                for r in change_control.RULES)
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
+from pulumi_policy import EnforcementLevel
 
 from components.phases import CLONE_SOURCE_PHASE, PHASES
 from envctl.evaluate import Violation, effective_policies, evaluate
@@ -69,7 +70,9 @@ def test_shipped_stacks_pass_every_lifecycle_rule(shipped, stack):
 def test_lifecycle_rules_apply_to_every_stack_and_are_mandatory():
     assert set(RULE_IDS) == {"lifecycle-expiry", "lifecycle-topology", "lifecycle-restore-allowed",
                              "lifecycle-no-cross-customer"}
-    assert all(not r.controlled_only and r.level == "mandatory" and r.family == "lifecycle" for r in lifecycle.RULES)
+    levels = {p.name: p.enforcement_level for p in POLICIES}
+    assert all(not r.controlled_only and levels[r.id] == EnforcementLevel.MANDATORY and r.family == "lifecycle"
+               for r in lifecycle.RULES)
 
 
 def test_a_stack_without_environment_fails_every_lifecycle_rule(shipped):

@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable
 
 import pytest
+from pulumi_policy import EnforcementLevel
 from pulumi_policy import StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
@@ -114,7 +115,7 @@ def test_every_rule_has_a_stable_id_a_one_line_description_and_valid_mappings():
     assert len(ids) == len(set(ids))
     for rule in SECURITY_RULES:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.id), rule.id
-        assert rule.family == "security" and rule.level == "mandatory"
+        assert rule.family == "security" and to_policy(rule).enforcement_level == EnforcementLevel.MANDATORY
         assert rule.description and "\n" not in rule.description
         assert rule.fsbp is None or re.fullmatch(r"[A-Za-z0-9]+\.\d+", rule.fsbp), rule.fsbp
         assert rule.checkov is None or re.fullmatch(r"CKV2?_AWS_\d+(, CKV2?_AWS_\d+)*", rule.checkov), rule.checkov
