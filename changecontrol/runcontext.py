@@ -27,6 +27,8 @@ class RunContext:
     example: Any = None  # changecontrol.trust.Example: the shipped example's keys and date are trusted
     stacks_dir: Path | None = None  # where the stack files, records and waivers are (a fleet directory)
     review_only: bool = False  # report an unapproved state instead of refusing it (envctl check)
+    program_root: Path | None = None  # the tree the running program stands for, when envctl plans a checked tree's
+    # byte-identical program with its own loaded modules (default: the directory the program's files are in)
 
 
 _CURRENT: ContextVar[RunContext] = ContextVar("clinspark_run_context", default=RunContext())

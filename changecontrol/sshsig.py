@@ -28,8 +28,18 @@ class SignatureError(Exception):
     """Signing failed, or OpenSSH is missing: the message says what to do."""
 
 
+SYSTEM_PATH = "/usr/bin:/bin:/usr/local/bin:/usr/sbin:/sbin"  # never the caller's PATH, which others may extend
+_RESOLVED: list[str] = []
+
+
 def _tool() -> str:
-    found = shutil.which(SSH_KEYGEN)
+    """The system's ssh-keygen, by absolute path, found once: a program that runs later (a checked tree's,
+    in envctl's plan host) cannot put another one before it on PATH."""
+    if _RESOLVED:
+        return _RESOLVED[0]
+    found = shutil.which(SSH_KEYGEN, path=SYSTEM_PATH)
+    if found is not None:
+        _RESOLVED.append(found)
     if found is None:
         raise SignatureError("ssh-keygen (OpenSSH) is not installed: install the openssh-client package; approvals "
                              "are SSH signatures and cannot be made or verified without it")

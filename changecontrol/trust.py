@@ -218,11 +218,21 @@ def load_chain(checked: Path, name: str, signers: SignersInForce) -> Chain:
     return chains.load(checked, name, constant_signers(signers.verifier, why))
 
 
+def checkout_root(directory: Path) -> Path | None:
+    """The root of the checkout a directory is in: the nearest parent holding `.git` (which CI's clone makes
+    and the candidate's content cannot move), else the nearest project, else None."""
+    here = Path(directory).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return stackfiles.project_root(here)
+
+
 def counterpart(trust: TrustRoot, checked: Path) -> Path:
     """The trust root's copy of a checked directory: the same path inside the trusted checkout (a fleet
     directory `fleet/` of the candidate is `fleet/` of the protected branch); for a directory outside
-    any project, the trust root itself."""
-    root = stackfiles.project_root(checked)
+    any checkout, the trust root itself."""
+    root = checkout_root(checked)
     if root is None:
         return Path(trust.directory)
     return Path(trust.directory) / Path(checked).resolve().relative_to(root)

@@ -33,10 +33,12 @@ class UntrackedChange(pulumi.RunError):
 
 def approval(stack: str, project: str, config: dict[str, Any], secret_keys: tuple[str, ...]) -> StackVerdict:
     """The program's own verdict on the state it is about to deploy: its files, its settings, its records."""
-    stacks_dir = runcontext.current().stacks_dir or OWN_ROOT
-    verdict = verify_stack(stack, project, config, secret_keys, OWN_ROOT, stacks_dir, TrustRoot.own())
+    context = runcontext.current()
+    root = context.program_root or OWN_ROOT
+    verdict = verify_stack(stack, project, config, secret_keys, root, context.stacks_dir or root,
+                           TrustRoot(root, context.example))
     if verdict.controlled:
-        found = integrity.problems(OWN_ROOT)
+        found = integrity.problems(root)
         if found:
             verdict.problems += [f"what runs is not what the digest covers: {p}" for p in found]
     return verdict

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 from pulumi_policy import EnforcementLevel
 
 from changecontrol import runcontext
+from changecontrol.layout import VIRTUALENV
 from changecontrol.trust import OWN_ROOT, TrustRoot
 
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
@@ -102,6 +103,12 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     from policies.pack import FAMILIES, POLICIES
 
     result = StackCheck(stack)
+    program_dir = stackfile.program_dir(stacks_dir)
+    if Path(program_dir).resolve() != OWN_ROOT.resolve() and (Path(program_dir) / VIRTUALENV).exists():
+        result.error = (f"stack '{stack}': the checked tree brings a virtualenv ({VIRTUALENV}/), which pulumi up would "
+                        "run the program in: CI builds it fresh from the hash-pinned requirements after this check; "
+                        "remove it from the checkout")
+        return result
     try:
         run = local.run(stack)
     except StackRunError as e:

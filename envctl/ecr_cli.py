@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -233,7 +234,13 @@ def cmd_policy_config(args: argparse.Namespace) -> int:
             config[rule] = entry
     text = json.dumps(config, indent=2) + "\n"
     if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
+        try:  # never through a link the checked tree may have planted
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise ecr.EcrError(f"--output {args.output}: cannot be written ({e.strerror or e}; a link is never "
+                               "followed)") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         print(f"Wrote {args.output}. Next:", file=sys.stderr)
         print(f"  pulumi preview --stack {args.stack} --policy-pack {own / 'policies'} --policy-pack-config "
               f"{args.output}", file=sys.stderr)

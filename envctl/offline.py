@@ -118,7 +118,8 @@ class StackRunError(Exception):
 
     ``kind``: ``invalid`` (a configuration the program refuses), ``unapproved`` (a change-controlled
     stack whose desired state no verified ECR approves: the program refused it before registering
-    anything), ``rejected`` (a resource AWS would refuse) or ``failed`` (anything else)."""
+    anything), ``unreviewed`` (a checked tree's program that is neither the checker's own nor approved:
+    never run), ``rejected`` (a resource AWS would refuse) or ``failed`` (anything else)."""
 
     def __init__(self, stack: str, message: str, *, kind: str, registered: int = 0):
         super().__init__(message)
@@ -172,6 +173,7 @@ class RunOptions:
     now: datetime | None = None  # the clock; None: the real time
     example: Any = None  # changecontrol.trust.Example: example mode
     review_only: bool = False  # envctl check: an unapproved state is reported, not refused
+    program_root: Path | None = None  # the checked tree whose byte-identical program this one stands for
 
 
 class LocalStacks:
@@ -287,7 +289,8 @@ def _enter_run_context(stacks_dir: Path, options: RunOptions) -> None:
     from changecontrol import runcontext
 
     runcontext.set_for_this_context(runcontext.RunContext(
-        now=options.now, example=options.example, stacks_dir=Path(stacks_dir), review_only=options.review_only))
+        now=options.now, example=options.example, stacks_dir=Path(stacks_dir), review_only=options.review_only,
+        program_root=options.program_root))
 
 
 class _engine_config:

@@ -197,6 +197,7 @@ def keys(tmp_path_factory) -> dict[str, Path]:
 def team_template(tmp_path_factory, keys) -> Path:
     root = tmp_path_factory.mktemp("team") / "project"
     shutil.copytree(PROJECT, root, ignore=TEAM_IGNORE)
+    (root / ".git").mkdir()  # a checkout: where CI's clone roots it, whatever its content
     (root / "signers").mkdir(exist_ok=True)
     (root / layout.SIGNERS_FILE).write_text(line(keys["alice"], "alice@team.example", *AUTHOR)
                                             + line(keys["bob"], "bob@team.example", *APPROVER))

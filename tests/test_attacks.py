@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from changecontrol.records import RECORD_HEADER
 from changecontrol.strictyaml import dumps
 from envctl.cli import main
 from envctl.offline import RunOptions, StackRunError, run_stack
-from tests.conftest import EXAMPLE, NOW, NS, PROJECT, REQUESTER_KEY, set_config
+from tests.conftest import APPROVER_KEY, EXAMPLE, NOW, NS, PROJECT, REQUESTER_KEY, set_config
 
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "bench")
 
@@ -56,6 +57,15 @@ def own_tools(repo: Path, *argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(repo)}
     return subprocess.run([sys.executable, "-m", "envctl.cli", "--example", *argv], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)
+
+
+def not_planned(result: tuple[int, str, str]) -> str:
+    """The trusted checker refused to run the checked tree's program: it is neither its own nor approved."""
+    code, out, _ = result
+    assert code == 2, out
+    assert "was not planned: the checked tree's program differs from the trust root's and no verified record " \
+           "approves it" in out
+    return out
 
 
 def untracked(result: tuple[int, str, str], stack: str = "preprod") -> str:
@@ -131,8 +141,7 @@ def test_3_a_program_that_exports_the_approved_digest_instead_of_computing_it_is
     instance = repo / "components" / "instance.py"
     instance.write_text(instance.read_text().replace('TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"',
                                                      'TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"'))
-    out = untracked(trusted(capsys, repo, "check", "preprod"))
-    assert "which approves another desired state" in out
+    not_planned(trusted(capsys, repo, "check", "preprod"))
 
 
 def test_3_a_digest_function_rigged_to_return_the_approved_digest_is_refused(capsys, repo):
@@ -140,7 +149,7 @@ def test_3_a_digest_function_rigged_to_return_the_approved_digest_is_refused(cap
     digest.write_text(digest.read_text().replace(
         "def digest_of(document: Mapping[str, Any]) -> str:\n",
         f"def digest_of(document: Mapping[str, Any]) -> str:\n    return {approved_digest(repo)!r}\n"))
-    untracked(trusted(capsys, repo, "check", "preprod"))
+    not_planned(trusted(capsys, repo, "check", "preprod"))
 
 
 def test_3_an_edited_change_control_rule_is_unapproved_tooling(capsys, repo):
@@ -280,8 +289,8 @@ def test_8_a_symlinked_pycache_holding_forged_bytecode_is_refused(capsys, repo):
     evil = (repo / "components" / "phases.py").read_text().replace('backup_retention_days=35', 'backup_retention_days=1')
     forged_bytecode(repo, "components/phases.py", evil, 0b01)
     assert (cache / Path(importlib.util.cache_from_source("phases.py")).name).exists()
-    out = untracked(trusted(capsys, repo, "check", "preprod"))
-    assert "components/__pycache__: a symbolic link" in out
+    code, out, _ = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "components/__pycache__: a symbolic link" in out
 
 
 @pytest.mark.parametrize("name, text", [
@@ -310,8 +319,9 @@ def test_8_a_module_outside_the_programs_packages_is_refused(capsys, repo):
     instance = repo / "components" / "instance.py"
     instance.write_text(instance.read_text().replace("from __future__ import annotations\n",
                                                      "from __future__ import annotations\nimport helpers  # noqa\n"))
-    code, out, _ = trusted(capsys, repo, "check", "preprod")
-    assert code == 2 and "the program imported module(s) outside its packages (helpers)" in out
+    not_planned(trusted(capsys, repo, "check", "preprod"))  # the changed component is not run ...
+    mine = own_tools(repo, "check", "preprod")  # ... nor, in the engineer's own checkout, let through
+    assert mine.returncode == 1 and "components/instance.py imports helpers, which is not part of the program" in mine.stdout
     (repo / "helpers.py").unlink()  # not imported, only present: still refused, as a shadowing risk
     instance.write_text(instance.read_text().replace("import helpers  # noqa\n", ""))
     (repo / "helpers.py").write_text("X = 1\n")
@@ -331,15 +341,18 @@ def test_8_a_pth_file_in_the_virtualenv_is_refused(capsys, repo):
     subprocess.run(["cp", "-al", str(PROJECT / ".venv"), str(venv)], check=True)  # hard links: instant, real
     (site,) = venv.glob("lib/python*/site-packages")
     (site / "zz-evil.pth").write_text("import os; os.environ['AWS_ENDPOINT_URL'] = 'https://proxy.example'\n")
-    out = untracked(trusted(capsys, repo, "check", "preprod"))
-    assert "zz-evil.pth: a .pth file that no pinned distribution lists" in out
+    code, out, _ = trusted(capsys, repo, "check", "preprod")  # a candidate brings no virtualenv at all ...
+    assert code == 2 and "the checked tree brings a virtualenv (.venv/)" in out
+    mine = own_tools(repo, "check", "preprod")  # ... and in the engineer's own checkout the .pth is caught
+    assert mine.returncode == 1 and "zz-evil.pth: a .pth file that no pinned distribution lists" in mine.stdout
 
 
 def test_8_an_installed_version_other_than_the_pin_is_refused(capsys, repo):
     reqs = repo / "requirements.txt"
     reqs.write_text(reqs.read_text().replace("PyYAML==6.0.4", "PyYAML==6.0.3"))
-    out = untracked(trusted(capsys, repo, "check", "preprod"))
-    assert "pyyaml is pinned to 6.0.3 in requirements.txt but 6.0.4 is installed" in out
+    not_planned(trusted(capsys, repo, "check", "preprod"))  # the pins are part of the program
+    mine = own_tools(repo, "check", "preprod")
+    assert mine.returncode == 1 and "pyyaml is pinned to 6.0.3 in requirements.txt but 6.0.4 is installed" in mine.stdout
 
 
 @pytest.mark.parametrize("line, key", [("main: evil/\n", "main"), ("stackConfigDir: elsewhere/\n", "stackConfigDir")])
@@ -405,20 +418,55 @@ def forge_plan_of(repo: Path, run, target: Path) -> None:
         "    os._exit(0)\n" + main.read_text())
 
 
-def test_a_program_that_forges_the_plan_of_another_stack_is_refused(capsys, repo, shipped, tmp_path):
+def test_an_unreviewed_program_is_never_run_by_the_checker(capsys, repo, tmp_path):
+    marker = tmp_path / "ran"
+    main = repo / "__main__.py"
+    main.write_text(f"open({str(marker)!r}, 'w').write('ran')\n" + main.read_text())
+    not_planned(trusted(capsys, repo, "check", "preprod", "sandbox"))
+    assert not marker.exists(), "the checker ran code nobody approved"
+
+
+def approve_with_example_keys(capsys, repo: Path, stack: str) -> None:
+    """The legitimate path: the requester drafts, the approver approves, the stack file names the record."""
+    assert trusted(capsys, repo, "ecr", "new", stack, "--title", "Reviewed", "--reason", "Reviewed change", "--key",
+                   str(REQUESTER_KEY))[0] == 0
+    assert trusted(capsys, repo, "ecr", "approve", f"ECR-{stack}-0002", "--key", str(APPROVER_KEY))[0] == 0
+    set_config(repo, stack, f"{NS}:change_record", f"ECR-{stack}-0002")
+
+
+def test_even_an_approved_program_cannot_pass_off_the_plan_of_another_stack(capsys, repo, shipped, tmp_path):
     forge_plan_of(repo, shipped["demo"], tmp_path / "forged.json")  # an uncontrolled stack's plan
-    set_config(repo, "preprod", f"{NS}:release", "2099.9.9")
+    approve_with_example_keys(capsys, repo, "preprod")  # reviewed and approved: now the checker runs it
     code, out, _ = trusted(capsys, repo, "check", "preprod")
     assert code == 2 and "registered resources of urn:pulumi:demo::" in out
 
 
-def test_a_program_that_forges_an_empty_plan_is_still_judged_on_its_files(capsys, repo, shipped, tmp_path):
-    from dataclasses import replace as replaced
+def test_the_plan_host_gives_a_program_neither_credentials_nor_the_callers_path(capsys, repo, tmp_path, monkeypatch):
+    seen = tmp_path / "environ.json"
+    main = repo / "__main__.py"
+    main.write_text(f"import json, os; open({str(seen)!r}, 'w').write(json.dumps(dict(os.environ)))\n"
+                    + main.read_text())
+    approve_with_example_keys(capsys, repo, "preprod")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-the-program")
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert trusted(capsys, repo, "check", "preprod")[0] == 0
+    environ = json.loads(seen.read_text())
+    assert "AWS_SECRET_ACCESS_KEY" not in environ and environ["PATH"] == "/usr/bin:/bin"
+    assert environ["PYTHONPYCACHEPREFIX"].startswith(os.path.realpath(tempfile.gettempdir()))
 
-    forge_plan_of(repo, replaced(shipped["preprod"], registrations=[]), tmp_path / "forged.json")
-    set_config(repo, "preprod", f"{NS}:release", "2099.9.9")
-    out = untracked(trusted(capsys, repo, "check", "preprod"))
-    assert "untracked change: stack 'preprod' would apply desired state" in out
+
+def test_a_fake_ssh_keygen_on_path_verifies_nothing(tmp_path, monkeypatch):
+    from changecontrol import sshsig
+
+    fake = tmp_path / "ssh-keygen"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr(sshsig, "_RESOLVED", [])
+    monkeypatch.setattr(sshsig, "_VERIFIED", {})
+    signers = (PROJECT / "tests" / "example" / "allowed_signers").read_text()
+    assert sshsig._tool() != str(fake)
+    assert not sshsig.verify(signers, "m.keller@clinspark.example", "clinspark-ecr-approved", b"x", b"forged")
 
 
 def test_deleting_the_checked_trees_pack_does_not_skip_its_tooling_check(capsys, repo):

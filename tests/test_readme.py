@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -53,8 +54,9 @@ def test_the_change_control_walkthrough_runs_as_written(tmp_path):
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
         subprocess.run([*git, *args], cwd=copy, check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(copy)}  # envctl of the copy itself: the engineer's own checkout
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=copy, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, env=env)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "exit 1: untracked change" in out and "untracked change: stack 'prod' would apply" in out

@@ -317,3 +317,17 @@ def test_a_fleets_chains_are_compared_with_the_trusted_copy_of_the_fleet(team, k
     set_config(candidate / "fleet", "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0001")
     found = fleet_verdict(candidate, candidate / "fleet", TrustRoot(team))
     assert not found.ok and any("lack ECR-c1-preprod-0002, which the trust root holds" in p for p in found.problems)
+
+
+def test_a_fleet_stays_compared_with_its_trusted_copy_when_the_candidate_deletes_its_project_file(team, keys,
+                                                                                                  tmp_path):
+    fleet_in(team, keys)
+    candidate = tmp_path / "candidate"
+    shutil.copytree(team, candidate)
+    (candidate / "Pulumi.yaml").unlink()  # no project above the fleet any more; the checkout root remains
+    for f in layout.chain_dir(candidate / "fleet", "c1-preprod").glob("ECR-c1-preprod-0002.*"):
+        f.unlink()
+    set_config(candidate / "fleet", "c1-preprod", f"{NS}:release", "2026.4.2")
+    set_config(candidate / "fleet", "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0001")
+    found = fleet_verdict(team, candidate / "fleet", TrustRoot(team))
+    assert not found.ok and any("lack ECR-c1-preprod-0002, which the trust root holds" in p for p in found.problems)
