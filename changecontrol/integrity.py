@@ -71,7 +71,7 @@ def _root_modules(root: Path) -> dict[str, Path]:
     for entry in root.iterdir():
         name = entry.name
         if entry.is_dir():
-            if name.isidentifier() and (entry.is_symlink() or _holds_code(entry)):
+            if name.isidentifier() and name != "__pycache__" and (entry.is_symlink() or _holds_code(entry)):
                 found[name] = entry
         elif name.endswith((".py", ".pyc", ".pyw")) or (".cpython-" in name and name.endswith((".so", ".pyd"))) \
                 or name.endswith((".so", ".pyd")):
@@ -118,6 +118,9 @@ def _pycs(root: Path, package: str, problems: list[str]) -> list[Path]:
     would follow it, to a `__pycache__` the walk never saw)."""
     base = root / package
     if package == ".":
+        if (base / "__pycache__").exists():
+            problems.append("__pycache__/ at the project root: bytecode Python may run for __main__.py instead of it; "
+                            "delete it")
         return sorted(base.glob("*.pyc"))
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
@@ -200,6 +203,13 @@ def _tree_problems(root: Path, signature: tuple) -> tuple[str, ...]:
                             f"declared packages ({', '.join(sorted(_declared() - {'__main__'}))}); Python imports it "
                             "before any installed package of that name: remove it or move it into components/")
     problems += bytecode_problems(root)
+    for package in layout.PROGRAM_PACKAGES:
+        for dirpath, dirnames, filenames in os.walk(root / package, followlinks=False):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            if any(f.endswith(".py") for f in filenames) and "__init__.py" not in filenames:
+                rel = Path(dirpath).relative_to(root).as_posix()
+                problems.append(f"{rel}/ has no __init__.py: the program's packages are regular packages (a namespace "
+                                "package would merge with any other directory of that name on the import path)")
     program = [root / f for f in layout.PROGRAM_FILES if f.endswith(".py")]
     for package in layout.PROGRAM_PACKAGES:
         program += sorted((root / package).rglob("*.py")) if (root / package).is_dir() else []

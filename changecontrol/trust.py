@@ -39,6 +39,13 @@ GENESIS_ENV = "ENVCTL_SIGNERS_GENESIS"
 OWN_ROOT = Path(__file__).resolve().parent.parent
 
 
+def program_of(directory: Path) -> Path:
+    """The Pulumi project whose program deploys the stacks of `directory`: the directory itself when the CLI
+    would find a project file there, else (a directory of stack files and their records: a fleet) this
+    checkout's project."""
+    return Path(directory) if stackfiles.has_project(directory) else OWN_ROOT
+
+
 # --------------------------------------------------------------------------------------------
 # Example mode
 # --------------------------------------------------------------------------------------------

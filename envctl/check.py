@@ -22,13 +22,12 @@ from typing import Any, Mapping, Sequence
 from pulumi_policy import EnforcementLevel
 
 from changecontrol import runcontext
-from changecontrol.layout import VIRTUALENV
 from changecontrol.trust import OWN_ROOT, TrustRoot
 
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
 from .offline import LocalStacks, RunOptions, StackRunError
 from . import stackfile
-from .planhost import stacks_for
+from .planning import stacks_for
 
 
 APPROVED_STATE = "change-approved-state"
@@ -103,16 +102,18 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     from policies.pack import FAMILIES, POLICIES
 
     result = StackCheck(stack)
-    program_dir = stackfile.program_dir(stacks_dir)
-    if Path(program_dir).resolve() != OWN_ROOT.resolve() and (Path(program_dir) / VIRTUALENV).exists():
-        result.error = (f"stack '{stack}': the checked tree brings a virtualenv ({VIRTUALENV}/), which pulumi up would "
-                        "run the program in: CI builds it fresh from the hash-pinned requirements after this check; "
-                        "remove it from the checkout")
-        return result
     try:
         run = local.run(stack)
     except StackRunError as e:
         result.error = str(e)
+        if e.kind == "unreviewed" and pack_facts.is_controlled(stack):  # the approval, judged from the files
+            with runcontext.using(runcontext.RunContext(now=options.now, example=options.example)):
+                pack_facts.clear()
+                project = stackfile.project_name(stackfile.program_dir(stacks_dir))
+                facts = pack_facts.facts_for(f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{project}-{stack}",
+                                             {pack_facts.PROJECT_DIR_KEY: str(Path(stacks_dir).resolve())}, FAMILIES)
+            if facts.verdict is not None and facts.verdict.problems:
+                result.error += "\n" + "\n".join(f"- {p}" for p in facts.verdict.problems)
         return result
     # The plan came from the checked tree's program: it must be the plan of the stack that was asked for,
     # and the approval of that stack is judged from the files whatever the plan says.

@@ -20,7 +20,7 @@ from .check import now_of
 from .ecr_cli import register as register_ecr
 from .offline import RunOptions, StackRun, StackRunError
 from .plan import plan_json, render_tree
-from .planhost import stacks_for
+from .planning import stacks_for
 
 EXIT_OK, EXIT_VIOLATION, EXIT_INVALID = 0, 1, 2
 

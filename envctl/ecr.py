@@ -22,7 +22,16 @@ from typing import Any
 from changecontrol import chain as chains
 from changecontrol import digest as digests
 from changecontrol import layout, sshsig
-from changecontrol.records import APPROVAL_FORMAT, CLASSIFICATIONS, RECORD_FORMAT, Approval, Record, utc_text
+from changecontrol.records import (
+    APPROVAL_FORMAT,
+    CLASSIFICATIONS,
+    RECORD_FORMAT,
+    Approval,
+    Record,
+    utc_text,
+    validation_message,
+)
+from pydantic import ValidationError
 from changecontrol.signers import AllowedSigners, SignersError, parse
 from changecontrol.trust import (
     SignersInForce,
@@ -34,6 +43,7 @@ from changecontrol.trust import (
     signers_in_force,
 )
 from components.phases import StackNameError, parse_stack_name
+from components.settings import load_settings
 
 from . import stackfile
 
@@ -106,12 +116,12 @@ def current(directory: Path, chain: str, today: date) -> Current:
                 raise EcrError(str(e)) from None
             state = digests.signers_document(text)
         else:
-            settings = stackfile.load_stack_settings(directory, chain, today)
+            project = stackfile.project_name(stackfile.program_dir(directory))
+            sf = stackfile.read(directory, chain, project)
+            settings = load_settings(chain, project, sf.config, today=today, source=sf.path.name)
             if not settings.phase_spec.controlled:
                 raise EcrError(f"stack '{chain}' (phase {settings.phase}) is not change-controlled: uncontrolled stacks "
                                "need no ECR, run pulumi up directly")
-            project = stackfile.project_name(stackfile.program_dir(directory))
-            sf = stackfile.read(directory, chain, project)
             state = digests.state_document(stackfile.program_dir(directory), directory, chain, project, sf.config,
                                            sf.secret_keys)
     except digests.DigestError as e:
@@ -217,8 +227,8 @@ def draft(directory: Path, chain: str, title: str, reason: str, classification: 
         record = Record(format=RECORD_FORMAT, id=rid, chain=chain, meaning="authored", title=title, reason=reason,
                         classification=classification, requested_by=requester, requested_at=now,
                         previous=last.sha256 if last else None, digest=state.digest, state=state.state)
-    except ValueError as e:
-        raise EcrError(f"record refused: {e}") from None
+    except ValidationError as e:
+        raise EcrError(f"record refused: {validation_message(e)}") from None
     path = layout.chain_dir(directory, chain) / layout.record_files(rid)["record"]
     _write_signed(path, record.to_yaml(), key, layout.AUTHORED)
     return record

@@ -1,15 +1,13 @@
-"""Plan a checked tree's own program in a process of its own: the offline engine is the checker's.
+"""Plan reviewed program code of a checked tree in a process of its own; the offline engine is the checker's.
 
-When envctl checks a tree that is not its own checkout (CI's checker from the protected branch
-against a candidate, or a copy), the program to plan is the tree's: its ``components`` and
-``changecontrol``, not envctl's. Both are called the same, so they cannot share a process. The
-child imports the checker's offline engine first, forgets the checker's program modules, puts the
-checked tree first on the import path and runs its ``__main__.py``; the results come back as JSON
-(never pickle: the child ran code from the checked tree).
-
-What the checked program does in the child cannot change what the checker computes from the files
-(the digest, the signatures): it can only make its own offline plan wrong, which the real engine
-with the trusted pack judges again at ``pulumi up``.
+When the program of a checked tree differs from the checker's own but an approved record of the
+stack approves exactly its files (see :mod:`envctl.planning`), it is planned here. The parent
+copies exactly those files, and the signers the program verifies itself with, into a private
+directory and checks their hashes again there; the child imports the checker's offline engine,
+forgets every program module, takes the checker off the import path, puts the private copy first
+and runs its ``__main__.py``. Nothing else of the checked tree is importable, and the child gets no
+credentials, no caller's ``PATH`` and a bytecode cache of its own. The results come back as JSON
+(never pickle) and are validated before use.
 
 Run as ``python -P -m envctl.planhost REQUEST RESULT`` (``-P``: the working directory is not put
 on the import path).
@@ -18,80 +16,135 @@ on the import path).
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-_PROGRAM_MODULES = ("components", "changecontrol", "policies")
+PROGRAM_TOP_LEVEL = ("components", "changecontrol", "policies")  # forgotten in the child before the copy runs
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+class PlanRefused(Exception):
+    """The reviewed files could not be copied as they were reviewed."""
 
 
-def plan(program_dir: Path, stacks_dir: Path, stacks: list[str], options: Any, checker_root: Path) -> dict[str, Any]:
-    """Plan `stacks` with the program of `program_dir` in a child process; stack -> StackRun or StackRunError."""
-    from .mocks import Registration
-    from .offline import StackRun, StackRunError
+def private_copy(program_dir: Path, reviewed: dict[str, str], target: Path) -> None:
+    """Exactly the reviewed program files (relative path -> sha256), hashed again after copying, and the signers
+    file and chain the program verifies itself with."""
+    from changecontrol import digest as digests
+    from changecontrol import layout
 
-    request = {"program_dir": str(program_dir), "stacks_dir": str(stacks_dir), "stacks": list(stacks),
-               "now": options.now.isoformat() if options.now else None, "example": options.example is not None,
-               "review_only": options.review_only, "checker_root": str(checker_root)}
+    for rel in reviewed:
+        source = Path(program_dir) / rel
+        if source.is_symlink():
+            raise PlanRefused(f"{rel}: a symbolic link")
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target / rel)
+    copied = {rel: digests.sha256_bytes((target / rel).read_bytes().replace(b"\r\n", b"\n")) for rel in reviewed}
+    if copied != reviewed:
+        changed = sorted(rel for rel in reviewed if copied.get(rel) != reviewed[rel])
+        raise PlanRefused(f"changed while being copied: {', '.join(changed)}")
+    signers_file = Path(program_dir) / layout.SIGNERS_FILE
+    if signers_file.is_file() and not signers_file.is_symlink():
+        (target / layout.SIGNERS_FILE).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(signers_file, target / layout.SIGNERS_FILE)
+    chain = layout.chain_dir(program_dir, layout.SIGNERS_CHAIN)
+    if chain.is_dir() and not chain.is_symlink():
+        shutil.copytree(chain, layout.chain_dir(target, layout.SIGNERS_CHAIN), symlinks=True)
+
+
+def _child_environment(checker_root: Path, tmp: Path) -> dict[str, str]:
+    """Nothing of the caller's environment but what Python needs: no cloud or backend credentials, no
+    PATH a program could have extended, a home and a bytecode cache of its own."""
+    return {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "LANG": "C.UTF-8", "PYTHONPATH": str(checker_root),
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
+
+
+def plan(program_dir: Path, stacks_dir: Path, stacks: list[str], options: Any, checker_root: Path,
+         reviewed: dict[str, str]) -> dict[str, Any]:
+    """Plan `stacks` with the reviewed program files of `program_dir`; stack -> StackRun or StackRunError."""
+    from .offline import StackRunError
+
     with tempfile.TemporaryDirectory(prefix="envctl-plan-") as tmp:
+        copy = Path(tmp) / "program"
+        try:
+            private_copy(program_dir, reviewed, copy)
+        except (PlanRefused, OSError) as e:
+            return {s: StackRunError(s, f"stack '{s}' was not planned: its reviewed program {e}", kind="unreviewed")
+                    for s in stacks}
+        request = {"program_dir": str(copy), "stacks_dir": str(stacks_dir), "stacks": list(stacks),
+                   "now": options.now.isoformat() if options.now else None, "example": options.example is not None,
+                   "review_only": options.review_only, "checker_root": str(checker_root)}
         req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
         req.write_text(json.dumps(request))
         done = subprocess.run([sys.executable, "-P", "-m", "envctl.planhost", str(req), str(res)],
                               env=_child_environment(checker_root, Path(tmp)), cwd=tmp, capture_output=True,
                               text=True, timeout=1800, check=False)
         try:
-            result = json.loads(res.read_text())
-        except (OSError, ValueError):
+            return parse_result(res.read_text(encoding="utf-8"), stacks)
+        except (OSError, ValueError, TypeError, KeyError) as e:
             why = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            message = f"the program of {program_dir} could not be planned: " + (" / ".join(why) or "no output")
+            message = (f"the program of {program_dir} could not be planned ({e}): " + (" / ".join(why) or "no output"))
             return {s: StackRunError(s, message, kind="failed") for s in stacks}
+
+
+def parse_result(text: str, stacks: list[str]) -> dict[str, Any]:
+    """The child's JSON, checked for shape: ValueError, TypeError or KeyError on anything else."""
+    from .mocks import Registration
+    from .offline import StackRun, StackRunError
+
+    doc = json.loads(text)
+    if not isinstance(doc, dict) or not isinstance(doc.get("stacks"), dict):
+        raise ValueError("the result is not a mapping of stacks")
+    misplaced = doc.get("misplaced_modules") or []
+    names = {f.name for f in fields(Registration)}
     runs: dict[str, Any] = {}
-    stray = result.get("foreign_modules") or []
     for stack in stacks:
-        item = result["stacks"].get(stack) or {"error": "not planned", "kind": "failed"}
-        if stray:
-            runs[stack] = StackRunError(stack, f"stack '{stack}': the program imported module(s) outside its "
-                                               f"packages ({', '.join(stray)}): what they do is not part of the "
-                                               "approved program; move it into components/", kind="invalid")
+        item = doc["stacks"].get(stack)
+        if misplaced:
+            runs[stack] = StackRunError(stack, f"stack '{stack}': the program's modules {', '.join(misplaced)} were "
+                                               "not loaded from its reviewed files", kind="invalid")
+        elif not isinstance(item, dict):
+            runs[stack] = StackRunError(stack, f"stack '{stack}' was not planned", kind="failed")
         elif "error" in item:
-            runs[stack] = StackRunError(stack, item["error"], kind=item["kind"], registered=item.get("registered", 0))
+            runs[stack] = StackRunError(stack, str(item["error"]), kind=str(item["kind"]),
+                                        registered=int(item.get("registered", 0)))
         else:
-            regs = [Registration(**r) for r in item["registrations"]]
-            runs[stack] = StackRun(stack=item["stack"], project=item["project"], path=Path(item["path"]),
-                                   registrations=regs, outputs=item["outputs"],
-                                   secret_outputs=set(item["secret_outputs"]), warnings=item["warnings"])
+            regs = []
+            for r in item["registrations"]:
+                if not isinstance(r, dict) or set(r) != names:
+                    raise ValueError("a registration of another shape")
+                regs.append(Registration(**r))
+            runs[stack] = StackRun(stack=str(item["stack"]), project=str(item["project"]), path=Path(item["path"]),
+                                   registrations=regs, outputs=dict(item["outputs"]),
+                                   secret_outputs=set(item["secret_outputs"]), warnings=list(item["warnings"]))
     return runs
 
 
-def _child_environment(checker_root: Path, tmp: Path) -> dict[str, str]:
-    """Nothing of the caller's environment but what Python needs: no cloud or backend credentials, no
-    PATH a program could have extended, a home of its own."""
-    return {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "LANG": "C.UTF-8", "PYTHONPATH": str(checker_root),
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(tmp / "pycache")}
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 def _child(request_path: str, result_path: str) -> int:
     request = json.loads(Path(request_path).read_text())
+    checker_root = Path(request["checker_root"]).resolve()
     from changecontrol.trust import load_example  # the checker's: read before its modules are forgotten
 
     from . import offline  # the checker's engine; it keeps its own references to what it imported
 
-    example = load_example(Path(request["checker_root"])) if request["example"] else None
+    example = load_example(checker_root) if request["example"] else None
     for name in list(sys.modules):
-        if name.split(".")[0] in _PROGRAM_MODULES:
+        if name.split(".")[0] in PROGRAM_TOP_LEVEL:
             del sys.modules[name]
+    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != checker_root]
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
     program_dir = Path(request["program_dir"]).resolve()
     sys.path.insert(0, str(program_dir))
-    sys.dont_write_bytecode = True  # and PYTHONPYCACHEPREFIX: the checked tree's __pycache__ is never read
+    sys.dont_write_bytecode = True
     options = offline.RunOptions(now=datetime.fromisoformat(request["now"]) if request["now"] else None,
                                  example=example, review_only=request["review_only"])
     local = offline.LocalStacks(program_dir, Path(request["stacks_dir"]), options)
@@ -105,10 +158,10 @@ def _child(request_path: str, result_path: str) -> int:
         stacks[stack] = _jsonable({"stack": run.stack, "project": run.project, "path": str(run.path),
                                    "registrations": [asdict(r) for r in run.registrations], "outputs": run.outputs,
                                    "secret_outputs": sorted(run.secret_outputs), "warnings": run.warnings})
-    foreign = sorted({name.split(".")[0] for name, module in list(sys.modules.items())
-                      if _inside(getattr(module, "__file__", None), program_dir)
-                      and name.split(".")[0] not in ("components", "changecontrol", "__main__")})
-    Path(result_path).write_text(json.dumps({"stacks": stacks, "foreign_modules": foreign}))
+    misplaced = sorted(name for name, module in list(sys.modules.items())
+                       if name.split(".")[0] in ("components", "changecontrol")
+                       and not _inside(getattr(module, "__file__", None), program_dir))
+    Path(result_path).write_text(json.dumps({"stacks": stacks, "misplaced_modules": misplaced}))
     return 0
 
 
@@ -119,103 +172,8 @@ def _inside(path: str | None, root: Path) -> bool:
         Path(path).resolve().relative_to(root)
     except ValueError:
         return False
-    return ".venv" not in Path(path).resolve().relative_to(root).parts
+    return True
 
 
 if __name__ == "__main__":
     sys.exit(_child(sys.argv[1], sys.argv[2]))
-
-
-def _program(directory: Path) -> dict[str, str]:
-    from changecontrol import digest as digests
-    from changecontrol import layout
-
-    return digests.file_hashes(directory, layout.PROGRAM_FILES, layout.PROGRAM_PACKAGES)
-
-
-def unreviewed_program(program_dir: Path, stacks_dir: Path) -> str | None:
-    """Why the checker must not run a checked tree's program, or None: it runs only code that is the trust
-    root's own, byte for byte, or that a verified approved record of the checked tree approves. A checked
-    tree's unreviewed code, run as the checker's user, could rewrite the checker, its virtualenv or PATH."""
-    from changecontrol import digest as digests
-    from changecontrol import layout
-    from changecontrol.trust import OWN_ROOT, TrustRoot, load_chain, signers_in_force
-
-    try:
-        mine, ours = _program(program_dir), _program(OWN_ROOT)
-    except digests.DigestError as e:
-        return f"its program cannot be read ({e})"
-    if mine == ours:
-        return None
-    trust = TrustRoot.own()
-    signers = signers_in_force(trust, stacks_dir)
-    base = Path(stacks_dir) / layout.RECORDS_DIR
-    names = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-    for name in names:
-        if name in layout.SPECIAL_CHAINS or signers.signers is None:
-            continue
-        chain = load_chain(stacks_dir, name, signers)
-        if any(e.record is not None and e.record.state.get("program") == mine for e in chain.approvals):
-            return None
-    return ("the checked tree's program differs from the trust root's and no verified record approves it, so the "
-            "checker does not run it (unreviewed code would run as the checker's user); its approval is judged from "
-            "the files; draft and approve the state (envctl ecr new <stack> ...), or plan it in your own checkout")
-
-
-class ForeignStacks:
-    """Like offline.LocalStacks, for a checked tree whose program is not the checker's: every stack is
-    planned in one child process, on first use, if the program is reviewed code (:func:`unreviewed_program`)."""
-
-    def __init__(self, program_dir: Path, stacks_dir: Path, options: Any, stacks: list[str], checker_root: Path):
-        self.args = (Path(program_dir), Path(stacks_dir), list(stacks), options, Path(checker_root))
-        self._runs: dict[str, Any] | None = None
-
-    def run(self, stack: str) -> Any:
-        from .offline import StackRunError
-
-        if self._runs is None:
-            self._runs = self._plan_all()
-        result = self._runs.get(stack) or StackRunError(stack, f"stack '{stack}' was not planned", kind="failed")
-        if isinstance(result, StackRunError):
-            raise result
-        return result
-
-    def _plan_all(self) -> dict[str, Any]:
-        """Plan every stack, after refusing a project file the CLI would read otherwise and unreviewed code."""
-        from changecontrol.stackfiles import StackFileError, read_project
-
-        from changecontrol.trust import OWN_ROOT
-
-        from .offline import LocalStacks, StackRunError
-
-        program_dir, stacks_dir, stacks, options, root = self.args
-        try:
-            read_project(program_dir)
-        except StackFileError as e:
-            return {s: StackRunError(s, f"stack '{s}': {e}", kind="invalid") for s in stacks}
-        why = unreviewed_program(program_dir, stacks_dir)
-        if why is not None:
-            return {s: StackRunError(s, f"stack '{s}' was not planned: {why}", kind="unreviewed") for s in stacks}
-        if _program(program_dir) == _program(OWN_ROOT):
-            # Byte for byte the checker's own program, which this process has loaded already: planning it here
-            # runs the same code, with the checked tree's stack files, records and waivers.
-            local = LocalStacks(OWN_ROOT, stacks_dir, replace(options, program_root=Path(program_dir)))
-            runs: dict[str, Any] = {}
-            for s in stacks:
-                try:
-                    runs[s] = local.run(s)
-                except StackRunError as e:
-                    runs[s] = e
-            return runs
-        return plan(program_dir, stacks_dir, stacks, options, root)
-
-
-def stacks_for(program_dir: Path, stacks_dir: Path, options: Any, stacks: list[str]) -> Any:
-    """The planner for a run: in this process when the program is the checker's own, else a child."""
-    from changecontrol.trust import OWN_ROOT
-
-    from .offline import LocalStacks
-
-    if Path(program_dir).resolve() == OWN_ROOT.resolve():
-        return LocalStacks(program_dir, stacks_dir, options)
-    return ForeignStacks(program_dir, stacks_dir, options, stacks, OWN_ROOT)

@@ -15,17 +15,15 @@ from changecontrol.stackfiles import (  # noqa: F401 (envctl's one import of the
     StackFile,
     StackFileError,
     discover,
-    has_project,
     project_name,
     read,
 )
-from changecontrol.trust import OWN_ROOT
+from changecontrol.trust import program_of
 
 
 def program_dir(directory: Path) -> Path:
-    """The Pulumi project whose program deploys the stacks of `directory`: the directory itself, or,
-    for a directory holding only stack files and their records (a fleet), this checkout's project."""
-    return Path(directory) if has_project(directory) else OWN_ROOT
+    """The Pulumi project whose program deploys the stacks of `directory` (changecontrol.trust.program_of)."""
+    return program_of(directory)
 
 
 def load_stack_settings(directory: Path, stack: str, today: date):

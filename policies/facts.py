@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from changecontrol import clock, integrity, stackfiles
-from changecontrol.trust import OWN_ROOT, StackVerdict, TrustRoot, verify_stack
+from changecontrol.trust import OWN_ROOT, StackVerdict, TrustRoot, program_of, verify_stack
 from changecontrol.waivers import Waivers, judge
 from changecontrol.digest import DigestError, waivers_document
 from components.phases import StackNameError, parse_stack_name
@@ -64,7 +64,8 @@ def facts_for(urn: str, config: Mapping[str, Any], rule_families: Mapping[str, s
     stack, project = stack_of(urn)
     checked = Path(config.get(PROJECT_DIR_KEY) or OWN_ROOT)
     trust = TrustRoot.own()
-    key = (stack, project, str(checked), clock.today(), id(trust.example))
+    example = (str(trust.example.directory), trust.example.as_of) if trust.example is not None else None
+    key = (stack, project, str(checked), clock.today(), example)
     if key not in _CACHE:
         _CACHE[key] = _load(stack, project, checked, trust, rule_families)
     return _CACHE[key]
@@ -73,7 +74,7 @@ def facts_for(urn: str, config: Mapping[str, Any], rule_families: Mapping[str, s
 def _load(stack: str, project: str, checked: Path, trust: TrustRoot, rule_families: Mapping[str, str]) -> StackFacts:
     controlled = is_controlled(stack)
     facts = StackFacts(stack, project, controlled, checked)
-    program = checked if stackfiles.has_project(checked) else OWN_ROOT
+    program = program_of(checked)
     if controlled:
         try:
             sf = stackfiles.read(checked, stack, project)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from dataclasses import replace
 from datetime import datetime, time, timezone
 from pathlib import Path
@@ -30,14 +31,27 @@ TODAY = NOW.date()
 OPTIONS = RunOptions(now=NOW, example=EXAMPLE)
 REVIEW = RunOptions(now=NOW, example=EXAMPLE, review_only=True)  # plans an edited, unapproved state too
 KEYS = PROJECT / "tests" / "example" / "keys"
-REQUESTER_KEY, APPROVER_KEY = KEYS / "a.berger", KEYS / "m.keller"
+
+
+def _private_copies(*names: str) -> tuple[Path, ...]:
+    """The example's keys, copied with the permissions OpenSSH requires (git keeps none; the repository's
+    own files are left as they are)."""
+    directory = Path(tempfile.mkdtemp(prefix="example-keys-"))
+    copies = []
+    for name in names:
+        for suffix in ("", ".pub"):
+            shutil.copyfile(KEYS / f"{name}{suffix}", directory / f"{name}{suffix}")
+        (directory / name).chmod(0o600)
+        copies.append(directory / name)
+    return tuple(copies)
+
+
+REQUESTER_KEY, APPROVER_KEY = _private_copies("a.berger", "m.keller")
 
 
 @pytest.fixture(autouse=True)
 def example_context() -> Iterator[None]:
     """Every test runs with the fixed clock, in example mode, unless it sets another context."""
-    for key in (REQUESTER_KEY, APPROVER_KEY):
-        key.chmod(0o600)  # git keeps no permissions; OpenSSH refuses private keys others can read
     with runcontext.using(runcontext.RunContext(now=NOW, example=EXAMPLE)):
         yield
 

@@ -63,8 +63,8 @@ def not_planned(result: tuple[int, str, str]) -> str:
     """The trusted checker refused to run the checked tree's program: it is neither its own nor approved."""
     code, out, _ = result
     assert code == 2, out
-    assert "was not planned: the checked tree's program differs from the trust root's and no verified record " \
-           "approves it" in out
+    assert "was not planned: the checked tree's program differs from the trust root's and the stack's latest " \
+           "approved record does not approve it" in out
     return out
 
 
@@ -422,8 +422,49 @@ def test_an_unreviewed_program_is_never_run_by_the_checker(capsys, repo, tmp_pat
     marker = tmp_path / "ran"
     main = repo / "__main__.py"
     main.write_text(f"open({str(marker)!r}, 'w').write('ran')\n" + main.read_text())
-    not_planned(trusted(capsys, repo, "check", "preprod", "sandbox"))
+    out = not_planned(trusted(capsys, repo, "check", "preprod", "sandbox"))
     assert not marker.exists(), "the checker ran code nobody approved"
+    assert "untracked change: stack 'preprod' would apply desired state" in out  # judged from the files
+
+
+def touch_program(repo: Path) -> None:
+    """A reviewed change of the program: its files differ from the trust root's."""
+    init = repo / "components" / "__init__.py"
+    init.write_text(init.read_text() + "# reviewed change\n")
+
+
+def test_an_approval_of_another_stack_does_not_unlock_running_a_program(capsys, repo):
+    touch_program(repo)
+    approve_with_example_keys(capsys, repo, "prod")  # approved for prod only
+    code, out, _ = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "was not planned" in out and "does not approve it" in out
+
+
+def test_an_approved_program_runs_without_anything_else_of_the_checked_tree(capsys, repo, tmp_path):
+    touch_program(repo)
+    approve_with_example_keys(capsys, repo, "preprod")
+    assert trusted(capsys, repo, "check", "preprod")[0] == 0  # planned in the child, from its reviewed files
+    marker = tmp_path / "shadow-ran"
+    (repo / "pulumi_aws").mkdir()  # not a program file: never part of what runs
+    (repo / "pulumi_aws" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert not marker.exists(), "the checker imported a file of the checked tree no record approves"
+    assert "pulumi_aws: a module at the project root" in out  # and pulumi up would import it: refused
+
+
+def test_a_program_package_that_is_a_namespace_package_is_refused(capsys, repo):
+    (repo / "components" / "__init__.py").unlink()  # would merge with any other `components` on the path
+    approve_with_example_keys(capsys, repo, "preprod")
+    code, out, _ = trusted(capsys, repo, "check", "preprod")
+    assert code == 2 and "were not loaded from its reviewed files" in out
+
+
+def test_policy_config_never_writes_through_a_link(capsys, repo, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (repo / "policy-config.prod.json").symlink_to(victim)
+    code, _, err = trusted(capsys, repo, "policy-config", "prod", "--output", str(repo / "policy-config.prod.json"))
+    assert code == 2 and "a link is never followed" in err and victim.read_text() == "precious"
 
 
 def approve_with_example_keys(capsys, repo: Path, stack: str) -> None:

@@ -23,7 +23,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from envctl.mocks import reveal
 from envctl.offline import RunOptions
-from envctl.planhost import stacks_for
+from envctl.planning import stacks_for
 from policies.pack import PACK_NAME, RULES
 from tests.conftest import NOW, NS, altered, set_config
 
