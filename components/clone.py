@@ -22,7 +22,7 @@ def publish_snapshots(settings: StackSettings, database_identifier: pulumi.Outpu
         snap = aws.rds.Snapshot(
             f"{settings.env_name}-snapshot-{spec.name}",
             db_instance_identifier=database_identifier,
-            db_snapshot_identifier=f"{settings.env_name}-{spec.name}",
+            db_snapshot_identifier=settings.names.published_snapshot(spec.name),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=parent, protect=settings.protected),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from .naming import Names
 from .phases import Role
 from .settings import StackSettings
 from .storage import SecureBucket, SecureBucketArgs
@@ -70,21 +70,6 @@ class InstanceArgs:
     restore: RestoreFrom | None = None
 
 
-def short_name(settings: StackSettings, role: Role, kind: str, limit: int = 32) -> str:
-    """A name within AWS's limit (load balancers and target groups: 32), unique per environment and
-    role: as much of `<env>-<role>-<kind>` as fits, then a hash of the whole."""
-    full = f"{settings.env_name}-{role.value}-{kind}"
-    if len(full) <= limit:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
-    return f"{full[: limit - 7].rstrip('-')}-{digest}"
-
-
-def task_role_name(settings: StackSettings, role: Role) -> str:
-    """The instance's task role name; the pair's exchange policy names it before it exists."""
-    return f"{settings.env_name}-{role.value}-task"[:64]
-
-
 def key_policy(account_id: str, partition: str, region: str) -> str:
     root = f"arn:{partition}:iam::{account_id}:root"
     return json.dumps(
@@ -131,7 +116,7 @@ def kms_key(name: str, description: str, settings: StackSettings, account: Accou
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent, protect=settings.protected, retain_on_delete=settings.final_snapshot),
     )
-    aws.kms.Alias(f"{name}-alias", name=f"alias/clinspark/{name}", target_key_id=key.key_id,
+    aws.kms.Alias(f"{name}-alias", name=Names.key_alias(name), target_key_id=key.key_id,
                   opts=pulumi.ResourceOptions(parent=parent))
     return key
 
@@ -153,7 +138,8 @@ class Instance(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions(parent=self, protect=s.protected)
 
         # --- encryption and documents -----------------------------------------------------
-        key = kms_key(f"{name}-key", f"{name}: database, documents, secrets and logs", s, acct, tags, self)
+        names = s.names
+        key = kms_key(names.key(role), f"{name}: database, documents, secrets and logs", s, acct, tags, self)
         documents = SecureBucket(
             f"{name}-documents",
             SecureBucketArgs(tags=tags, kms_key_arn=key.arn, protect=s.protected, force_destroy=s.destroyable),
@@ -218,7 +204,7 @@ class Instance(pulumi.ComponentResource):
             copy = aws.rds.SnapshotCopy(
                 f"{name}-db-source",
                 source_db_snapshot_identifier=args.restore.snapshot_arn,
-                target_db_snapshot_identifier=f"{name}-from-{args.restore.snapshot_name}"[:255],
+                target_db_snapshot_identifier=names.snapshot_copy(role, args.restore.snapshot_name),
                 kms_key_id=key.arn, copy_tags=False, tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, protect=s.protected,
                                             ignore_changes=["sourceDbSnapshotIdentifier"]),
@@ -249,7 +235,7 @@ class Instance(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             deletion_protection=not s.destroyable,
             skip_final_snapshot=not s.final_snapshot,
-            final_snapshot_identifier=f"{name}-final" if s.final_snapshot else None,
+            final_snapshot_identifier=names.final_snapshot(role) if s.final_snapshot else None,
             auto_minor_version_upgrade=not phase.controlled,
             iam_database_authentication_enabled=True,
             performance_insights_enabled=True,
@@ -275,7 +261,7 @@ class Instance(pulumi.ComponentResource):
 
         # --- application ---------------------------------------------------------------------
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/clinspark/{s.env_name}/{role.value}", retention_in_days=phase.log_retention_days,
+            f"{name}-logs", name=names.log_group(role), retention_in_days=phase.log_retention_days,
             kms_key_id=key.arn, tags=tags, opts=child,
         )
         execution_role = aws.iam.Role(f"{name}-execution", assume_role_policy=_assume("ecs-tasks.amazonaws.com"),
@@ -292,7 +278,7 @@ class Instance(pulumi.ComponentResource):
                 {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": v[1]}]})),
             opts=child,
         )
-        task_role = aws.iam.Role(f"{name}-task", name=task_role_name(s, role),
+        task_role = aws.iam.Role(f"{name}-task", name=names.task_role(role),
                                  assume_role_policy=_assume("ecs-tasks.amazonaws.com"), tags=tags, opts=child)
         buckets = [documents.arn] + ([args.exchange.bucket_arn] if args.exchange else [])
         keys = [key.arn] + ([args.exchange.key_arn] if args.exchange else [])
@@ -326,7 +312,7 @@ class Instance(pulumi.ComponentResource):
             }])
         )
         task = aws.ecs.TaskDefinition(
-            f"{name}-task-def", family=f"{s.env_name}-{role.value}", cpu=str(size.app_cpu), memory=str(size.app_memory_mb),
+            f"{name}-task-def", family=names.task_family(role), cpu=str(size.app_cpu), memory=str(size.app_memory_mb),
             network_mode="awsvpc", requires_compatibilities=["FARGATE"],
             runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
             execution_role_arn=execution_role.arn, task_role_arn=task_role.arn, container_definitions=container,
@@ -336,14 +322,14 @@ class Instance(pulumi.ComponentResource):
         # --- HTTPS entry -----------------------------------------------------------------------
         hostname = s.hostname(role)
         lb = aws.lb.LoadBalancer(
-            f"{name}-lb", name=short_name(s, role, "lb"), load_balancer_type="application", internal=False, subnets=net.public_subnet_ids,
+            f"{name}-lb", name=names.load_balancer(role), load_balancer_type="application", internal=False, subnets=net.public_subnet_ids,
             security_groups=[lb_sg.id], drop_invalid_header_fields=True, desync_mitigation_mode="strictest",
             enable_deletion_protection=not s.destroyable,
-            access_logs={"bucket": args.logs_bucket_name, "prefix": f"{s.env_name}/{role.value}", "enabled": True},
+            access_logs={"bucket": args.logs_bucket_name, "prefix": names.access_log_prefix(role), "enabled": True},
             tags=tags, opts=child,
         )
         target = aws.lb.TargetGroup(
-            f"{name}-tg", name=short_name(s, role, "tg"), port=APP_PORT, protocol="HTTP", target_type="ip", vpc_id=net.vpc_id,
+            f"{name}-tg", name=names.target_group(role), port=APP_PORT, protocol="HTTP", target_type="ip", vpc_id=net.vpc_id,
             health_check={"path": "/health", "matcher": "200", "healthy_threshold": 2, "unhealthy_threshold": 3},
             tags=tags, opts=child,
         )

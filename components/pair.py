@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from .instance import Account, ExchangeRefs, Instance, InstanceArgs, NetworkRefs, RestoreFrom, kms_key, task_role_name
+from .instance import Account, ExchangeRefs, Instance, InstanceArgs, NetworkRefs, RestoreFrom, kms_key
 from .phases import Role
 from .settings import StackSettings
 from .storage import SecureBucket, SecureBucketArgs
@@ -34,9 +34,9 @@ class InstancePair(pulumi.ComponentResource):
         # The export (from main) / import (into test) location: its own key, and object data for
         # the two task roles alone. Their ARNs are known by name before the roles exist.
         base = s.env_name
-        key = kms_key(f"{base}-exchange-key", f"{name}: study export/import exchange", s, acct, tags, self)
+        key = kms_key(s.names.exchange_key, f"{name}: study export/import exchange", s, acct, tags, self)
         principals = pulumi.Output.all(acct.partition, acct.account_id).apply(
-            lambda v: [f"arn:{v[0]}:iam::{v[1]}:role/{task_role_name(s, r)}" for r in roles]
+            lambda v: [f"arn:{v[0]}:iam::{v[1]}:role/{s.names.task_role(r)}" for r in roles]
         )
         exchange = SecureBucket(
             f"{base}-exchange",

@@ -17,6 +17,7 @@ from typing import Any, Literal, Mapping
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from . import naming
 from .phases import (
     CLONE_SOURCE_PHASE,
     PHASES,
@@ -300,7 +301,12 @@ class StackSettings(_Model):
     @property
     def env_name(self) -> str:
         """Prefix of every resource name: `<customer>-<phase>`, or the stack name without a customer."""
-        return f"{self.customer}-{self.phase}" if self.customer else self.stack
+        return naming.environment_name(self.customer, self.phase, self.stack)
+
+    @property
+    def names(self) -> naming.Names:
+        """Every name this environment gives AWS (components.naming)."""
+        return naming.Names(self.env_name)
 
     @property
     def roles(self) -> tuple[Role, ...]:
@@ -325,8 +331,7 @@ class StackSettings(_Model):
         return not self.destroyable or (self.phase_spec.controlled and not self.phase_spec.disposable)
 
     def hostname(self, role: Role) -> str:
-        suffix = "-test" if role is Role.TEST else ""
-        return f"{self.env_name}{suffix}.{self.domain.zone}"
+        return self.names.hostname(role, self.domain.zone)
 
     def tags_for(self, role: Role | None) -> dict[str, str]:
         phase = self.phase_spec

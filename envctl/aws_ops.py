@@ -40,6 +40,8 @@ from botocore.exceptions import (
 )
 
 from changecontrol import clock
+from components import naming
+from components.naming import Names
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Role
 from components.settings import MANAGED_BY, InvalidStackConfig, StackSettings
 
@@ -48,7 +50,7 @@ from . import stackfile
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 DOCUMENTS = "documents"  # the `purpose` tag of an instance's document bucket
-KEY_ALIAS_PREFIX = "alias/clinspark/"
+KEY_ALIAS_PREFIX = naming.KEY_ALIAS_PREFIX
 SOURCE_ETAG = "source-etag"  # user metadata (x-amz-meta-source-etag): the Pre-PROD object a copy holds
 MAX_COPY_OBJECT_BYTES = 5 * 1024**3  # the largest object one CopyObject may copy
 MIN_PART_BYTES = 5 * 1024**2  # the smallest part of a multipart copy (but the last)
@@ -71,12 +73,12 @@ def words(phase: str) -> str:
 
 
 def instance_name(settings: StackSettings, role: Role) -> str:
-    return f"{settings.env_name}-{role.value}"
+    return settings.names.instance(role)
 
 
 def key_alias(settings: StackSettings, role: Role) -> str:
     """The alias of an instance's own KMS key."""
-    return f"{KEY_ALIAS_PREFIX}{instance_name(settings, role)}-key"
+    return Names.key_alias(settings.names.key(role))
 
 
 def restored_roles(settings: StackSettings) -> tuple[Role, ...]:
@@ -88,18 +90,18 @@ def source_snapshot_identifier(target: StackSettings) -> str:
     """The DB snapshot that Pre-PROD published under the name the VAL or PROD stack clones from."""
     _require_clone_target(target)
     assert target.clone_from is not None
-    return f"{target.customer}-{CLONE_SOURCE_PHASE}-{target.clone_from.snapshot}"
+    return naming.clone_source(str(target.customer)).published_snapshot(target.clone_from.snapshot)
 
 
 def copy_identifier(target: StackSettings, role: Role) -> str:
     """The restored instance's own copy of the Pre-PROD snapshot."""
     assert target.clone_from is not None
-    return f"{instance_name(target, role)}-from-{target.clone_from.snapshot}"[:255]
+    return target.names.snapshot_copy(role, target.clone_from.snapshot)
 
 
 def source_database_pattern(customer: str) -> re.Pattern[str]:
     """Pre-PROD's database identifier: `<customer>-preprod-single-db`, with Pulumi's random suffix."""
-    return re.compile(rf"^{re.escape(customer)}-{CLONE_SOURCE_PHASE}-{Role.SINGLE.value}-db(?:-[a-z0-9]+)?$")
+    return naming.clone_source(customer).database_identifier(Role.SINGLE)
 
 
 def _utc(now: datetime | None = None) -> str:

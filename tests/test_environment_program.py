@@ -390,9 +390,10 @@ def test_names_fit_aws_limits_for_the_longest_customer_slug(plan_edited, stack):
 
 
 def test_the_offline_engine_refuses_an_autoname_aws_would_refuse(plan_edited, monkeypatch):
-    import components.instance as instance
+    from components.naming import Names
 
-    monkeypatch.setattr(instance, "short_name", lambda *args, **kwargs: None)  # back to autonaming
+    monkeypatch.setattr(Names, "load_balancer", lambda *args: None)  # back to autonaming
+    monkeypatch.setattr(Names, "target_group", lambda *args: None)
     with pytest.raises(StackRunError, match="'novartis-migration-single-(lb|tg)' plus 7 random characters is longer "
                                             "than the maximum length 32"):
         plan_edited("novartis-migration", lambda c: c.update({f"{NS}:customer": "novartis"}), base="migration")

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
 from changecontrol import clock
+from components.naming import environment_name
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Phase, Topology
 
 from ..framework import (
@@ -97,8 +98,7 @@ def _env_name(env: Resource) -> str:
     name = env.props.get("environmentName")
     if name:
         return str(name)
-    customer = env.props.get("customer")
-    return f"{customer}-{env.props.get('phase')}" if customer else str(env.props.get("stack") or "")
+    return environment_name(env.props.get("customer"), str(env.props.get("phase")), str(env.props.get("stack") or ""))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,98 @@
+"""Every name an environment gives AWS, derived once (the idea of pulumi-awsx's `ec2/subnetNaming.ts`).
+
+The program names its resources through this module; envctl's live-account commands (clone-check,
+copy-documents) and the policy pack find them through it; a test holds the names the shipped
+stacks register against it. Nobody re-derives a name with an f-string.
+
+An environment's name is `<customer>-<phase>`, or the stack's name when it serves no customer
+(`demo`, `demo-<label>`, `community-dev`); an instance is `<environment>-<role>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from .phases import CLONE_SOURCE_PHASE, Role
+
+KEY_ALIAS_PREFIX = "alias/clinspark/"
+LOG_GROUP_PREFIX = "/clinspark/"
+LB_NAME_LIMIT = 32  # load balancers and target groups
+IAM_ROLE_LIMIT = 64
+SNAPSHOT_ID_LIMIT = 255
+
+
+def environment_name(customer: str | None, phase: str, stack: str) -> str:
+    return f"{customer}-{phase}" if customer else stack
+
+
+def within(full: str, limit: int) -> str:
+    """`full` when it fits, else as much of it as fits and a hash of the whole (unique, stable)."""
+    if len(full) <= limit:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{full[: limit - 7].rstrip('-')}-{digest}"
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names of one environment."""
+
+    env: str
+
+    def instance(self, role: Role) -> str:
+        return f"{self.env}-{role.value}"
+
+    def key(self, role: Role) -> str:
+        return f"{self.instance(role)}-key"
+
+    @property
+    def exchange_key(self) -> str:
+        return f"{self.env}-exchange-key"
+
+    @staticmethod
+    def key_alias(key: str) -> str:
+        return f"{KEY_ALIAS_PREFIX}{key}"
+
+    def log_group(self, role: Role) -> str:
+        return f"{LOG_GROUP_PREFIX}{self.env}/{role.value}"
+
+    def task_family(self, role: Role) -> str:
+        return self.instance(role)
+
+    def task_role(self, role: Role) -> str:
+        """Named before it exists: the pair's exchange bucket policy grants it."""
+        return f"{self.instance(role)}-task"[:IAM_ROLE_LIMIT]
+
+    def load_balancer(self, role: Role) -> str:
+        return within(f"{self.instance(role)}-lb", LB_NAME_LIMIT)
+
+    def target_group(self, role: Role) -> str:
+        return within(f"{self.instance(role)}-tg", LB_NAME_LIMIT)
+
+    def access_log_prefix(self, role: Role) -> str:
+        return f"{self.env}/{role.value}"
+
+    def hostname(self, role: Role, zone: str) -> str:
+        return f"{self.env}{'-test' if role is Role.TEST else ''}.{zone}"
+
+    def published_snapshot(self, name: str) -> str:
+        """A snapshot Pre-PROD publishes for clones."""
+        return f"{self.env}-{name}"
+
+    def snapshot_copy(self, role: Role, snapshot: str) -> str:
+        """A restored instance's own copy of the snapshot it is restored from."""
+        return f"{self.instance(role)}-from-{snapshot}"[:SNAPSHOT_ID_LIMIT]
+
+    def final_snapshot(self, role: Role) -> str:
+        return f"{self.instance(role)}-final"
+
+    def database_identifier(self, role: Role) -> re.Pattern[str]:
+        """The database's identifier: Pulumi names it `<instance>-db` and appends a random suffix."""
+        return re.compile(rf"^{re.escape(self.instance(role))}-db(?:-[a-z0-9]+)?$")
+
+
+def clone_source(customer: str) -> Names:
+    """The names of the customer's Pre-PROD, which clones are made from."""
+    return Names(environment_name(customer, CLONE_SOURCE_PHASE, CLONE_SOURCE_PHASE))
