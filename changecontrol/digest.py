@@ -54,7 +54,7 @@ def _value(text: str) -> Any:
     if stripped[:1] in ("{", "["):
         try:
             parsed = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
         if isinstance(parsed, (dict, list)):
             return parsed

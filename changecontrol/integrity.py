@@ -23,9 +23,10 @@ import ast
 import base64
 import hashlib
 import importlib.util
-import marshal
+import json
 import os
 import re
+import subprocess
 import sys
 import sysconfig
 from functools import lru_cache
@@ -101,16 +102,43 @@ def _pyc_problem(pyc: Path, source: Path, root: Path) -> str | None:
         return f"{rel} is unchecked-hash bytecode, which Python runs without looking at {source.name}: delete it"
     if not used:
         return None  # stale: Python recompiles the source and never runs it
+    return _SAME_CODE  # compared in a process of its own (see _compare_in_child)
+
+
+_SAME_CODE = object()
+# Reads bytecode and compiles sources in a throwaway process: marshal.loads of bytes someone else wrote can
+# crash or exhaust the interpreter (marshal is not meant for untrusted data), and then only that process dies.
+_COMPARE = """
+import json, marshal, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+sys.setrecursionlimit(2000)
+out = []
+for pyc, source in json.load(sys.stdin):
     try:
-        code = marshal.loads(data[16:])
-        optimize = 0 if ".opt-" not in pyc.name else int(pyc.name.split(".opt-")[1][0])
-        same = code == compile(src, str(source), "exec", dont_inherit=True, optimize=optimize)
-    except (ValueError, EOFError, TypeError, SyntaxError):
+        data = open(pyc, "rb").read()
+        optimize = 0 if ".opt-" not in pyc else int(pyc.split(".opt-")[1][0])
+        same = marshal.loads(data[16:]) == compile(open(source, "rb").read(), source, "exec", dont_inherit=True,
+                                                   optimize=optimize)
+    except BaseException:
         same = False
-    if not same:
-        return (f"{rel} is bytecode that Python would run instead of {source.relative_to(root).as_posix()}, but it is "
-                f"not that file's code (forged or left behind): delete the __pycache__ directory")
-    return None
+    out.append(same)
+print(json.dumps(out))
+"""
+
+
+def _compare_in_child(pairs: list[tuple[Path, Path]]) -> list[bool]:
+    """Whether each bytecode file is its source's code; all False when the comparison itself fails."""
+    if not pairs:
+        return []
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _COMPARE], capture_output=True, text=True,
+                              input=json.dumps([[str(a), str(b)] for a, b in pairs]), timeout=120, check=False)
+        result = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        result = None
+    if not isinstance(result, list) or len(result) != len(pairs):
+        return [False] * len(pairs)
+    return [r is True for r in result]
 
 
 def _pycs(root: Path, package: str, problems: list[str]) -> list[Path]:
@@ -135,6 +163,7 @@ def _pycs(root: Path, package: str, problems: list[str]) -> list[Path]:
 
 def bytecode_problems(root: Path) -> list[str]:
     problems: list[str] = []
+    compare: list[tuple[Path, Path]] = []
     for package in (".", *layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES):
         base = root / package
         if not base.is_dir():
@@ -146,18 +175,25 @@ def bytecode_problems(root: Path) -> list[str]:
                 continue
             stem = pyc.name.split(".", 1)[0]
             source = pyc.parent.parent / f"{stem}.py"
-            if source.exists():
+            if source.is_file():
                 why = _pyc_problem(pyc, source, root)
-                if why:
+                if why is _SAME_CODE:
+                    compare.append((pyc, source))
+                elif why:
                     problems.append(why)
+    for (pyc, source), same in zip(compare, _compare_in_child(compare)):
+        if not same:
+            problems.append(f"{pyc.relative_to(root).as_posix()} is bytecode that Python would run instead of "
+                            f"{source.relative_to(root).as_posix()}, but it is not that file's code (forged or left "
+                            "behind): delete the __pycache__ directory")
     return problems
 
 
 def _imports(path: Path) -> set[str]:
     try:
         tree = ast.parse(path.read_bytes(), str(path))
-    except (SyntaxError, ValueError):
-        return set()
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+        return set()  # a program file Python cannot compile never imports anything
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -212,7 +248,9 @@ def _tree_problems(root: Path, signature: tuple) -> tuple[str, ...]:
                                 "package would merge with any other directory of that name on the import path)")
     program = [root / f for f in layout.PROGRAM_FILES if f.endswith(".py")]
     for package in layout.PROGRAM_PACKAGES:
-        program += sorted((root / package).rglob("*.py")) if (root / package).is_dir() else []
+        if (root / package).is_dir():
+            program += sorted(p for p in (root / package).rglob("*.py")
+                              if "__pycache__" not in p.parts and p.is_file() and not p.is_symlink())
     outside = set(local) - set(layout.PROGRAM_PACKAGES)
     for path in program:
         for name in sorted(_imports(path) & outside):
@@ -232,19 +270,27 @@ def site_packages(venv: Path | None = None) -> list[Path]:
     return sorted(p for p in (Path(venv) / "lib").glob("python*/site-packages") if p.is_dir())
 
 
-def pins(path: Path, seen: set[Path] | None = None) -> dict[str, str]:
-    """name -> version of a pinned requirements file (following -r)."""
+def pins(path: Path, seen: set[Path] | None = None, root: Path | None = None) -> dict[str, str]:
+    """name -> version of a pinned requirements file (following -r, to files of the same project only)."""
     seen = seen or set()
     path = Path(path)
-    if path in seen or not path.exists():
+    root = Path(root or path.parent).resolve()
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        return {}  # a requirements file outside the project pins nothing here
+    if path in seen or not path.is_file() or path.stat().st_size > 4 * 1024 * 1024:
         return {}
     seen.add(path)
     found: dict[str, str] = {}
-    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    try:
+        text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    except (OSError, UnicodeDecodeError):
+        return {}
     for line in text.splitlines():
         line = line.split(" #", 1)[0].strip()
         if line.startswith(("-r ", "--requirement ")):
-            found.update(pins(path.parent / line.split(None, 1)[1].strip(), seen))
+            found.update(pins(path.parent / line.split(None, 1)[1].strip(), seen, root))
             continue
         m = _REQ.match(line)
         if m:
@@ -311,9 +357,10 @@ def _project_dist(program_dir: Path) -> str:
     try:
         import tomllib
 
-        return tomllib.loads((program_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
-    except (OSError, KeyError, ValueError):
-        return "clinspark-environments"
+        name = tomllib.loads((program_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    except (OSError, KeyError, ValueError, TypeError, RecursionError):
+        name = None
+    return name if isinstance(name, str) else "clinspark-environments"
 
 
 def problems(program_dir: Path, venv: Path | None = None) -> list[str]:

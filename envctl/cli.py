@@ -7,6 +7,7 @@ configuration or usage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -159,7 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _safe_import_path() -> None:
+    """No process of envctl imports from the working directory, which in CI is the checkout under check:
+    a planted `multiprocessing.py` or `json.py` there would otherwise run in envctl's worker processes
+    (spawned as `python -c`, which puts the working directory first) or in envctl itself."""
+    os.environ["PYTHONSAFEPATH"] = "1"  # inherited by every child envctl starts
+    if not sys.flags.safe_path and sys.path and sys.path[0] in ("", ".", os.getcwd()):
+        del sys.path[0]  # the entry `python -m`/`-c` adds implicitly; an explicit PYTHONPATH entry stays
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _safe_import_path()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -175,6 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.func(args)
     except (UsageError, stackfile.StackFileError, ExampleError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except (RecursionError, MemoryError, OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        if os.environ.get("ENVCTL_DEBUG"):
+            raise
+        print(f"error: envctl could not handle this input ({type(e).__name__}: {str(e)[:300]}); nothing was "
+              "changed. This is a defect of envctl: please report it (ENVCTL_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
         return EXIT_INVALID
 
 

@@ -221,7 +221,7 @@ def _references(sf: stackfile.StackFile, project: str) -> list[str]:
     raw = sf.config.get(f"{project}:clone_from")
     try:
         ref = json.loads(raw).get("stack") if raw else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         ref = None
     return [ref] if isinstance(ref, str) else []
 

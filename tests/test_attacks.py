@@ -537,3 +537,61 @@ def test_a_key_given_with_and_without_its_namespace_is_refused(capsys, repo):
     path.write_text(path.read_text().replace("config:\n", "config:\n  release: 6.6.6\n", 1))
     code, out, err = trusted(capsys, repo, "check", "preprod")
     assert code == 2 and "clinspark-environments:release is given twice" in out + err
+
+
+# --------------------------------------------------------------------------------------------
+# Found by the fifth review
+# --------------------------------------------------------------------------------------------
+def test_a_module_planted_in_the_working_directory_never_runs_in_envctl_or_its_workers(repo, tmp_path):
+    """envctl's worker processes are spawned as `python -c`, which would import from the working directory
+    (in CI, the checkout under check) first."""
+    marker = tmp_path / "planted"
+    (repo / "multiprocessing.py").write_text(f"open({str(marker)!r}, 'a').write('ran\\\\n')\\n"
+                                             "raise ImportError('planted')\\n")
+    (repo / "Pulumi.yaml").unlink()  # taken for a fleet directory: planned with envctl's own program, in workers
+    shutil.copy(repo / "Pulumi.sandbox.yaml", repo / "Pulumi.acme-sandbox.yaml")  # 8 stacks: a worker pool
+    set_config(repo, "prod", f"{NS}:release", "2099.1.1")
+    done = subprocess.run([str(PROJECT / ".venv" / "bin" / "envctl"), "--example", "--dir", ".", "check"],
+                          cwd=repo, capture_output=True, text=True, timeout=900)
+    assert not marker.exists(), "code planted in the working directory ran"
+    assert done.returncode == 1 and "untracked change: stack 'prod'" in done.stdout
+
+
+def crashing_bytecode(source: Path) -> bytes:
+    """A checked-hash .pyc of `source`, valid for Python to use, whose marshal data crashes a reader."""
+    src = source.read_bytes()
+    code = compile(src, str(source), "exec", dont_inherit=True)
+    data = marshal.dumps(code.replace(co_consts=code.co_consts + ((None, 987654321),)))
+    at = data.find(b"N" + bytes([0x69 | 0x80]) + (987654321).to_bytes(4, "little"))
+    at = at if at >= 0 else data.find(b"Ni" + (987654321).to_bytes(4, "little"))
+    header = importlib.util.MAGIC_NUMBER + (3).to_bytes(4, "little") + importlib.util.source_hash(src)
+    for index in range(400):  # a back-reference to the tuple that holds it: marshal.loads recurses for ever
+        forged = data[:at] + b"r" + index.to_bytes(4, "little") + data[at + 1:]
+        probe = subprocess.run([sys.executable, "-c", "import marshal, sys; marshal.loads(sys.stdin.buffer.read())"],
+                               input=forged, capture_output=True)
+        if probe.returncode < 0:
+            return header + forged
+    pytest.skip("no crashing variant of the bytecode found on this Python")
+
+
+def test_bytecode_that_crashes_its_reader_is_refused_without_crashing_the_checker(capsys, repo):
+    cache = repo / "components" / "__pycache__"
+    cache.mkdir()
+    (cache / f"program.{sys.implementation.cache_tag}.pyc").write_bytes(crashing_bytecode(repo / "components" / "program.py"))
+    out = untracked(trusted(capsys, repo, "check", "preprod"))
+    assert "program.cpython-311.pyc is bytecode that Python would run instead of components/program.py" in out
+
+
+@pytest.mark.parametrize("edit, codes", [
+    (lambda repo: set_config(repo, "preprod", f"{NS}:clone_from", "[" * 100_000), {2}),
+    (lambda repo: set_config(repo, "preprod", "aws:endpoints", "[" * 100_000), {1}),
+    (lambda repo: (repo / "components" / "evil.py").mkdir(), {0}),  # never importable: harmless
+    (lambda repo: (repo / "requirements-dev.txt").write_text("-r /etc\n"), {1}),  # tooling changed
+    (lambda repo: (repo / "pyproject.toml").write_text('[project]\nname = 5\n'), {1}),
+    (lambda repo: (repo / "pyproject.toml").write_text("a = " + "[" * 3000 + "]" * 3000 + "\n"), {1}),
+], ids=["deep clone_from", "deep provider setting", "directory named like a module", "-r outside the project",
+        "project name not text", "deep pyproject"])
+def test_malformed_files_of_the_checked_tree_end_in_a_message_not_a_traceback(capsys, repo, edit, codes):
+    edit(repo)
+    code, out, err = trusted(capsys, repo, "check", "preprod")
+    assert code in codes and "Traceback" not in out + err, out + err
