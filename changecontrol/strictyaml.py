@@ -124,7 +124,11 @@ def _text(data: str | bytes, where: str) -> str:
 def loads(data: str | bytes, where: str) -> Any:
     """The plain data of one YAML document (None for an empty one); StrictYamlError otherwise."""
     text = _text(data, where)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters already here
+    except yaml.reader.ReaderError as e:
+        raise StrictYamlError(where, f"character #x{e.character:04x} at position {e.position} is not allowed in "
+                                     "YAML: remove it (control characters other than tab and newline)") from None
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as e:

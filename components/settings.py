@@ -12,10 +12,10 @@ import ipaddress
 import json
 import re
 from datetime import date, timedelta
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from . import naming
 from .phases import (
@@ -32,10 +32,17 @@ from .phases import (
 )
 
 AWS_REGION_KEY = "aws:region"
+# The config namespaces other than the project's that something reads: the providers the program uses and
+# Pulumi itself. A key in any other namespace would be silently ignored.
+OTHER_NAMESPACES = ("aws", "random", "pulumi")
 
 # Tags the environment sets itself on every taggable resource; extra tags may not override them.
 RESERVED_TAGS = ("customer", "phase", "role", "controlled", "disposable", "expires-on", "managed-by")
 MANAGED_BY = "pulumi:clinspark-environments"
+
+# The private ranges of RFC 1918, the only ones a VPC here may use. (`ipaddress.is_private` is wider: it
+# also calls 0.0.0.0/8, loopback, link-local, 198.18.0.0/15 and 240.0.0.0/4 private.)
+RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 _TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$")
 
@@ -50,6 +57,19 @@ class InvalidStackConfig(pulumi.RunError):
         lines = [f"stack '{stack}' has invalid configuration{where}; nothing was registered:"]
         lines += [f"  - {p}" for p in problems]
         super().__init__("\n".join(lines))
+
+
+def _config_bool(value: Any) -> Any:
+    """A boolean as Pulumi's own `Config.get_bool` reads it: true or false (the engine hands the program
+    strings; it takes true/True and false/False). pydantic alone would also take "yes", "on", "1" and "y"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in ("true", "True", "false", "False"):
+        return value in ("true", "True")
+    raise ValueError("not a boolean: write true or false")
+
+
+ConfigBool = Annotated[bool, BeforeValidator(_config_bool)]
 
 
 class _Model(BaseModel):
@@ -74,8 +94,9 @@ class NetworkSettings(_Model):
             net = ipaddress.IPv4Network(v, strict=True)
         except ValueError as e:
             raise ValueError(f"not an IPv4 network in CIDR notation ({e})") from None
-        if not net.is_private or not 16 <= net.prefixlen <= 22:
-            raise ValueError("must be a private (RFC 1918) network between /16 and /22")
+        if not any(net.subnet_of(block) for block in RFC1918) or not 16 <= net.prefixlen <= 22:
+            raise ValueError("must be a private (RFC 1918) network inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, "
+                             "between /16 and /22")
         return str(net)
 
     @field_validator("private_subnet_ids", "public_subnet_ids")
@@ -162,12 +183,12 @@ class StackSettings(_Model):
     phase: Literal[tuple(PHASES)]  # type: ignore[valid-type]
     customer: str | None = Field(None, min_length=2, max_length=20, pattern=SLUG, validate_default=True)
     region: str = Field(pattern=r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
-    release: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    release: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", max_length=32)  # ASCII digits; an image tag fits
     image_repository: str | None = Field(None, pattern=r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+$")
     network: NetworkSettings
     domain: DomainSettings
     sizes: dict[Role, Literal[tuple(SIZES)]] = Field(default_factory=dict)  # type: ignore[valid-type]
-    retire: bool = Field(False, validate_default=True)  # before expires_on: an expired stack may still retire
+    retire: ConfigBool = Field(False, validate_default=True)  # before expires_on: an expired stack may still retire
     expires_on: date | None = Field(None, validate_default=True)
     change_record: str | None = Field(None, pattern=r"^ECR-[a-z0-9-]+-\d{4}$", validate_default=True)
     tags: dict[str, str] = Field(default_factory=dict)
@@ -368,6 +389,11 @@ def load_settings(
             data["region"] = raw
             continue
         if not key.startswith(ns):
+            namespace = key.split(":", 1)[0] if ":" in key else ""
+            if namespace not in OTHER_NAMESPACES:
+                problems.append(f"{key}: no provider or program reads the namespace {namespace!r}, so the key would be "
+                                f"ignored (a misspelled project name?). Accepted namespaces: "
+                                f"{', '.join([project, *OTHER_NAMESPACES])}")
             continue  # other providers' and Pulumi's own settings
         name = key[len(ns):]
         if name not in _FIELDS:

@@ -138,7 +138,7 @@ def _validator(policy: ResourceValidationPolicy | StackValidationPolicy):
 
 
 def _level(value: Any, where: str) -> EnforcementLevel:
-    if value not in LEVELS:
+    if not isinstance(value, str) or value not in LEVELS:
         raise PolicyConfigError(f"policy config of {where}: unknown enforcement level {value!r}; "
                                 f"accepted: {', '.join(LEVELS)}")
     return LEVELS[value]

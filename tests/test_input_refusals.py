@@ -1,0 +1,78 @@
+"""Inputs that used to be accepted silently are refused before anything is registered, each with one
+message naming the key, what was wrong and what is accepted; the accepted neighbours stay accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+from envctl.offline import StackRunError, run_stack
+from tests.conftest import NS, PROJECT, REVIEW, stack_config, write_stack
+
+
+def _plan(stacks_dir, stack, edit):
+    config = stack_config(stack)
+    edit(config)
+    write_stack(stacks_dir, stack, config)
+    return run_stack(PROJECT, stack, stacks_dir=stacks_dir, options=REVIEW)
+
+
+def _refused(stacks_dir, stack, edit, *fragments):
+    with pytest.raises(StackRunError) as err:
+        _plan(stacks_dir, stack, edit)
+    message = str(err.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/16", "127.0.0.0/16", "169.254.0.0/16", "198.18.0.0/16", "240.0.0.0/16",
+                                  "100.64.0.0/16", "8.8.0.0/16"])
+def test_a_vpc_outside_rfc1918_is_refused(stacks_dir, cidr):
+    _refused(stacks_dir, "sandbox", lambda c: c.__setitem__(f"{NS}:network", {"cidr": cidr}),
+             f"{NS}:network.cidr", "RFC 1918", cidr)
+
+
+@pytest.mark.parametrize("cidr", ["10.200.0.0/16", "172.31.0.0/16", "192.168.0.0/16", "172.16.4.0/22"])
+def test_every_rfc1918_range_stays_accepted(stacks_dir, cidr):
+    run = _plan(stacks_dir, "sandbox", lambda c: c.__setitem__(f"{NS}:network", {"cidr": cidr}))
+    (vpc,) = [r for r in run.registrations if r.type == "aws:ec2/vpc:Vpc"]
+    assert vpc.inputs["cidrBlock"] == cidr
+
+
+def test_a_key_in_a_misspelled_namespace_is_refused(stacks_dir):
+    _refused(stacks_dir, "prod", lambda c: c.__setitem__("clinspark-enviroments:retire", "true"),
+             "clinspark-enviroments:retire", "namespace 'clinspark-enviroments'",
+             "Accepted namespaces: clinspark-environments, aws, random, pulumi")
+
+
+def test_keys_of_the_providers_namespaces_stay_accepted(stacks_dir):
+    run = _plan(stacks_dir, "sandbox", lambda c: c.update({"aws:skipMetadataApiCheck": "true",
+                                                          "pulumi:disable-default-providers": '["random"]'}))
+    assert run.outputs["phase"] == "sandbox"
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "1", "y", "TRUE", 1])
+def test_retire_takes_only_what_pulumi_reads_as_a_boolean(stacks_dir, value):
+    _refused(stacks_dir, "val", lambda c: c.__setitem__(f"{NS}:retire", value), f"{NS}:retire",
+             "not a boolean: write true or false")
+
+
+@pytest.mark.parametrize("value, retiring", [("true", True), ("True", True), ("false", False), ("False", False)])
+def test_retire_accepts_pulumis_booleans(value, retiring):
+    from components.settings import load_settings
+    from tests.conftest import TODAY
+
+    config = {**stack_config("val"), f"{NS}:retire": value}
+    assert load_settings("val", NS, config, today=TODAY).retire is retiring
+
+
+@pytest.mark.parametrize("release", ["2026." + "4" * 30 + ".1", "２０２６.4.2"])
+def test_a_release_too_long_for_an_image_tag_or_with_non_ascii_digits_is_refused(stacks_dir, release):
+    _refused(stacks_dir, "sandbox", lambda c: c.__setitem__(f"{NS}:release", release), f"{NS}:release")
+
+
+def test_a_release_of_32_characters_stays_accepted(stacks_dir):
+    release = "2026.4." + "1" * 25
+    assert len(release) == 32
+    run = _plan(stacks_dir, "sandbox", lambda c: c.__setitem__(f"{NS}:release", release))
+    assert run.outputs["phase"] == "sandbox"
