@@ -50,7 +50,8 @@ class StackCheck:
     def to_json(self) -> dict[str, Any]:
         return {"stack": self.stack, "phase": self.phase, "resources": self.resources,
                 "violations": [{**v.to_json(), **rule_reference(v.policy)} for v in self.violations],
-                "notApplicable": [{"policy": rule, "reasons": reasons} for rule, reasons in self.not_applicable.items()],
+                "notApplicable": [{"policy": rule, "reasons": reasons}
+                                  for rule, reasons in self.not_applicable.items()],
                 "waivers": self.waivers, "error": self.error}
 
 

@@ -633,7 +633,8 @@ def test_a_listener_rule_does_not_apply_to_the_other_protocol_nor_to_other_types
 
 def test_multi_az_does_not_apply_to_a_role_its_phase_runs_in_one_zone(prod):
     reasons = not_applicable(prod, "rds-multi-az-prod-main")
-    assert reasons[prod.one(DB, "acme-prod-test-db").urn] == "phase prod runs its test database in one availability zone"
+    assert reasons[prod.one(DB, "acme-prod-test-db").urn] == (
+        "phase prod runs its test database in one availability zone")
     assert prod.one(DB, "acme-prod-main-db").urn not in reasons
 
 
@@ -667,7 +668,8 @@ def test_bucket_rules_do_not_apply_to_a_stack_without_buckets(prod, rule):
     run = dataclasses.replace(prod, registrations=[r for r in prod.registrations
                                                    if r.type not in security_s3.BUCKET_TYPES])
     found = evaluation(run, rule)
-    assert found.violations == [] and found.not_applicable == [NotApplicableResult(rule, "", "no S3 bucket in the stack")]
+    assert found.violations == []
+    assert found.not_applicable == [NotApplicableResult(rule, "", "no S3 bucket in the stack")]
     assert not_applicable(prod, rule) == {}
 
 
