@@ -12,7 +12,13 @@ from typing import Any, Callable
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from envctl.evaluate import Evaluation, NotApplicableResult, Violation, effective_policies, evaluate
+from envctl.evaluate import (
+    Evaluation,
+    NotApplicableResult,
+    Violation,
+    effective_policies,
+    evaluate,
+)
 from envctl.mocks import Registration
 from envctl.offline import StackRun
 from policies import facts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pulumi_policy import Severity
 
 from policies.framework import CHECKOV_TAG, FSBP_FRAMEWORK, metadata, to_policy
@@ -39,3 +40,15 @@ def test_the_readme_rule_table_gives_each_rule_s_severity():
     header, _, *rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[start:end]]
     at = header.index("severity")
     assert {row[0].strip("`"): row[at] for row in rows} == {rule.id: rule.severity.value for rule in RULES}
+
+
+def test_a_rule_that_answers_nothing_explicit_is_an_error_not_a_pass(shipped):
+    from pulumi_policy import Severity as S
+
+    from envctl.evaluate import effective_policies, evaluate
+    from policies.framework import Rule
+
+    silent = Rule("silent", "security", "answers None", lambda resource, config: None,
+                  types=("aws:kms/key:Key",), severity=S.LOW, remediation="Answer COMPLIANT, Violated or NotApplicable")
+    with pytest.raises(TypeError, match="rule silent answered None, not COMPLIANT, Violated or NotApplicable"):
+        evaluate(shipped["sandbox"], effective_policies([to_policy(silent)], None))

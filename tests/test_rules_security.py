@@ -13,8 +13,7 @@ import re
 from typing import Any, Callable
 
 import pytest
-from pulumi_policy import EnforcementLevel
-from pulumi_policy import StackValidationArgs
+from pulumi_policy import EnforcementLevel, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from components.phases import PHASES, Role

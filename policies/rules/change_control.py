@@ -13,7 +13,16 @@ from typing import Any, Iterator, Mapping
 
 from pulumi_policy import Severity
 
-from ..framework import ENVIRONMENT_TYPE, UNKNOWN, Finding, NotApplicable, Rule, StackResult, StackView, facts_of
+from ..framework import (
+    ENVIRONMENT_TYPE,
+    UNKNOWN,
+    Finding,
+    NotApplicable,
+    Rule,
+    StackResult,
+    StackView,
+    facts_of,
+)
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"

@@ -11,7 +11,15 @@ from typing import Any, Mapping
 
 from pulumi_policy import Severity
 
-from ..framework import COMPLIANT, NotApplicable, Resource, ResourceResult, Rule, Violated, as_list
+from ..framework import (
+    COMPLIANT,
+    NotApplicable,
+    Resource,
+    ResourceResult,
+    Rule,
+    Violated,
+    as_list,
+)
 
 ECS_SERVICE = "aws:ecs/service:Service"
 ECS_CLUSTER = "aws:ecs/cluster:Cluster"

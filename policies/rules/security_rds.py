@@ -13,7 +13,14 @@ from pulumi_policy import Severity
 
 from components.phases import PHASES, Phase
 
-from ..framework import COMPLIANT, NotApplicable, Resource, ResourceResult, Rule, Violated
+from ..framework import (
+    COMPLIANT,
+    NotApplicable,
+    Resource,
+    ResourceResult,
+    Rule,
+    Violated,
+)
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 KMS_KEY = "aws:kms/key:Key"

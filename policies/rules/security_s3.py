@@ -32,7 +32,16 @@ from typing import Any, Callable, Mapping
 
 from pulumi_policy import Severity
 
-from ..framework import Finding, NotApplicable, Resource, Rule, StackResult, StackView, as_list, read_known
+from ..framework import (
+    Finding,
+    NotApplicable,
+    Resource,
+    Rule,
+    StackResult,
+    StackView,
+    as_list,
+    read_known,
+)
 
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 SECURE_BUCKET_TYPE = "clinspark:storage:SecureBucket"
