@@ -97,10 +97,14 @@ def stateful_protected(view: StackView, config: Mapping[str, Any]) -> StackResul
     stateful = view.of_type(*STATEFUL)
     if not stateful:
         return NotApplicable("no database, snapshot, bucket, KMS key or secret in the stack")
-    return [Finding(r.urn, f"{r.label} of a change-controlled stack is not protected, so `pulumi up` or "
-                           f"`pulumi destroy` could delete or replace it: register it with "
-                           f"ResourceOptions(protect=True) (settings.protected); {RETIRE_HINT}", r.name)
-            for r in stateful if not r.protect]
+    findings = []
+    for r in stateful:
+        if not r.protect:
+            findings.append(Finding(r.urn, f"{r.label} of a change-controlled stack is not protected, so `pulumi up` "
+                                           f"or `pulumi destroy` could delete or replace it: register it with "
+                                           f"ResourceOptions(protect=True) (settings.protected); {RETIRE_HINT}",
+                                    r.name))
+    return findings
 
 
 # --------------------------------------------------------------------------------------------
