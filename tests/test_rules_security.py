@@ -622,12 +622,12 @@ def test_a_log_group_without_customer_key_is_reported(sandbox):
 def test_a_listener_rule_does_not_apply_to_the_other_protocol_nor_to_other_types(prod):
     http, https = prod.one(LISTENER, "acme-prod-main-http"), prod.one(LISTENER, "acme-prod-main-https")
     reasons = not_applicable(prod, "lb-tls-policy")
-    assert reasons[http.urn] == "a HTTP listener, neither HTTPS nor TLS"
+    assert reasons[http.urn] == "HTTP listener: the rule is for HTTPS and TLS listeners"
     assert reasons[prod.one(DB, "acme-prod-main-db").urn] == (
         "not a resource it checks (aws:lb/listener:Listener, aws:alb/listener:Listener)")
     assert https.urn not in reasons
     assert "lb-tls-policy" not in evaluation(prod, "lb-tls-policy").not_applicable_policies()  # it judged https
-    assert not_applicable(prod, "lb-http-redirects")[https.urn] == "a HTTPS listener, not an HTTP one"
+    assert not_applicable(prod, "lb-http-redirects")[https.urn] == "HTTPS listener: the rule is for HTTP listeners"
 
 
 def test_multi_az_does_not_apply_to_a_role_its_phase_runs_in_one_zone(prod):
@@ -659,7 +659,7 @@ def test_an_asymmetric_key_is_not_asked_to_rotate(prod):
                     setter(customerMasterKeySpec="RSA_2048", keyUsage="SIGN_VERIFY", enableKeyRotation=False))
     assert violations(run, "kms-rotation") == []
     assert not_applicable(run, "kms-rotation")[key.urn] == (
-        "a RSA_2048 SIGN_VERIFY key: AWS rotates only symmetric encryption keys automatically")
+        "RSA_2048 SIGN_VERIFY key: AWS rotates only symmetric encryption keys automatically")
 
 
 @pytest.mark.parametrize("rule", [r.id for r in security_s3.RULES])

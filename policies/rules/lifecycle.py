@@ -303,11 +303,7 @@ def _role_name(arn: str) -> str | None:
     return parts[5].rsplit("/", 1)[-1]
 
 
-def no_cross_customer(view: StackView, config: Mapping[str, Any]) -> StackResult:
-    return list(_cross_customer_findings(view))
-
-
-def _cross_customer_findings(view: StackView) -> Iterator[Finding]:
+def no_cross_customer(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
     env, _phase, problem = _environment(view)
     if env is None:
         if problem:

@@ -195,7 +195,7 @@ def _listener_protocol(listener: Resource) -> str:
 
 def lb_http_redirects(listener: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _listener_protocol(listener) != "HTTP":
-        return NotApplicable(f"a {_listener_protocol(listener)} listener, not an HTTP one")
+        return NotApplicable(f"{_listener_protocol(listener)} listener: the rule is for HTTP listeners")
     actions = [a for a in as_list(listener.props.get("defaultActions")) if isinstance(a, Mapping)]
     redirects = [a for a in actions if a.get("type") == "redirect"
                  and str((a.get("redirect") or {}).get("protocol") or "").upper() == "HTTPS"]
@@ -208,7 +208,7 @@ def lb_http_redirects(listener: Resource, config: Mapping[str, Any]) -> Resource
 
 def lb_tls_policy(listener: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _listener_protocol(listener) not in ("HTTPS", "TLS"):
-        return NotApplicable(f"a {_listener_protocol(listener)} listener, neither HTTPS nor TLS")
+        return NotApplicable(f"{_listener_protocol(listener)} listener: the rule is for HTTPS and TLS listeners")
     policy = listener.props.get("sslPolicy")
     if not (isinstance(policy, str) and policy.startswith(TLS13_PREFIX)):
         shown = "the default TLS policy" if policy is None else f"TLS policy {policy!r}"
@@ -223,7 +223,7 @@ def _lb_kind(lb: Resource) -> str:
 
 def lb_drop_invalid_headers(lb: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _lb_kind(lb) != "application":
-        return NotApplicable(f"a {_lb_kind(lb)} load balancer: only application load balancers read HTTP headers")
+        return NotApplicable(f"{_lb_kind(lb)} load balancer: only application load balancers read HTTP headers")
     if lb.props.get("dropInvalidHeaderFields") is not True:
         return Violated(f"load balancer '{lb.name}' passes invalid HTTP headers on: set "
                         f"drop_invalid_header_fields=True")
@@ -232,7 +232,7 @@ def lb_drop_invalid_headers(lb: Resource, config: Mapping[str, Any]) -> Resource
 
 def lb_access_logs(lb: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _lb_kind(lb) == "gateway":
-        return NotApplicable("a gateway load balancer: gateway load balancers write no access logs")
+        return NotApplicable("gateway load balancer: gateway load balancers write no access logs")
     logs = lb.props.get("accessLogs") or {}
     if logs.get("enabled") is not True or not logs.get("bucket"):
         return Violated(f"load balancer '{lb.name}' writes no access logs: set access_logs with enabled=True and the "

@@ -103,7 +103,7 @@ def kms_rotation(key: Resource, config: Mapping[str, Any]) -> ResourceResult:
     spec = key.props.get("customerMasterKeySpec") or key.props.get("keySpec") or "SYMMETRIC_DEFAULT"
     usage = key.props.get("keyUsage") or "ENCRYPT_DECRYPT"
     if spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
-        return NotApplicable(f"a {spec} {usage} key: AWS rotates only symmetric encryption keys automatically")
+        return NotApplicable(f"{spec} {usage} key: AWS rotates only symmetric encryption keys automatically")
     if key.props.get("enableKeyRotation") is not True:
         return Violated(f"KMS key '{key.name}' does not rotate: set enable_key_rotation=True")
     return COMPLIANT
