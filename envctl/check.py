@@ -41,6 +41,7 @@ class StackCheck:
     violations: list[Violation] = field(default_factory=list)
     waivers: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    not_applicable: dict[str, list[str]] = field(default_factory=dict)  # rule -> why it applied to nothing
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -48,7 +49,21 @@ class StackCheck:
 
     def to_json(self) -> dict[str, Any]:
         return {"stack": self.stack, "phase": self.phase, "resources": self.resources,
-                "violations": [v.to_json() for v in self.violations], "waivers": self.waivers, "error": self.error}
+                "violations": [{**v.to_json(), **rule_reference(v.policy)} for v in self.violations],
+                "notApplicable": [{"policy": rule, "reasons": reasons}
+                                  for rule, reasons in self.not_applicable.items()],
+                "waivers": self.waivers, "error": self.error}
+
+
+def rule_reference(rule_id: str) -> dict[str, Any]:
+    """What a violation carries of its rule: severity, remediation, FSBP control, Checkov ids."""
+    from policies.pack import RULES
+
+    rule = next((r for r in RULES if r.id == rule_id), None)
+    if rule is None:
+        return {}
+    return {"severity": rule.severity.value, "remediation": rule.remediation, "fsbp": rule.fsbp,
+            "checkov": rule.checkov_ids}
 
 
 def default_policy_config(stacks_dir: Path) -> dict[str, Any]:
@@ -145,7 +160,9 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     context = runcontext.RunContext(now=options.now, example=options.example, stacks_dir=Path(stacks_dir))
     with runcontext.using(context):
         pack_facts.clear()
-        result.violations = evaluate(run, effective).violations
+        evaluation = evaluate(run, effective)
+        result.violations = evaluation.violations
+        result.not_applicable = evaluation.not_applicable_policies()
         facts = pack_facts.facts_for(prefix + "pulumi:pulumi:Stack::" + f"{project}-{stack}",
                                      {pack_facts.PROJECT_DIR_KEY: str(Path(stacks_dir).resolve())}, FAMILIES)
         result.waivers = waiver_listing(facts)

@@ -3,7 +3,9 @@
 The CLI fills each policy's config from its schema defaults, applies the `all` level, then each
 policy's own level and properties, and validates the result; the engine then calls `Analyze` for
 every resource (its inputs) and `AnalyzeStack` once (every resource with its parent; components
-with their registered outputs). This module reproduces both steps for `envctl check` and tests.
+with their registered outputs). This module reproduces both steps for `envctl check` and tests,
+including what a policy says does not apply (`args.not_applicable(reason)`), which the engine
+reports apart from violations.
 """
 
 from __future__ import annotations
@@ -52,9 +54,47 @@ class EffectivePolicy:
     config: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class NotApplicableResult:
+    """One call of a policy that said it does not apply: to one resource (`Analyze`) or to the stack
+    (`AnalyzeStack`, urn "")."""
+
+    policy: str
+    urn: str
+    reason: str
+
+
 @dataclass
 class Evaluation:
     violations: list[Violation] = field(default_factory=list)
+    not_applicable: list[NotApplicableResult] = field(default_factory=list)
+    applied: set[str] = field(default_factory=set)  # policies that applied to at least one call
+
+    def not_applicable_policies(self) -> dict[str, list[str]]:
+        """The policies that applied to nothing in the stack, each with its distinct reasons."""
+        found: dict[str, list[str]] = {}
+        for n in self.not_applicable:
+            if n.policy not in self.applied and n.reason not in found.setdefault(n.policy, []):
+                found[n.policy].append(n.reason)
+        return found
+
+
+class _Recording:
+    """The `not_applicable` of the engine's args, recording the reason instead of raising (the
+    framework returns right after calling it)."""
+
+    _record: Any
+
+    def not_applicable(self, reason: str | None = None) -> None:
+        self._record(reason or "")
+
+
+class RecordingResourceArgs(_Recording, ResourceValidationArgs):
+    pass
+
+
+class RecordingStackArgs(_Recording, StackValidationArgs):
+    pass
 
 
 def _plain(value: Any) -> Any:
@@ -144,10 +184,16 @@ def _level(value: Any, where: str) -> EnforcementLevel:
     return LEVELS[value]
 
 
-def _call(validate, args, report) -> None:
+def _call(validate, args: _Recording, report, evaluation: Evaluation, policy: str, urn: str) -> None:
+    said: list[str] = []
+    args._record = said.append
     result = validate(args, report)
     if inspect.isawaitable(result):
         _sync_await(result)
+    if said:
+        evaluation.not_applicable.append(NotApplicableResult(policy, urn, said[0]))
+    else:
+        evaluation.applied.add(policy)
 
 
 def evaluate(run: StackRun, effective: Iterable[EffectivePolicy], stack_tags: Mapping[str, str] | None = None) -> Evaluation:
@@ -165,16 +211,16 @@ def evaluate(run: StackRun, effective: Iterable[EffectivePolicy], stack_tags: Ma
     for reg in run.registrations:
         props = _props(reg, False)
         for e in resource_policies:
-            args = ResourceValidationArgs(reg.type, props, reg.urn, reg.name, _opts(reg), None, e.config)
+            args = RecordingResourceArgs(reg.type, props, reg.urn, reg.name, _opts(reg), None, e.config)
             for validate in _validations(e.policy):
-                _call(validate, args, reporter(e, reg.urn))
+                _call(validate, args, reporter(e, reg.urn), evaluation, e.policy.name, reg.urn)
 
     stack_policies = [e for e in active if isinstance(e.policy, StackValidationPolicy)]
     if stack_policies:
         resources = policy_resources(run)
         for e in stack_policies:
-            args = StackValidationArgs(resources, e.config, dict(stack_tags or {}))
-            _call(e.policy.validate, args, reporter(e, ""))
+            args = RecordingStackArgs(resources, e.config, dict(stack_tags or {}))
+            _call(e.policy.validate, args, reporter(e, ""), evaluation, e.policy.name, "")
     return evaluation
 
 

@@ -1,9 +1,13 @@
 """The rule framework: rules are small pure functions over plain data; the pack binds them.
 
-A *resource rule* gets one :class:`Resource` and answers ``None`` (compliant or not applicable) or
-a message saying what to do. A *stack rule* gets the whole :class:`StackView` and yields
-:class:`Finding` s. :func:`to_policy` turns a :class:`Rule` into the Pulumi policy the engine (or
-``envctl check``) runs, honouring the waivers the pack reads itself (:mod:`policies.facts`).
+A *resource rule* gets one :class:`Resource` and answers :data:`COMPLIANT`, :class:`Violated`
+(a message saying what to do) or :class:`NotApplicable` (why the rule does not apply to it). A
+*stack rule* gets the whole :class:`StackView` and answers :class:`NotApplicable` or the
+:class:`Finding` s it found (none: compliant). :func:`to_policy` turns a :class:`Rule` into the
+Pulumi policy the engine (or ``envctl check``) runs: findings become violations, honouring the
+waivers the pack reads itself (:mod:`policies.facts`); not applicable becomes the engine's own
+``args.not_applicable(reason)``; the rule's severity, remediation, FSBP control and Checkov ids
+travel in pulumi-policy's own metadata fields (:func:`metadata`).
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyComplianceFramework,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    Severity,
     StackValidationArgs,
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
-
 
 from .facts import PROJECT_DIR_KEY, StackFacts, facts_for
 
@@ -126,13 +131,44 @@ class Finding:
     name: str = ""
 
 
-ResourceCheck = Callable[[Resource, Mapping[str, Any]], "str | None"]
-StackCheck = Callable[[StackView, Mapping[str, Any]], Iterable[Finding]]
+# --------------------------------------------------------------------------------------------
+# What a rule answers
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Compliant:
+    """The rule applies and is satisfied."""
+
+
+COMPLIANT = Compliant()
+
+
+@dataclass(frozen=True)
+class Violated:
+    """The rule applies and is not satisfied: `message` says what is wrong and what to do."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """The rule does not apply here: `reason` says why (the engine shows it)."""
+
+    reason: str
+
+
+ResourceResult = Compliant | Violated | NotApplicable
+StackResult = NotApplicable | Iterable[Finding]  # findings: none means compliant
+ResourceCheck = Callable[[Resource, Mapping[str, Any]], ResourceResult]
+StackCheck = Callable[[StackView, Mapping[str, Any]], StackResult]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One rule of the pack: a stable id (also the Pulumi policy name) bound to one function."""
+    """One rule of the pack: a stable id (also the Pulumi policy name) bound to one function.
+
+    Every rule states its `severity` and a one-line `remediation` (what to do about a violation);
+    the pack hands both to the engine with the FSBP control and Checkov ids (:func:`metadata`).
+    """
 
     id: str
     family: Literal["change-control", "lifecycle", "security"]
@@ -142,8 +178,14 @@ class Rule:
     types: tuple[str, ...] = ()  # resource rules: the types it looks at (empty: every type)
     controlled_only: bool = False  # applies to change-controlled stacks only
     fsbp: str | None = None  # AWS Foundational Security Best Practices control
-    checkov: str | None = None
+    checkov: str | None = None  # Checkov check ids, comma-separated
     extra_schema: Mapping[str, Any] = field(default_factory=dict)  # further policy config properties
+    severity: Severity = field(kw_only=True)
+    remediation: str = field(kw_only=True)  # one line: how to make a violation compliant
+
+    @property
+    def checkov_ids(self) -> list[str]:
+        return [c.strip() for c in (self.checkov or "").split(",") if c.strip()]
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,25 +229,53 @@ def _report(rule: Rule, findings: Iterable[Finding], facts: StackFacts, report_v
         report_violation(message, f.urn or None)
 
 
-_LAST_VIEW: list[tuple[Any, StackView]] = []
-
-
 def stack_view(args: StackValidationArgs) -> StackView:
-    """The stack as plain data. Every stack rule of one analysis gets the same resource list, so the
-    view made for the first rule serves the others (the list itself is the key, not its id)."""
-    if _LAST_VIEW and _LAST_VIEW[0][0] is args.resources:
-        view = _LAST_VIEW[0][1]
-        if view.stack_tags == dict(args.stack_tags or {}):
-            return view
-    view = StackView(tuple(from_policy_resource(r) for r in args.resources), dict(args.stack_tags or {}))
-    _LAST_VIEW[:] = [(args.resources, view)]
-    return view
+    """The stack as plain data."""
+    return StackView(tuple(from_policy_resource(r) for r in args.resources), dict(args.stack_tags or {}))
 
 
 def _pack_families() -> Mapping[str, str]:
     from .pack import FAMILIES  # at call time: the pack imports this module
 
     return FAMILIES
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata in pulumi-policy's own fields
+# --------------------------------------------------------------------------------------------
+FSBP_FRAMEWORK = "AWS Foundational Security Best Practices"
+FSBP_DOCS = "https://docs.aws.amazon.com/securityhub/latest/userguide"
+CHECKOV_TAG = "checkov:"  # a Checkov id travels as the tag `checkov:<id>`
+
+
+def fsbp_url(control: str) -> str:
+    """The Security Hub page of an FSBP control: `RDS.3` -> .../rds-controls.html#rds-3."""
+    service, number = control.split(".", 1)
+    return f"{FSBP_DOCS}/{service.lower()}-controls.html#{service.lower()}-{number}"
+
+
+def metadata(rule: Rule) -> dict[str, Any]:
+    """The keyword arguments of a Pulumi policy that carry the rule's metadata to the engine:
+    `severity`, `remediation_steps`, the FSBP control as `framework` (name and reference) with its
+    page as `url`, and the family and every Checkov id as `tags` (`family:security`, `checkov:CKV_AWS_16`)."""
+    return {
+        "severity": rule.severity,
+        "remediation_steps": rule.remediation,
+        "framework": PolicyComplianceFramework(name=FSBP_FRAMEWORK, reference=rule.fsbp) if rule.fsbp else None,
+        "url": fsbp_url(rule.fsbp) if rule.fsbp else None,
+        "tags": [f"family:{rule.family}", *(CHECKOV_TAG + c for c in rule.checkov_ids)],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Rule -> Pulumi policy
+# --------------------------------------------------------------------------------------------
+def not_a_type_reason(rule: Rule) -> str:
+    return f"not a resource it checks ({', '.join(rule.types)})"
+
+
+def uncontrolled_reason(facts: StackFacts) -> str:
+    return f"stack '{facts.stack}' is not change-controlled; the rule is for change-controlled stacks only"
 
 
 def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> ResourceValidationPolicy | StackValidationPolicy:
@@ -218,19 +288,26 @@ def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> Resource
 
         def validate_resource(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
             if rule.types and args.resource_type not in rule.types:
+                args.not_applicable(not_a_type_reason(rule))
                 return
             config = args.get_config() or {}
             facts = facts_for(args.urn, config, families or _pack_families())
             if rule.controlled_only and not facts.controlled:
+                args.not_applicable(uncontrolled_reason(facts))
                 return
             res = Resource(type=args.resource_type, name=args.name, urn=args.urn, props=args.props or {},
                            protect=bool(getattr(args.opts, "protect", False)))
-            message = check(res, config)
-            if message:
-                _report(rule, [Finding(res.urn, message, res.name)], facts, report_violation)
+            result = check(res, config)
+            if isinstance(result, NotApplicable):
+                args.not_applicable(result.reason)
+            elif isinstance(result, Violated):
+                _report(rule, [Finding(res.urn, result.message, res.name)], facts, report_violation)
+            elif not isinstance(result, Compliant):
+                raise TypeError(f"rule {rule.id} answered {result!r}, not COMPLIANT, Violated or NotApplicable")
 
         return ResourceValidationPolicy(name=rule.id, description=description, validate=validate_resource,
-                                        enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema)
+                                        enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema,
+                                        **metadata(rule))
 
     stack_check: StackCheck = rule.check  # type: ignore[assignment]
 
@@ -239,8 +316,14 @@ def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> Resource
         config = args.get_config() or {}
         facts = facts_for(view.urn, config, families or _pack_families())
         if rule.controlled_only and not facts.controlled:
+            args.not_applicable(uncontrolled_reason(facts))
             return
-        _report(rule, stack_check(view, {**config, FACTS: facts}), facts, report_violation)
+        result = stack_check(view, {**config, FACTS: facts})
+        if isinstance(result, NotApplicable):
+            args.not_applicable(result.reason)
+            return
+        _report(rule, result, facts, report_violation)
 
     return StackValidationPolicy(name=rule.id, description=description, validate=validate_stack,
-                                 enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema)
+                                 enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema,
+                                 **metadata(rule))

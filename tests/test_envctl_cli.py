@@ -58,7 +58,7 @@ def test_check_json_has_the_documented_shape(capsys):
     stacks = doc["stacks"]
     assert [s["stack"] for s in stacks] == ["sandbox", "prod"]
     for s in stacks:
-        assert set(s) == {"stack", "phase", "resources", "violations", "waivers", "error"}
+        assert set(s) == {"stack", "phase", "resources", "violations", "notApplicable", "waivers", "error"}
         assert s["violations"] == [] and s["resources"] > 50 and s["error"] is None
 
 

@@ -24,6 +24,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from envctl.mocks import reveal
 from envctl.offline import RunOptions
 from envctl.planning import stacks_for
+from policies.framework import FSBP_FRAMEWORK
 from policies.pack import PACK_NAME, RULES
 from tests.conftest import NOW, NS, altered, set_config
 
@@ -169,3 +170,52 @@ def test_the_pack_analyzes_single_resources_too(analyzer, shipped, rotation, fir
         options=analyzer_pb2.AnalyzerResourceOptions(protect=key.protect, parent=key.parent)), timeout=30)
     names = [d.policyName for d in response.diagnostics]
     assert names == (["kms-rotation"] if fires else []), names
+
+
+SEVERITIES = {"low": analyzer_pb2.POLICY_SEVERITY_LOW, "medium": analyzer_pb2.POLICY_SEVERITY_MEDIUM,
+              "high": analyzer_pb2.POLICY_SEVERITY_HIGH, "critical": analyzer_pb2.POLICY_SEVERITY_CRITICAL}
+
+
+def test_the_engine_is_told_each_rule_s_severity_remediation_fsbp_control_and_checkov_ids(analyzer):
+    info = {p.name: p for p in analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30).policies}
+    for rule in RULES:
+        policy = info[rule.id]
+        assert policy.severity == SEVERITIES[rule.severity.value], rule.id
+        assert policy.remediation_steps == rule.remediation and policy.remediation_steps, rule.id
+        assert f"family:{rule.family}" in policy.tags
+        assert [t.removeprefix("checkov:") for t in policy.tags if t.startswith("checkov:")] == rule.checkov_ids
+        if rule.fsbp:
+            assert (policy.framework.name, policy.framework.reference) == (FSBP_FRAMEWORK, rule.fsbp), rule.id
+            assert policy.url.startswith("https://docs.aws.amazon.com/securityhub/"), rule.id
+        else:
+            assert not policy.HasField("framework") and policy.url == "", rule.id
+    rds = info["rds-encrypted-cmk"]
+    assert (rds.framework.reference, list(rds.tags)) == ("RDS.3", ["family:security", "checkov:CKV_AWS_16"])
+    assert rds.url == "https://docs.aws.amazon.com/securityhub/latest/userguide/rds-controls.html#rds-3"
+
+
+def test_a_violation_reaches_the_engine_with_its_rule_s_severity(analyzer, shipped):
+    configure(analyzer, "prod")
+    key = shipped["prod"].one("aws:kms/key:Key", "acme-prod-exchange-key")
+    short = altered(shipped["prod"], lambda r: r.urn == key.urn, inputs={"deletionWindowInDays": 7.0})
+    (window,) = analyze_stack(analyzer, short)["change-key-deletion-window"]
+    assert window.severity == analyzer_pb2.POLICY_SEVERITY_MEDIUM
+
+
+def test_the_engine_hears_which_rules_do_not_apply_and_why(analyzer, shipped):
+    configure(analyzer, "sandbox")
+    response = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources(shipped["sandbox"])),
+                                     timeout=120)
+    reasons = {n.policy_name: n.reason for n in response.not_applicable}
+    assert reasons["change-approved-state"] == ("stack 'sandbox' is not change-controlled; the rule is for "
+                                                "change-controlled stacks only")
+    assert reasons["lifecycle-restore-allowed"] == "nothing in this sandbox stack is restored from a snapshot"
+    assert "lifecycle-topology" not in reasons and "s3-versioning" not in reasons
+    key = shipped["sandbox"].one("aws:kms/key:Key", "acme-sandbox-main-key")
+    single = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+        type=key.type, properties=struct(key.inputs), urn=key.urn, name=key.name,
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=key.protect, parent=key.parent)), timeout=30)
+    said = {n.policy_name: n.reason for n in single.not_applicable}
+    assert said["rds-encrypted-cmk"] == "not a resource it checks (aws:rds/instance:Instance)"
+    assert said["rds-no-auto-minor-upgrade"] == "not a resource it checks (aws:rds/instance:Instance)"
+    assert "kms-rotation" not in said and list(single.diagnostics) == []

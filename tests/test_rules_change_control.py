@@ -12,7 +12,13 @@ from typing import Any, Callable
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from envctl.evaluate import Violation, effective_policies, evaluate
+from envctl.evaluate import (
+    Evaluation,
+    NotApplicableResult,
+    Violation,
+    effective_policies,
+    evaluate,
+)
 from envctl.mocks import Registration
 from envctl.offline import StackRun
 from policies import facts
@@ -32,13 +38,17 @@ def digest(run: StackRun) -> str:
     return environment(run).outputs["desiredStateDigest"]
 
 
-def violations(run: StackRun, config: dict[str, Any] | None = None, rules: list[str] | None = None) -> list[Violation]:
+def evaluation(run: StackRun, config: dict[str, Any] | None = None, rules: list[str] | None = None) -> Evaluation:
     """The pack's verdict on a plan, as the engine asks it (the pack reads approvals and waivers itself)."""
     wanted = set(rules or RULE_IDS)
     policies = [p for p in POLICIES if p.name in wanted]
     config = {k: v for k, v in (config or {}).items() if k in wanted or k == "all"}
     facts.clear()
-    return evaluate(run, effective_policies(policies, config)).violations
+    return evaluate(run, effective_policies(policies, config))
+
+
+def violations(run: StackRun, config: dict[str, Any] | None = None, rules: list[str] | None = None) -> list[Violation]:
+    return evaluation(run, config, rules).violations
 
 
 def named(name: str) -> Callable[[Registration], bool]:
@@ -261,3 +271,35 @@ def test_providers_may_stand_outside_the_environment(shipped):
                        name="eu-west-1", parent=root, inputs={"region": "eu-west-1"},
                        urn=root.rsplit("::", 2)[0] + "::pulumi:providers:aws::eu-west-1")
     assert violations(replace(run, registrations=[*run.registrations, provider])) == []
+
+
+# --------------------------------------------------------------------------------------------
+# not applicable
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", ("sandbox", "migration", "demo", "community-dev"))
+def test_every_change_control_rule_says_it_does_not_apply_to_an_uncontrolled_stack(shipped, stack):
+    found = evaluation(shipped[stack])
+    reason = f"stack '{stack}' is not change-controlled; the rule is for change-controlled stacks only"
+    assert found.not_applicable == [NotApplicableResult(rule, "", reason) for rule in RULE_IDS]
+    assert found.applied == set()
+
+
+@pytest.mark.parametrize("stack", ("preprod", "val", "prod"))
+def test_every_change_control_rule_applies_to_a_controlled_stack(shipped, stack):
+    found = evaluation(shipped[stack])
+    assert found.not_applicable == [] and found.applied == set(RULE_IDS)
+
+
+def test_a_retiring_stack_is_excused_from_protection_but_not_from_approval(shipped):
+    found = evaluation(retiring(shipped["prod"]))
+    excused = {n.policy: n.reason for n in found.not_applicable}
+    assert excused == {rule: "an approved ECR retires the stack" for rule in (
+        "change-stateful-protected", "change-bucket-not-force-destroyed", "change-key-deletion-window")}
+    assert {"change-approved-state", "change-database-retained", "change-inside-environment"} <= found.applied
+
+
+def test_a_controlled_stack_without_keys_is_not_judged_for_key_windows(shipped):
+    run = shipped["preprod"]
+    keyless = replace(run, registrations=[r for r in run.registrations if r.type != "aws:kms/key:Key"])
+    found = evaluation(keyless, None, ["change-key-deletion-window"])
+    assert found.not_applicable == [NotApplicableResult("change-key-deletion-window", "", "no KMS key in the stack")]

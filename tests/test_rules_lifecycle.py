@@ -15,7 +15,7 @@ import pytest
 from pulumi_policy import EnforcementLevel
 
 from components.phases import CLONE_SOURCE_PHASE, PHASES
-from envctl.evaluate import Violation, effective_policies, evaluate
+from envctl.evaluate import NotApplicableResult, Violation, effective_policies, evaluate
 from envctl.mocks import Registration
 from envctl.offline import StackRun
 from policies.framework import ENVIRONMENT_TYPE, INSTANCE_TYPE, PAIR_TYPE
@@ -350,3 +350,28 @@ def test_a_bucket_policy_granting_a_foreign_role_as_principal_is_refused(shipped
     v = only(violations(altered(run, named(policy.name), inputs={"policy": json.dumps(doc)})),
              "lifecycle-no-cross-customer")
     assert "globex-prod-main-task" in v.message
+
+
+# --------------------------------------------------------------------------------------------
+# not applicable
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", ("sandbox", "migration", "preprod", "demo", "community-dev"))
+def test_restores_are_not_judged_in_a_stack_that_restores_nothing(shipped, stack):
+    found = evaluate(shipped[stack], effective_policies(POLICIES, None))
+    phase = environment(shipped[stack]).outputs["phase"]
+    assert [n for n in found.not_applicable if n.policy in RULE_IDS] == [NotApplicableResult(
+        "lifecycle-restore-allowed", "", f"nothing in this {phase} stack is restored from a snapshot")]
+
+
+@pytest.mark.parametrize("stack", ("val", "prod"))
+def test_every_lifecycle_rule_applies_to_a_restored_stack(shipped, stack):
+    found = evaluate(shipped[stack], effective_policies(POLICIES, None))
+    assert [n for n in found.not_applicable if n.policy in RULE_IDS] == []
+    assert set(RULE_IDS) <= found.applied
+
+
+def test_a_stack_without_environment_is_refused_not_excused(shipped):
+    run = replace(shipped["sandbox"], registrations=[r for r in shipped["sandbox"].registrations
+                                                     if r.type != ENVIRONMENT_TYPE])
+    found = evaluate(run, effective_policies([p for p in POLICIES if p.name in RULE_IDS], None))
+    assert found.not_applicable == [] and policies_of(found.violations) == set(RULE_IDS)

@@ -13,12 +13,18 @@ import re
 from typing import Any, Callable
 
 import pytest
-from pulumi_policy import EnforcementLevel
-from pulumi_policy import StackValidationArgs
+from pulumi_policy import EnforcementLevel, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from components.phases import PHASES, Role
-from envctl.evaluate import Violation, effective_policies, evaluate, policy_resources
+from envctl.evaluate import (
+    Evaluation,
+    NotApplicableResult,
+    Violation,
+    effective_policies,
+    evaluate,
+    policy_resources,
+)
 from envctl.mocks import Registration
 from envctl.offline import StackRun
 from policies.framework import Rule, StackView, from_policy_resource, to_policy
@@ -60,8 +66,17 @@ def sandbox(shipped) -> StackRun:
 # --------------------------------------------------------------------------------------------
 # Helpers: evaluate exactly as the engine does; alter copies of registrations, never the originals
 # --------------------------------------------------------------------------------------------
+def evaluation(run: StackRun, rule_id: str) -> Evaluation:
+    return evaluate(run, effective_policies([to_policy(BY_ID[rule_id])], None))
+
+
 def violations(run: StackRun, rule_id: str) -> list[Violation]:
-    return evaluate(run, effective_policies([to_policy(BY_ID[rule_id])], None)).violations
+    return evaluation(run, rule_id).violations
+
+
+def not_applicable(run: StackRun, rule_id: str) -> dict[str, str]:
+    """URN -> the reason the rule gave for not applying to it ("" for the stack)."""
+    return {n.urn: n.reason for n in evaluation(run, rule_id).not_applicable}
 
 
 def only(found: list[Violation], urn: str) -> Violation:
@@ -599,3 +614,66 @@ def test_a_log_group_without_customer_key_is_reported(sandbox):
     run, group = edit(sandbox, LOG_GROUP, "acme-sandbox-main-logs", dropper("kmsKeyId"))
     v = only(violations(run, "logs-retention"), group.urn)
     assert "set kms_key_id to the instance's customer-managed KMS key" in v.message
+
+
+# --------------------------------------------------------------------------------------------
+# Not applicable: said, with a reason, and only where the rule has nothing to judge
+# --------------------------------------------------------------------------------------------
+def test_a_listener_rule_does_not_apply_to_the_other_protocol_nor_to_other_types(prod):
+    http, https = prod.one(LISTENER, "acme-prod-main-http"), prod.one(LISTENER, "acme-prod-main-https")
+    reasons = not_applicable(prod, "lb-tls-policy")
+    assert reasons[http.urn] == "HTTP listener: the rule is for HTTPS and TLS listeners"
+    assert reasons[prod.one(DB, "acme-prod-main-db").urn] == (
+        "not a resource it checks (aws:lb/listener:Listener, aws:alb/listener:Listener)")
+    assert https.urn not in reasons
+    assert "lb-tls-policy" not in evaluation(prod, "lb-tls-policy").not_applicable_policies()  # it judged https
+    assert not_applicable(prod, "lb-http-redirects")[https.urn] == "HTTPS listener: the rule is for HTTP listeners"
+
+
+def test_multi_az_does_not_apply_to_a_role_its_phase_runs_in_one_zone(prod):
+    reasons = not_applicable(prod, "rds-multi-az-prod-main")
+    assert reasons[prod.one(DB, "acme-prod-test-db").urn] == (
+        "phase prod runs its test database in one availability zone")
+    assert prod.one(DB, "acme-prod-main-db").urn not in reasons
+
+
+def test_a_rule_of_controlled_stacks_is_not_applicable_in_a_sandbox(sandbox):
+    found = evaluation(sandbox, "rds-no-auto-minor-upgrade")
+    assert found.violations == []
+    reasons = found.not_applicable_policies()["rds-no-auto-minor-upgrade"]
+    assert "stack 'sandbox' is not change-controlled; the rule is for change-controlled stacks only" in reasons
+    stack_rule = evaluation(sandbox, "lb-deletion-protection")
+    assert stack_rule.not_applicable == [NotApplicableResult(
+        "lb-deletion-protection", "", "stack 'sandbox' is not change-controlled; the rule is for change-controlled "
+                                      "stacks only")]
+
+
+def test_a_retiring_stack_is_not_asked_for_load_balancer_deletion_protection(prod):
+    run = with_outputs(prod, ENVIRONMENT, retiring=True)
+    assert not_applicable(run, "lb-deletion-protection") == {"": "an approved ECR retires the stack"}
+    assert not_applicable(prod, "lb-deletion-protection") == {}
+
+
+def test_an_asymmetric_key_is_not_asked_to_rotate(prod):
+    run, key = edit(prod, KEY, "acme-prod-exchange-key",
+                    setter(customerMasterKeySpec="RSA_2048", keyUsage="SIGN_VERIFY", enableKeyRotation=False))
+    assert violations(run, "kms-rotation") == []
+    assert not_applicable(run, "kms-rotation")[key.urn] == (
+        "RSA_2048 SIGN_VERIFY key: AWS rotates only symmetric encryption keys automatically")
+
+
+@pytest.mark.parametrize("rule", [r.id for r in security_s3.RULES])
+def test_bucket_rules_do_not_apply_to_a_stack_without_buckets(prod, rule):
+    run = dataclasses.replace(prod, registrations=[r for r in prod.registrations
+                                                   if r.type not in security_s3.BUCKET_TYPES])
+    found = evaluation(run, rule)
+    assert found.violations == []
+    assert found.not_applicable == [NotApplicableResult(rule, "", "no S3 bucket in the stack")]
+    assert not_applicable(prod, rule) == {}
+
+
+def test_the_ingress_rule_does_not_apply_to_a_stack_without_security_groups(prod):
+    groups = (*security_network.SECURITY_GROUP_TYPES, *security_network.SG_RULE_TYPES)
+    run = dataclasses.replace(prod, registrations=[r for r in prod.registrations if r.type not in groups])
+    assert not_applicable(run, "sg-no-open-ingress") == {"": "no security group or security group rule in the stack"}
+    assert not_applicable(prod, "sg-no-open-ingress") == {}

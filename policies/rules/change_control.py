@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from ..framework import ENVIRONMENT_TYPE, UNKNOWN, Finding, Rule, StackView, facts_of
+from pulumi_policy import Severity
+
+from ..framework import (
+    ENVIRONMENT_TYPE,
+    UNKNOWN,
+    Finding,
+    NotApplicable,
+    Rule,
+    StackResult,
+    StackView,
+    facts_of,
+)
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
@@ -30,6 +41,7 @@ PROVIDER_PREFIX = "pulumi:providers:"
 
 RETIRE_HINT = ("if the stack is being retired, set `retire: true` in its stack file under an approved ECR "
                "instead of removing the protection by hand")
+RETIRING = NotApplicable("an approved ECR retires the stack")
 
 
 def retiring(view: StackView) -> bool:
@@ -79,20 +91,32 @@ def approved_state(view: StackView, config: Mapping[str, Any]) -> Iterator[Findi
 # --------------------------------------------------------------------------------------------
 # change-stateful-protected
 # --------------------------------------------------------------------------------------------
-def stateful_protected(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def stateful_protected(view: StackView, config: Mapping[str, Any]) -> StackResult:
     if retiring(view):
-        return
-    for r in view.of_type(*STATEFUL):
+        return RETIRING
+    stateful = view.of_type(*STATEFUL)
+    if not stateful:
+        return NotApplicable("no database, snapshot, bucket, KMS key or secret in the stack")
+    findings = []
+    for r in stateful:
         if not r.protect:
-            yield Finding(r.urn, f"{r.label} of a change-controlled stack is not protected, so `pulumi up` or "
-                                 f"`pulumi destroy` could delete or replace it: register it with "
-                                 f"ResourceOptions(protect=True) (settings.protected); {RETIRE_HINT}", r.name)
+            findings.append(Finding(r.urn, f"{r.label} of a change-controlled stack is not protected, so `pulumi up` "
+                                           f"or `pulumi destroy` could delete or replace it: register it with "
+                                           f"ResourceOptions(protect=True) (settings.protected); {RETIRE_HINT}",
+                                    r.name))
+    return findings
 
 
 # --------------------------------------------------------------------------------------------
 # change-database-retained
 # --------------------------------------------------------------------------------------------
-def database_retained(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def database_retained(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    if not view.of_type(RDS_INSTANCE):
+        return NotApplicable("no database in the stack")
+    return _database_findings(view)
+
+
+def _database_findings(view: StackView) -> Iterator[Finding]:
     env = view.environment
     is_retiring = retiring(view)
     # Mirrors StackSettings.final_snapshot for a controlled stack: only a retiring disposable
@@ -118,22 +142,29 @@ def database_retained(view: StackView, config: Mapping[str, Any]) -> Iterator[Fi
 # --------------------------------------------------------------------------------------------
 # change-bucket-not-force-destroyed
 # --------------------------------------------------------------------------------------------
-def bucket_not_force_destroyed(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def bucket_not_force_destroyed(view: StackView, config: Mapping[str, Any]) -> StackResult:
     if retiring(view):
-        return
-    for r in view.of_type(BUCKET):
-        if r.props.get("forceDestroy") is True:
-            yield Finding(r.urn, f"bucket '{r.name}' of a change-controlled stack has forceDestroy=True, so a destroy "
-                                 f"would delete every object version in it: set forceDestroy=False; {RETIRE_HINT}",
-                          r.name)
+        return RETIRING
+    buckets = view.of_type(BUCKET)
+    if not buckets:
+        return NotApplicable("no S3 bucket in the stack")
+    return [Finding(r.urn, f"bucket '{r.name}' of a change-controlled stack has forceDestroy=True, so a destroy "
+                           f"would delete every object version in it: set forceDestroy=False; {RETIRE_HINT}", r.name)
+            for r in buckets if r.props.get("forceDestroy") is True]
 
 
 # --------------------------------------------------------------------------------------------
 # change-key-deletion-window
 # --------------------------------------------------------------------------------------------
-def key_deletion_window(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def key_deletion_window(view: StackView, config: Mapping[str, Any]) -> StackResult:
     if retiring(view):
-        return
+        return RETIRING
+    if not view.of_type(KMS_KEY):
+        return NotApplicable("no KMS key in the stack")
+    return _key_window_findings(view)
+
+
+def _key_window_findings(view: StackView) -> Iterator[Finding]:
     for r in view.of_type(KMS_KEY):
         window = r.props.get("deletionWindowInDays")
         if window is None:
@@ -171,6 +202,9 @@ RULES: list[Rule] = [
         check=approved_state,
         scope=_STACK,
         controlled_only=True,
+        severity=Severity.CRITICAL,
+        remediation="Draft an ECR for the new desired state (envctl ecr new <stack>) and have a second person approve "
+                    "it (envctl ecr approve)",
     ),
     Rule(
         id="change-stateful-protected",
@@ -180,6 +214,9 @@ RULES: list[Rule] = [
         check=stateful_protected,
         scope=_STACK,
         controlled_only=True,
+        severity=Severity.HIGH,
+        remediation="Register the resource with ResourceOptions(protect=True); retire a stack through an approved ECR "
+                    "(retire: true), never by hand",
     ),
     Rule(
         id="change-database-retained",
@@ -190,6 +227,9 @@ RULES: list[Rule] = [
         controlled_only=True,
         fsbp="RDS.8",
         checkov="CKV_AWS_293",
+        severity=Severity.HIGH,
+        remediation="Set deletion_protection=True, skip_final_snapshot=False and a final_snapshot_identifier on the "
+                    "database",
     ),
     Rule(
         id="change-bucket-not-force-destroyed",
@@ -198,6 +238,8 @@ RULES: list[Rule] = [
         check=bucket_not_force_destroyed,
         scope=_STACK,
         controlled_only=True,
+        severity=Severity.HIGH,
+        remediation="Set force_destroy=False on the bucket; retire a stack through an approved ECR (retire: true)",
     ),
     Rule(
         id="change-key-deletion-window",
@@ -206,6 +248,8 @@ RULES: list[Rule] = [
         check=key_deletion_window,
         scope=_STACK,
         controlled_only=True,
+        severity=Severity.MEDIUM,
+        remediation="Set deletion_window_in_days=30 on the key (or leave it unset)",
     ),
     Rule(
         id="change-inside-environment",
@@ -215,5 +259,7 @@ RULES: list[Rule] = [
         check=inside_environment,
         scope=_STACK,
         controlled_only=True,
+        severity=Severity.HIGH,
+        remediation="Create the resource inside a component of the Environment (opts=ResourceOptions(parent=self))",
     ),
 ]

@@ -13,6 +13,8 @@ from collections.abc import Mapping as MappingABC
 from datetime import date, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
+from pulumi_policy import Severity
+
 from changecontrol import clock
 from components.naming import environment_name
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Phase, Topology
@@ -22,8 +24,10 @@ from ..framework import (
     INSTANCE_TYPE,
     PAIR_TYPE,
     Finding,
+    NotApplicable,
     Resource,
     Rule,
+    StackResult,
     StackView,
     as_list,
 )
@@ -54,18 +58,17 @@ def _environment(view: StackView) -> tuple[Resource | None, Phase | None, Findin
     return env, phase, None
 
 
-def _per_phase(check: Callable[[StackView, Resource, Phase], Iterator[Finding]]
-               ) -> Callable[[StackView, Mapping[str, Any]], Iterator[Finding]]:
-    """A stack rule that reads the Environment and its phase first: it reports why they cannot be read,
-    and runs `check(view, env, phase)` only when both can."""
+def _per_phase(check: Callable[[StackView, Resource, Phase], StackResult]
+               ) -> Callable[[StackView, Mapping[str, Any]], StackResult]:
+    """A stack rule that reads the Environment and its phase first: it reports why they cannot be read
+    (fail closed: never "not applicable"), and runs `check(view, env, phase)` only when both can."""
 
     @functools.wraps(check)
-    def rule(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+    def rule(view: StackView, config: Mapping[str, Any]) -> StackResult:
         env, phase, problem = _environment(view)
-        if problem:
-            yield problem
-        if env is not None and phase is not None:
-            yield from check(view, env, phase)
+        if env is None or phase is None:
+            return [problem] if problem else []
+        return check(view, env, phase)
 
     return rule
 
@@ -210,7 +213,14 @@ def _instance_keys(view: StackView, inst: Resource) -> set[str]:
 
 
 @_per_phase
-def restore_allowed(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
+def restore_allowed(view: StackView, env: Resource, phase: Phase) -> StackResult:
+    restored = [r for r in view.of_type(RDS_INSTANCE) if r.props.get("snapshotIdentifier")]
+    if not restored and not view.of_type(SNAPSHOT_COPY):
+        return NotApplicable(f"nothing in this {phase.name} stack is restored from a snapshot")
+    return _restore_findings(view, env, phase)
+
+
+def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
     allowed = sorted(role.value for role in phase.restored_roles)
     allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored" if allowed
                     else f"a {phase.name} stack starts empty and restores nothing")
@@ -330,6 +340,9 @@ RULES: list[Rule] = [
                     "every tag carries that expiry",
         check=expiry,
         scope=_STACK,
+        severity=Severity.MEDIUM,
+        remediation="Set expires_on in the stack file within the phase's longest life (none for a lasting phase); tag "
+                    "only through StackSettings.tags_for",
     ),
     Rule(
         id="lifecycle-topology",
@@ -338,6 +351,8 @@ RULES: list[Rule] = [
                     "(a main/test pair, or one single)",
         check=topology,
         scope=_STACK,
+        severity=Severity.HIGH,
+        remediation="Build the stack with the project's program: the instances of the phase's topology, nothing more",
     ),
     Rule(
         id="lifecycle-restore-allowed",
@@ -346,6 +361,9 @@ RULES: list[Rule] = [
                     "through a copy under the instance's own key",
         check=restore_allowed,
         scope=_STACK,
+        severity=Severity.CRITICAL,
+        remediation="Restore only the phase's restored roles, from the same customer's Pre-PROD snapshot, through a "
+                    "SnapshotCopy under the instance's own key (clone_from)",
     ),
     Rule(
         id="lifecycle-no-cross-customer",
@@ -354,5 +372,8 @@ RULES: list[Rule] = [
                     "environment's roles",
         check=no_cross_customer,
         scope=_STACK,
+        severity=Severity.CRITICAL,
+        remediation="Tag every resource through StackSettings.tags_for and name only this environment's own roles in "
+                    "bucket policies",
     ),
 ]

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..framework import Resource, Rule, as_list
+from pulumi_policy import Severity
+
+from ..framework import (
+    COMPLIANT,
+    NotApplicable,
+    Resource,
+    ResourceResult,
+    Rule,
+    Violated,
+    as_list,
+)
 
 ECS_SERVICE = "aws:ecs/service:Service"
 ECS_CLUSTER = "aws:ecs/cluster:Cluster"
@@ -27,37 +37,37 @@ def _flag(value: Any) -> bool | None:
     return True if text == "true" else False if text == "false" else None
 
 
-def compute_no_public_ip(r: Resource, config: Mapping[str, Any]) -> str | None:
+def compute_no_public_ip(r: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if r.type == ECS_SERVICE:
         network = r.props.get("networkConfiguration")
         if isinstance(network, Mapping) and _flag(network.get("assignPublicIp")) is True:
-            return (f"ECS service '{r.name}' gives its tasks public IP addresses: set network_configuration "
-                    f"assign_public_ip=False and run the tasks in private subnets")
-        return None
+            return Violated(f"ECS service '{r.name}' gives its tasks public IP addresses: set network_configuration "
+                            f"assign_public_ip=False and run the tasks in private subnets")
+        return COMPLIANT
     if r.type == EC2_INSTANCE:
         if r.props.get("launchTemplate") and r.props.get("associatePublicIpAddress") is None:
-            return None  # its launch template decides, and is judged itself
+            return NotApplicable("its launch template decides whether it gets a public IP, and is judged itself")
         if _flag(r.props.get("associatePublicIpAddress")) is not False:
-            return (f"EC2 instance '{r.name}' may get a public IP address (left unset, the subnet decides): "
-                    f"set associate_public_ip_address=False")
-        return None
+            return Violated(f"EC2 instance '{r.name}' may get a public IP address (left unset, the subnet decides): "
+                            f"set associate_public_ip_address=False")
+        return COMPLIANT
     interfaces = [i for i in as_list(r.props.get("networkInterfaces")) if isinstance(i, Mapping)]
     if not interfaces or any(_flag(i.get("associatePublicIpAddress")) is not False for i in interfaces):
-        return (f"launch template '{r.name}' may give instances public IP addresses (left unset, the subnet "
-                f"decides): declare its network interfaces with associate_public_ip_address='false'")
-    return None
+        return Violated(f"launch template '{r.name}' may give instances public IP addresses (left unset, the subnet "
+                        f"decides): declare its network interfaces with associate_public_ip_address='false'")
+    return COMPLIANT
 
 
-def compute_imdsv2(r: Resource, config: Mapping[str, Any]) -> str | None:
+def compute_imdsv2(r: Resource, config: Mapping[str, Any]) -> ResourceResult:
     options = r.props.get("metadataOptions")
     if r.type == EC2_INSTANCE and options is None and r.props.get("launchTemplate"):
-        return None  # its launch template decides, and is judged itself
+        return NotApplicable("its launch template decides its metadata options, and is judged itself")
     options = options if isinstance(options, Mapping) else {}
     if options.get("httpEndpoint") == "disabled" or options.get("httpTokens") == "required":
-        return None
+        return COMPLIANT
     kind = "EC2 instance" if r.type == EC2_INSTANCE else "launch template"
-    return (f"{kind} '{r.name}' allows IMDSv1 (metadata without a session token): set metadata_options "
-            f"http_tokens='required'")
+    return Violated(f"{kind} '{r.name}' allows IMDSv1 (metadata without a session token): set metadata_options "
+                    f"http_tokens='required'")
 
 
 def _unencrypted_devices(r: Resource) -> list[str]:
@@ -79,26 +89,27 @@ def _unencrypted_devices(r: Resource) -> list[str]:
     return devices
 
 
-def compute_encrypted_volumes(r: Resource, config: Mapping[str, Any]) -> str | None:
+def compute_encrypted_volumes(r: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if r.type == ECS_CLUSTER:
         storage = ((r.props.get("configuration") or {}).get("managedStorageConfiguration") or {})
         if not storage.get("fargateEphemeralStorageKmsKeyId"):
-            return (f"ECS cluster '{r.name}' does not encrypt Fargate ephemeral storage with a customer key: set "
-                    f"configuration.managed_storage_configuration.fargate_ephemeral_storage_kms_key_id")
-        return None
+            return Violated(f"ECS cluster '{r.name}' does not encrypt Fargate ephemeral storage with a customer key: "
+                            f"set configuration.managed_storage_configuration.fargate_ephemeral_storage_kms_key_id")
+        return COMPLIANT
     if r.type == EBS_VOLUME:
         if _flag(r.props.get("encrypted")) is not True:
-            return f"EBS volume '{r.name}' is not encrypted: set encrypted=True and kms_key_id to a customer key"
-        return None
+            return Violated(f"EBS volume '{r.name}' is not encrypted: set encrypted=True and kms_key_id to a customer "
+                            f"key")
+        return COMPLIANT
     devices = _unencrypted_devices(r)
     if devices:
         kind = "EC2 instance" if r.type == EC2_INSTANCE else "launch template"
-        return (f"{kind} '{r.name}' has unencrypted volumes ({', '.join(devices)}): set encrypted=True "
-                f"(with a customer kms_key_id) on every EBS device")
-    return None
+        return Violated(f"{kind} '{r.name}' has unencrypted volumes ({', '.join(devices)}): set encrypted=True "
+                        f"(with a customer kms_key_id) on every EBS device")
+    return COMPLIANT
 
 
-def logs_retention(group: Resource, config: Mapping[str, Any]) -> str | None:
+def logs_retention(group: Resource, config: Mapping[str, Any]) -> ResourceResult:
     problems = []
     days = group.props.get("retentionInDays")
     if not isinstance(days, (int, float)) or days <= 0:
@@ -106,21 +117,32 @@ def logs_retention(group: Resource, config: Mapping[str, Any]) -> str | None:
     if not group.props.get("kmsKeyId"):
         problems.append("set kms_key_id to the instance's customer-managed KMS key")
     if problems:
-        return f"log group '{group.name}': {'; '.join(problems)}"
-    return None
+        return Violated(f"log group '{group.name}': {'; '.join(problems)}")
+    return COMPLIANT
 
 
 RULES: list[Rule] = [
     Rule("compute-no-public-ip", "security",
          "ECS services, EC2 instances and launch templates assign no public IP addresses",
          compute_no_public_ip, types=(ECS_SERVICE, EC2_INSTANCE, LAUNCH_TEMPLATE), fsbp="ECS.2",
-         checkov="CKV_AWS_333, CKV_AWS_88"),
+         checkov="CKV_AWS_333, CKV_AWS_88",
+         severity=Severity.HIGH,
+         remediation="Set assign_public_ip=False (ECS) or associate_public_ip_address=False (EC2) and run in private "
+                     "subnets"),
     Rule("compute-imdsv2", "security", "EC2 instances and launch templates require IMDSv2",
-         compute_imdsv2, types=(EC2_INSTANCE, LAUNCH_TEMPLATE), fsbp="EC2.8", checkov="CKV_AWS_79"),
+         compute_imdsv2, types=(EC2_INSTANCE, LAUNCH_TEMPLATE), fsbp="EC2.8", checkov="CKV_AWS_79",
+         severity=Severity.HIGH,
+         remediation="Set metadata_options http_tokens='required'"),
     Rule("compute-encrypted-volumes", "security",
          "EBS volumes and devices are encrypted; ECS clusters encrypt Fargate ephemeral storage with a customer key",
          compute_encrypted_volumes, types=(EC2_INSTANCE, LAUNCH_TEMPLATE, EBS_VOLUME, ECS_CLUSTER), fsbp="EC2.3",
-         checkov="CKV_AWS_8, CKV_AWS_3"),
+         checkov="CKV_AWS_8, CKV_AWS_3",
+         severity=Severity.MEDIUM,
+         remediation="Set encrypted=True with a customer kms_key_id on every EBS device; give ECS clusters a "
+                     "fargate_ephemeral_storage_kms_key_id"),
     Rule("logs-retention", "security", "Log groups have a retention period and a customer-managed KMS key",
-         logs_retention, types=(LOG_GROUP,), checkov="CKV_AWS_66, CKV_AWS_158"),
+         logs_retention, types=(LOG_GROUP,), checkov="CKV_AWS_66, CKV_AWS_158",
+         severity=Severity.LOW,
+         remediation="Set retention_in_days to the phase's log retention and kms_key_id to the instance's "
+                     "customer-managed KMS key"),
 ]

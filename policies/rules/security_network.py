@@ -20,7 +20,22 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..framework import UNKNOWN, Finding, Resource, Rule, StackView, as_list, read_known
+from pulumi_policy import Severity
+
+from ..framework import (
+    COMPLIANT,
+    UNKNOWN,
+    Finding,
+    NotApplicable,
+    Resource,
+    ResourceResult,
+    Rule,
+    StackResult,
+    StackView,
+    Violated,
+    as_list,
+    read_known,
+)
 
 LOAD_BALANCER_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
@@ -158,12 +173,17 @@ def _ingress_problem(r: Resource, lb_only: set[str], shared: Mapping[str, str]) 
     return None
 
 
-def sg_no_open_ingress(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def sg_no_open_ingress(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    groups = view.of_type(INGRESS_RULE, LEGACY_RULE, *SECURITY_GROUP_TYPES)
+    if not groups:
+        return NotApplicable("no security group or security group rule in the stack")
     lb_only, shared = load_balancer_groups(view)
-    for r in view.of_type(INGRESS_RULE, LEGACY_RULE, *SECURITY_GROUP_TYPES):
+    findings = []
+    for r in groups:
         message = read_known(lambda: _ingress_problem(r, lb_only, shared))
         if isinstance(message, str):
-            yield Finding(r.urn, message, r.name)
+            findings.append(Finding(r.urn, message, r.name))
+    return findings
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,77 +193,96 @@ def _listener_protocol(listener: Resource) -> str:
     return str(listener.props.get("protocol") or "HTTP").upper()
 
 
-def lb_http_redirects(listener: Resource, config: Mapping[str, Any]) -> str | None:
+def lb_http_redirects(listener: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _listener_protocol(listener) != "HTTP":
-        return None
+        return NotApplicable(f"{_listener_protocol(listener)} listener: the rule is for HTTP listeners")
     actions = [a for a in as_list(listener.props.get("defaultActions")) if isinstance(a, Mapping)]
     redirects = [a for a in actions if a.get("type") == "redirect"
                  and str((a.get("redirect") or {}).get("protocol") or "").upper() == "HTTPS"]
     serving = [a.get("type") for a in actions if a.get("type") in ("forward", "fixed-response")]
     if not redirects or serving:
-        return (f"HTTP listener '{listener.name}' does not redirect to HTTPS: make its default action a redirect "
-                f"with protocol 'HTTPS', port '443' and status_code 'HTTP_301'")
-    return None
+        return Violated(f"HTTP listener '{listener.name}' does not redirect to HTTPS: make its default action a "
+                        f"redirect with protocol 'HTTPS', port '443' and status_code 'HTTP_301'")
+    return COMPLIANT
 
 
-def lb_tls_policy(listener: Resource, config: Mapping[str, Any]) -> str | None:
+def lb_tls_policy(listener: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _listener_protocol(listener) not in ("HTTPS", "TLS"):
-        return None
+        return NotApplicable(f"{_listener_protocol(listener)} listener: the rule is for HTTPS and TLS listeners")
     policy = listener.props.get("sslPolicy")
     if not (isinstance(policy, str) and policy.startswith(TLS13_PREFIX)):
         shown = "the default TLS policy" if policy is None else f"TLS policy {policy!r}"
-        return (f"{_listener_protocol(listener)} listener '{listener.name}' uses {shown}: set ssl_policy to an "
-                f"{TLS13_PREFIX}* policy such as ELBSecurityPolicy-TLS13-1-2-2021-06")
-    return None
+        return Violated(f"{_listener_protocol(listener)} listener '{listener.name}' uses {shown}: set ssl_policy to "
+                        f"an {TLS13_PREFIX}* policy such as ELBSecurityPolicy-TLS13-1-2-2021-06")
+    return COMPLIANT
 
 
 def _lb_kind(lb: Resource) -> str:
     return str(lb.props.get("loadBalancerType") or "application")
 
 
-def lb_drop_invalid_headers(lb: Resource, config: Mapping[str, Any]) -> str | None:
+def lb_drop_invalid_headers(lb: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _lb_kind(lb) != "application":
-        return None
+        return NotApplicable(f"{_lb_kind(lb)} load balancer: only application load balancers read HTTP headers")
     if lb.props.get("dropInvalidHeaderFields") is not True:
-        return f"load balancer '{lb.name}' passes invalid HTTP headers on: set drop_invalid_header_fields=True"
-    return None
+        return Violated(f"load balancer '{lb.name}' passes invalid HTTP headers on: set "
+                        f"drop_invalid_header_fields=True")
+    return COMPLIANT
 
 
-def lb_access_logs(lb: Resource, config: Mapping[str, Any]) -> str | None:
+def lb_access_logs(lb: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _lb_kind(lb) == "gateway":
-        return None  # gateway load balancers have no access logs
+        return NotApplicable("gateway load balancer: gateway load balancers write no access logs")
     logs = lb.props.get("accessLogs") or {}
     if logs.get("enabled") is not True or not logs.get("bucket"):
-        return (f"load balancer '{lb.name}' writes no access logs: set access_logs with enabled=True and the "
-                f"environment's access-logs bucket")
-    return None
+        return Violated(f"load balancer '{lb.name}' writes no access logs: set access_logs with enabled=True and the "
+                        f"environment's access-logs bucket")
+    return COMPLIANT
 
 
-def lb_deletion_protection(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def lb_deletion_protection(view: StackView, config: Mapping[str, Any]) -> StackResult:
     """Controlled stacks only; not while the environment is retiring (its approval is change-control's job)."""
     env = view.environment
     if env is not None and read_known(lambda: env.props.get(ENVIRONMENT_RETIRING)) is True:
-        return
-    for lb in view.of_type(*LOAD_BALANCER_TYPES):
+        return NotApplicable("an approved ECR retires the stack")
+    balancers = view.of_type(*LOAD_BALANCER_TYPES)
+    if not balancers:
+        return NotApplicable("no load balancer in the stack")
+    findings = []
+    for lb in balancers:
         protected = read_known(lambda: lb.props.get("enableDeletionProtection"))
         if protected is not True and protected is not UNKNOWN:
-            yield Finding(lb.urn, f"load balancer '{lb.name}' of a change-controlled stack can be deleted: set "
-                                  f"enable_deletion_protection=True", lb.name)
+            findings.append(Finding(lb.urn, f"load balancer '{lb.name}' of a change-controlled stack can be deleted: "
+                                            f"set enable_deletion_protection=True", lb.name))
+    return findings
 
 
 RULES: list[Rule] = [
     Rule("sg-no-open-ingress", "security",
          "Only a load balancer's own security group accepts internet traffic, on TCP 80/443; never SSH or RDP",
-         sg_no_open_ingress, scope="stack", fsbp="EC2.18", checkov="CKV_AWS_24, CKV_AWS_25"),
+         sg_no_open_ingress, scope="stack", fsbp="EC2.18", checkov="CKV_AWS_24, CKV_AWS_25",
+         severity=Severity.HIGH,
+         remediation="Open only TCP 80/443 to the internet, on the load balancer's own security group, as "
+                     "SecurityGroupIngressRule resources"),
     Rule("lb-http-redirects", "security", "HTTP listeners redirect every request to HTTPS",
-         lb_http_redirects, types=LISTENER_TYPES, fsbp="ELB.1", checkov="CKV2_AWS_20"),
+         lb_http_redirects, types=LISTENER_TYPES, fsbp="ELB.1", checkov="CKV2_AWS_20",
+         severity=Severity.MEDIUM,
+         remediation="Make the HTTP listener's default action a redirect to HTTPS (port 443, HTTP_301)"),
     Rule("lb-tls-policy", "security", "HTTPS and TLS listeners use an ELBSecurityPolicy-TLS13-* policy",
-         lb_tls_policy, types=LISTENER_TYPES, fsbp="ELB.17", checkov="CKV_AWS_103"),
+         lb_tls_policy, types=LISTENER_TYPES, fsbp="ELB.17", checkov="CKV_AWS_103",
+         severity=Severity.MEDIUM,
+         remediation="Set ssl_policy to an ELBSecurityPolicy-TLS13-* policy"),
     Rule("lb-drop-invalid-headers", "security", "Application load balancers drop invalid HTTP header fields",
-         lb_drop_invalid_headers, types=LOAD_BALANCER_TYPES, fsbp="ELB.4", checkov="CKV_AWS_131"),
+         lb_drop_invalid_headers, types=LOAD_BALANCER_TYPES, fsbp="ELB.4", checkov="CKV_AWS_131",
+         severity=Severity.MEDIUM,
+         remediation="Set drop_invalid_header_fields=True on the load balancer"),
     Rule("lb-access-logs", "security", "Load balancers write access logs to a bucket",
-         lb_access_logs, types=LOAD_BALANCER_TYPES, fsbp="ELB.5", checkov="CKV_AWS_91"),
+         lb_access_logs, types=LOAD_BALANCER_TYPES, fsbp="ELB.5", checkov="CKV_AWS_91",
+         severity=Severity.LOW,
+         remediation="Set access_logs with enabled=True and the environment's access-logs bucket"),
     Rule("lb-deletion-protection", "security",
          "Load balancers of change-controlled stacks have deletion protection, unless the stack is retiring",
-         lb_deletion_protection, scope="stack", controlled_only=True, fsbp="ELB.6", checkov="CKV_AWS_150"),
+         lb_deletion_protection, scope="stack", controlled_only=True, fsbp="ELB.6", checkov="CKV_AWS_150",
+         severity=Severity.MEDIUM,
+         remediation="Set enable_deletion_protection=True on the load balancer"),
 ]

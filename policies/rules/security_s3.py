@@ -28,9 +28,20 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
-from ..framework import Finding, Resource, Rule, StackView, as_list, read_known
+from pulumi_policy import Severity
+
+from ..framework import (
+    Finding,
+    NotApplicable,
+    Resource,
+    Rule,
+    StackResult,
+    StackView,
+    as_list,
+    read_known,
+)
 
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 SECURE_BUCKET_TYPE = "clinspark:storage:SecureBucket"
@@ -118,11 +129,20 @@ def pair_buckets(view: StackView) -> BucketPairing:
     )
 
 
-def _bucket_findings(view: StackView, judge: Callable[[PairedBucket], str | None]) -> Iterator[Finding]:
-    for paired in pair_buckets(view).buckets:
+NO_BUCKET = NotApplicable("no S3 bucket in the stack")
+
+
+def _bucket_findings(view: StackView, judge: Callable[[PairedBucket], str | None]) -> StackResult:
+    """What `judge` says of each bucket of the stack; not applicable to a stack without buckets."""
+    buckets = pair_buckets(view).buckets
+    if not buckets:
+        return NO_BUCKET
+    findings = []
+    for paired in buckets:
         message = read_known(lambda: judge(paired))
         if isinstance(message, str):
-            yield Finding(paired.bucket.urn, message, paired.bucket.name)
+            findings.append(Finding(paired.bucket.urn, message, paired.bucket.name))
+    return findings
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,7 +180,7 @@ def _encryption_problem(paired: PairedBucket) -> str | None:
     return None
 
 
-def s3_kms_encryption(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def s3_kms_encryption(view: StackView, config: Mapping[str, Any]) -> StackResult:
     return _bucket_findings(view, _encryption_problem)
 
 
@@ -180,7 +200,7 @@ def _public_access_problem(paired: PairedBucket) -> str | None:
     return None
 
 
-def s3_public_access_block(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def s3_public_access_block(view: StackView, config: Mapping[str, Any]) -> StackResult:
     return _bucket_findings(view, _public_access_problem)
 
 
@@ -200,7 +220,7 @@ def _versioning_problem(paired: PairedBucket) -> str | None:
     return None
 
 
-def s3_versioning(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def s3_versioning(view: StackView, config: Mapping[str, Any]) -> StackResult:
     return _bucket_findings(view, _versioning_problem)
 
 
@@ -271,7 +291,7 @@ def _tls_problem(paired: PairedBucket) -> str | None:
     return f"{paired.label}: its bucket policy does not refuse plain HTTP: add {TLS_STATEMENT}"
 
 
-def s3_tls_only(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
+def s3_tls_only(view: StackView, config: Mapping[str, Any]) -> StackResult:
     return _bucket_findings(view, _tls_problem)
 
 
@@ -304,25 +324,43 @@ def _acl_problem(paired: PairedBucket) -> str | None:
     return None
 
 
-def s3_no_acls(view: StackView, config: Mapping[str, Any]) -> Iterator[Finding]:
-    yield from _bucket_findings(view, _acl_problem)
-    for acl in pair_buckets(view).unpaired:
-        if acl.type in ACL_TYPES and read_known(lambda: _acl_grants(acl)) is True:
-            yield Finding(acl.urn, f"the bucket ACL '{acl.name}' grants access through an ACL: remove it and grant "
-                                   f"access in the bucket policy or IAM", acl.name)
+def s3_no_acls(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    unpaired_acls = [s for s in pair_buckets(view).unpaired if s.type in ACL_TYPES]
+    judged = _bucket_findings(view, _acl_problem)
+    if judged is NO_BUCKET and not unpaired_acls:
+        return NO_BUCKET
+    findings = [] if judged is NO_BUCKET else list(judged)  # type: ignore[arg-type]
+    for acl in unpaired_acls:
+        if read_known(lambda: _acl_grants(acl)) is True:
+            findings.append(Finding(acl.urn, f"the bucket ACL '{acl.name}' grants access through an ACL: remove it "
+                                             f"and grant access in the bucket policy or IAM", acl.name))
+    return findings
 
 
 RULES: list[Rule] = [
     Rule("s3-kms-encryption", "security",
          "S3 buckets are encrypted with SSE-KMS under a customer key (access-log buckets may use SSE-S3)",
-         s3_kms_encryption, scope="stack", fsbp="S3.17", checkov="CKV_AWS_145"),
+         s3_kms_encryption, scope="stack", fsbp="S3.17", checkov="CKV_AWS_145",
+         severity=Severity.HIGH,
+         remediation="Add a BucketServerSideEncryptionConfiguration with sse_algorithm 'aws:kms' and a "
+                     "customer-managed KMS key (SecureBucket does)"),
     Rule("s3-public-access-block", "security",
          "S3 buckets have a public access block with all four settings on",
-         s3_public_access_block, scope="stack", fsbp="S3.8", checkov="CKV2_AWS_6"),
+         s3_public_access_block, scope="stack", fsbp="S3.8", checkov="CKV2_AWS_6",
+         severity=Severity.HIGH,
+         remediation="Add a BucketPublicAccessBlock with all four flags true (SecureBucket does)"),
     Rule("s3-versioning", "security", "S3 buckets have versioning enabled",
-         s3_versioning, scope="stack", fsbp="S3.14", checkov="CKV_AWS_21"),
+         s3_versioning, scope="stack", fsbp="S3.14", checkov="CKV_AWS_21",
+         severity=Severity.MEDIUM,
+         remediation="Add a BucketVersioning with status 'Enabled' (SecureBucket does)"),
     Rule("s3-tls-only", "security", "S3 bucket policies deny every request not made over TLS",
-         s3_tls_only, scope="stack", fsbp="S3.5", checkov=None),
+         s3_tls_only, scope="stack", fsbp="S3.5", checkov=None,
+         severity=Severity.MEDIUM,
+         remediation="Add a bucket policy statement that denies s3:* to everyone when aws:SecureTransport is false "
+                     "(SecureBucket does)"),
     Rule("s3-no-acls", "security", "S3 buckets enforce bucket-owner ownership and no ACL grants access",
-         s3_no_acls, scope="stack", fsbp="S3.12", checkov="CKV2_AWS_65"),
+         s3_no_acls, scope="stack", fsbp="S3.12", checkov="CKV2_AWS_65",
+         severity=Severity.MEDIUM,
+         remediation="Add BucketOwnershipControls with object_ownership 'BucketOwnerEnforced' and remove every ACL "
+                     "grant"),
 ]
