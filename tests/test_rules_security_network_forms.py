@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_rules_security import INGRESS, LISTENER, added, edit, only, setter, violations
+from tests.test_rules_security import (
+    INGRESS,
+    LISTENER,
+    added,
+    edit,
+    only,
+    setter,
+    violations,
+)
 
 
 @pytest.fixture
