@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from envctl.evaluate import effective_policies, evaluate
+from policies.framework import to_policy
+from policies.rules.lifecycle import RULES
 from tests.test_rules_security import (
     INGRESS,
     LISTENER,
@@ -71,3 +74,34 @@ def test_a_tls13_policy_that_still_accepts_tls_1_0_or_1_1_is_reported(prod, poli
 def test_tls13_policies_starting_at_1_2_stay_quiet(prod, policy):
     run, _ = edit(prod, LISTENER, "acme-prod-test-https", setter(sslPolicy=policy))
     assert violations(run, "lb-tls-policy") == []
+
+
+# --------------------------------------------------------------------------------------------
+# Context from the Environment (issue 8, item 2) and the phase's log retention (item 4)
+# --------------------------------------------------------------------------------------------
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+@pytest.mark.parametrize("days, says", [(365.0, "keep logs at least 2557 days"), ("30", "keep logs at least 2557 days"),
+                                        (2000.0, "not a period CloudWatch accepts")])
+def test_prod_logs_are_kept_at_least_the_phase_s_days(prod, days, says):
+    run, group = edit(prod, LOG_GROUP, "acme-prod-main-logs", setter(retentionInDays=days))
+    assert says in only(violations(run, "logs-retention"), group.urn).message
+
+
+def test_a_sandbox_may_keep_logs_for_its_own_shorter_period(shipped):
+    sandbox = shipped["sandbox"]
+    run, _ = edit(sandbox, LOG_GROUP, "acme-sandbox-main-logs", setter(retentionInDays="14"))
+    assert violations(run, "logs-retention") == []
+
+
+@pytest.mark.parametrize("tags, says", [
+    ({"phase": "sandbox"}, "phase='sandbox' (the environment says 'prod')"),
+    ({"controlled": "false"}, "controlled='false' (the environment says 'true')"),
+    ({"role": "test"}, "role='test' (its place in the environment says 'main')"),
+])
+def test_a_tag_that_disagrees_with_the_environment_is_reported(prod, tags, says):
+    run, db = edit(prod, "aws:rds/instance:Instance", "acme-prod-main-db", lambda i: i["tags"].update(tags))
+    (rule,) = [r for r in RULES if r.id == "lifecycle-tags-agree"]
+    found = evaluate(run, effective_policies([to_policy(rule)], None)).violations
+    assert [v.urn for v in found] == [db.urn] and says in found[0].message
