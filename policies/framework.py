@@ -28,6 +28,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from components.phases import Phase, StackNameError, parse_stack_name
+
 from .facts import PROJECT_DIR_KEY, StackFacts, facts_for
 
 ENVIRONMENT_TYPE = "clinspark:environment:Environment"
@@ -196,7 +198,19 @@ COMMON_SCHEMA: dict[str, Any] = {
     # checkout (CI's protected branch). A location only: the pack verifies everything it reads there.
     PROJECT_DIR_KEY: {"type": "string"},
 }
-FACTS = "__facts__"  # the key under which a stack rule's config carries the stack's facts
+FACTS = "__facts__"  # the key under which a rule's config carries the stack's facts
+
+
+def stack_phase(config: Mapping[str, Any]) -> Phase | None:
+    """The phase of the stack a rule is judging, from the stack's name alone (as the program takes it),
+    never from a resource's tags; None when the name says no phase (the program refuses such a stack)."""
+    facts = facts_of(config)
+    if facts is None:
+        return None
+    try:
+        return parse_stack_name(facts.stack).phase
+    except StackNameError:
+        return None
 
 
 def facts_of(config: Mapping[str, Any]) -> StackFacts | None:
@@ -297,7 +311,7 @@ def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> Resource
                 return
             res = Resource(type=args.resource_type, name=args.name, urn=args.urn, props=args.props or {},
                            protect=bool(getattr(args.opts, "protect", False)))
-            result = check(res, config)
+            result = check(res, {**config, FACTS: facts})
             if isinstance(result, NotApplicable):
                 args.not_applicable(result.reason)
             elif isinstance(result, Violated):

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from .framework import Rule, to_policy
-from .rules import change_control, lifecycle, security_compute, security_network, security_rds, security_s3
+from .rules import (
+    change_control,
+    lifecycle,
+    security_compute,
+    security_data,
+    security_iam,
+    security_network,
+    security_rds,
+    security_s3,
+    security_workloads,
+)
 
 PACK_NAME = "clinspark-environments"
 
@@ -14,6 +24,9 @@ RULES: list[Rule] = [
     *security_rds.RULES,
     *security_network.RULES,
     *security_compute.RULES,
+    *security_iam.RULES,
+    *security_data.RULES,
+    *security_workloads.RULES,
 ]
 
 RULE_IDS = [rule.id for rule in RULES]

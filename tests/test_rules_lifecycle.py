@@ -69,7 +69,7 @@ def test_shipped_stacks_pass_every_lifecycle_rule(shipped, stack):
 
 def test_lifecycle_rules_apply_to_every_stack_and_are_mandatory():
     assert set(RULE_IDS) == {"lifecycle-expiry", "lifecycle-topology", "lifecycle-restore-allowed",
-                             "lifecycle-no-cross-customer"}
+                             "lifecycle-no-cross-customer", "lifecycle-tags-agree"}
     levels = {p.name: p.enforcement_level for p in POLICIES}
     assert all(not r.controlled_only and levels[r.id] == EnforcementLevel.MANDATORY and r.family == "lifecycle"
                for r in lifecycle.RULES)

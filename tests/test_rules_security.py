@@ -370,10 +370,33 @@ def test_the_backup_minimum_is_the_phase_s_own(sandbox):
     assert violations(sandbox, "rds-backup-retention") == []
 
 
-def test_a_database_without_a_phase_tag_cannot_be_judged_and_is_reported(prod):
+def test_a_prod_database_tagged_as_a_sandbox_is_still_judged_as_prod(prod):
+    """The phase comes from the stack, not from the database's tags: a lie in the tags changes nothing."""
+    run, db = edit(prod, DB, "acme-prod-main-db", lambda i: (i["tags"].update(phase="sandbox", controlled="false"),
+                                                            i.update(backupRetentionPeriod=1.0, multiAz=False)))
+    assert "phase prod requires at least" in only(violations(run, "rds-backup-retention"), db.urn).message
+    assert "set multi_az=True" in only(violations(run, "rds-multi-az-prod-main"), db.urn).message
     run, db = edit(prod, DB, "acme-prod-test-db", lambda i: i["tags"].pop("phase"))
-    v = only(violations(run, "rds-backup-retention"), db.urn)
-    assert "tag it with its phase" in v.message
+    assert violations(run, "rds-backup-retention") == []  # no tag needed to know the phase
+
+
+@pytest.mark.parametrize("value, says", [
+    (None, "1 day(s) of backups (unset: AWS's default)"),
+    ("7", "7 day(s) of backups"),
+    ("seven", "is not a number of days"),
+    (36.0, "more than RDS accepts"),
+    (0.0, "no automated backups"),
+])
+def test_backup_retention_is_read_as_the_provider_reads_it(prod, value, says):
+    change = (lambda i: i.pop("backupRetentionPeriod")) if value is None else setter(backupRetentionPeriod=value)
+    run, db = edit(prod, DB, "acme-prod-main-db", change)
+    assert says in only(violations(run, "rds-backup-retention"), db.urn).message
+
+
+def test_an_unset_backup_period_is_enough_where_one_day_is(sandbox):
+    assert PHASES["sandbox"].backup_retention_days == 1
+    run, _ = edit(sandbox, DB, "acme-sandbox-main-db", lambda i: i.pop("backupRetentionPeriod"))
+    assert violations(run, "rds-backup-retention") == []
 
 
 def test_the_prod_main_database_runs_multi_az(prod):
@@ -630,11 +653,11 @@ def test_a_listener_rule_does_not_apply_to_the_other_protocol_nor_to_other_types
     assert not_applicable(prod, "lb-http-redirects")[https.urn] == "HTTPS listener: the rule is for HTTP listeners"
 
 
-def test_multi_az_does_not_apply_to_a_role_its_phase_runs_in_one_zone(prod):
-    reasons = not_applicable(prod, "rds-multi-az-prod-main")
-    assert reasons[prod.one(DB, "acme-prod-test-db").urn] == (
-        "phase prod runs its test database in one availability zone")
-    assert prod.one(DB, "acme-prod-main-db").urn not in reasons
+def test_multi_az_does_not_apply_where_the_phase_runs_every_database_in_one_zone(prod, sandbox):
+    assert not_applicable(sandbox, "rds-multi-az-prod-main") == {
+        "": "phase sandbox runs every database in one availability zone"}
+    assert violations(prod, "rds-multi-az-prod-main") == []  # the test database of prod is single-AZ, and quiet
+    assert "rds-multi-az-prod-main" not in evaluation(prod, "rds-multi-az-prod-main").not_applicable_policies()
 
 
 def test_a_rule_of_controlled_stacks_is_not_applicable_in_a_sandbox(sandbox):

@@ -265,6 +265,48 @@ def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[
 
 
 # --------------------------------------------------------------------------------------------
+# lifecycle-tags-agree
+# --------------------------------------------------------------------------------------------
+ENVIRONMENT_ROLE = "environment"  # the role tag of what belongs to the environment, not to one instance
+
+
+def _flag_text(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else str(value)
+
+
+def tags_agree(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    return list(_tag_findings(view))
+
+
+def _tag_findings(view: StackView) -> Iterator[Finding]:
+    """What a resource's own tags say must be what the Environment and its instance say: rules never read
+    phase, role or "controlled" from tags, but people and cost reports do, and a tag that lies (a prod
+    database tagged phase: sandbox) is how a resource would pass for something it is not."""
+    env, phase, problem = _environment(view)
+    if env is None or phase is None:
+        if problem:
+            yield problem
+        return
+    expected = {"phase": phase.name, "controlled": _flag_text(phase.controlled),
+                "disposable": _flag_text(phase.disposable)}
+    # Outside an instance a resource is the environment's, or (a published snapshot) one of its instances'.
+    roles = {str(i.props.get("role")) for i in view.of_type(INSTANCE_TYPE)}
+    for r in view.resources:
+        tags = r.tags
+        if not tags:
+            continue
+        owner = _owner(view, r)
+        wrong = [f"{key}={tags[key]!r} (the environment says {value!r})" for key, value in expected.items()
+                 if key in tags and str(tags[key]) != value]
+        allowed = {str(owner.props.get("role"))} if owner is not None else {ENVIRONMENT_ROLE, *roles}
+        if "role" in tags and str(tags["role"]) not in allowed:
+            wrong.append(f"role={tags['role']!r} (its place in the environment says {' or '.join(map(repr, sorted(allowed)))})")
+        if wrong:
+            yield Finding(r.urn, f"{r.label} carries tags that disagree with its environment: {', '.join(wrong)}; "
+                                 f"tag it through StackSettings.tags_for, never by hand", r.name)
+
+
+# --------------------------------------------------------------------------------------------
 # lifecycle-no-cross-customer
 # --------------------------------------------------------------------------------------------
 def _policy_document(value: Any) -> Mapping[str, Any] | None:
@@ -375,5 +417,16 @@ RULES: list[Rule] = [
         severity=Severity.CRITICAL,
         remediation="Tag every resource through StackSettings.tags_for and name only this environment's own roles in "
                     "bucket policies",
+    ),
+    Rule(
+        id="lifecycle-tags-agree",
+        family="lifecycle",
+        description="Every resource's phase, role, controlled and disposable tags agree with its Environment and "
+                    "instance",
+        check=tags_agree,
+        scope=_STACK,
+        severity=Severity.HIGH,
+        remediation="Tag every resource through StackSettings.tags_for; never set phase, role, controlled or "
+                    "disposable tags by hand",
     ),
 ]

@@ -11,6 +11,8 @@ from typing import Any, Mapping
 
 from pulumi_policy import Severity
 
+from components.phases import LOG_RETENTION_DAYS
+
 from ..framework import (
     COMPLIANT,
     NotApplicable,
@@ -19,6 +21,7 @@ from ..framework import (
     Rule,
     Violated,
     as_list,
+    stack_phase,
 )
 
 ECS_SERVICE = "aws:ecs/service:Service"
@@ -109,11 +112,32 @@ def compute_encrypted_volumes(r: Resource, config: Mapping[str, Any]) -> Resourc
     return COMPLIANT
 
 
+def _days(value: Any) -> int | None:
+    """A number of days as the provider reads it (a number or a string of digits); None if it is none."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
 def logs_retention(group: Resource, config: Mapping[str, Any]) -> ResourceResult:
     problems = []
-    days = group.props.get("retentionInDays")
-    if not isinstance(days, (int, float)) or days <= 0:
-        problems.append("set retention_in_days to the phase's log retention (left unset or 0, logs are kept forever)")
+    phase = stack_phase(config)
+    minimum = phase.log_retention_days if phase is not None else max(LOG_RETENTION_DAYS)  # no phase: fail closed
+    raw = group.props.get("retentionInDays")
+    days = _days(raw)
+    if days is None or days <= 0:
+        problems.append(f"set retention_in_days to at least {minimum} (the phase's log retention; left unset or 0, "
+                        f"logs are kept forever at the owner's cost and never expire as the phase says)")
+    elif days not in LOG_RETENTION_DAYS:
+        problems.append(f"retention_in_days {days} is not a period CloudWatch accepts: use one of "
+                        f"{', '.join(str(d) for d in LOG_RETENTION_DAYS if d >= minimum)}")
+    elif days < minimum:
+        problems.append(f"keep logs at least {minimum} days (the phase's log retention; retention_in_days is {days})")
     if not group.props.get("kmsKeyId"):
         problems.append("set kms_key_id to the instance's customer-managed KMS key")
     if problems:

@@ -18,6 +18,7 @@ whatever the target.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Iterator, Mapping, Sequence
 
 from pulumi_policy import Severity
@@ -47,18 +48,39 @@ SG_RULE_TYPES = (INGRESS_RULE, LEGACY_RULE, "aws:vpc/securityGroupEgressRule:Sec
 INTERNET_PORTS = (80, 443)  # HTTP (redirected) and HTTPS, to a load balancer only
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 TLS13_PREFIX = "ELBSecurityPolicy-TLS13-"
+# The TLS 1.3 policies name their minimum version next: TLS13-1-0-2021-06 and TLS13-1-1-2021-06 still
+# accept TLS 1.0 and 1.1; TLS13-1-2-* (Res, Ext, FIPS, PQ variants) and TLS13-1-3-* start at 1.2.
+TLS_MINIMUM_1_2 = re.compile(r"^ELBSecurityPolicy-TLS13-1-[23]-[A-Za-z0-9-]+$")
 ENVIRONMENT_RETIRING = "retiring"
 
 # --------------------------------------------------------------------------------------------
 # sg-no-open-ingress
 # --------------------------------------------------------------------------------------------
+# Address blocks that hold no address reachable from the internet: private (RFC 1918, ULA),
+# shared (CGNAT), loopback, link-local, benchmarking, multicast and reserved. A source that is not
+# inside one of them contains public addresses, however it is cut (0.0.0.0/1 + 128.0.0.0/1, 2000::/3).
+NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+    "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
+
+
 def _is_internet(cidr: Any) -> bool:
+    """A source CIDR that contains any public address (an unparseable one counts: AWS would refuse it)."""
     if not isinstance(cidr, str):
         return False
     try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+        net = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        return False
+        return True
+    if net.prefixlen == 0:
+        return True
+    return not any(net.version == block.version and net.subnet_of(block) for block in NOT_PUBLIC)
+
+
+def _prefix_lists(*values: Any) -> list[str]:
+    """Managed prefix lists named as a source: their entries are not in the plan, so they count as the internet."""
+    return [f"prefix list {v}" for value in values for v in as_list(value) if isinstance(v, str) and v]
 
 
 def _protocol(value: Any) -> str:
@@ -121,6 +143,7 @@ def _open_entries(r: Resource) -> Iterator[tuple[str, str, tuple[int, int], Any]
     p = r.props
     if r.type == INGRESS_RULE:
         sources = [c for c in (p.get("cidrIpv4"), p.get("cidrIpv6")) if _is_internet(c)]
+        sources += _prefix_lists(p.get("prefixListId"))
         protocol = _protocol(p.get("ipProtocol"))
         for source in sources:
             yield source, protocol, _port_range(protocol, p.get("fromPort"), p.get("toPort")), \
@@ -129,7 +152,8 @@ def _open_entries(r: Resource) -> Iterator[tuple[str, str, tuple[int, int], Any]
         if p.get("type") != "ingress":
             return
         protocol = _protocol(p.get("protocol"))
-        for source in [c for c in as_list(p.get("cidrBlocks")) + as_list(p.get("ipv6CidrBlocks")) if _is_internet(c)]:
+        cidrs = as_list(p.get("cidrBlocks")) + as_list(p.get("ipv6CidrBlocks"))
+        for source in [c for c in cidrs if _is_internet(c)] + _prefix_lists(p.get("prefixListIds")):
             yield source, protocol, _port_range(protocol, p.get("fromPort"), p.get("toPort")), \
                 read_known(lambda: p.get("securityGroupId"))
     elif r.type in SECURITY_GROUP_TYPES:
@@ -138,7 +162,7 @@ def _open_entries(r: Resource) -> Iterator[tuple[str, str, tuple[int, int], Any]
                 continue
             protocol = _protocol(entry.get("protocol"))
             cidrs = as_list(entry.get("cidrBlocks")) + as_list(entry.get("ipv6CidrBlocks"))
-            for source in [c for c in cidrs if _is_internet(c)]:
+            for source in [c for c in cidrs if _is_internet(c)] + _prefix_lists(entry.get("prefixListIds")):
                 yield source, protocol, _port_range(protocol, entry.get("fromPort"), entry.get("toPort")), None
 
 
@@ -210,10 +234,13 @@ def lb_tls_policy(listener: Resource, config: Mapping[str, Any]) -> ResourceResu
     if _listener_protocol(listener) not in ("HTTPS", "TLS"):
         return NotApplicable(f"{_listener_protocol(listener)} listener: the rule is for HTTPS and TLS listeners")
     policy = listener.props.get("sslPolicy")
-    if not (isinstance(policy, str) and policy.startswith(TLS13_PREFIX)):
+    if not (isinstance(policy, str) and TLS_MINIMUM_1_2.match(policy)):
         shown = "the default TLS policy" if policy is None else f"TLS policy {policy!r}"
-        return Violated(f"{_listener_protocol(listener)} listener '{listener.name}' uses {shown}: set ssl_policy to "
-                        f"an {TLS13_PREFIX}* policy such as ELBSecurityPolicy-TLS13-1-2-2021-06")
+        weak = (" (it supports TLS 1.3 but still accepts TLS 1.0 or 1.1)"
+                if isinstance(policy, str) and policy.startswith(TLS13_PREFIX) else "")
+        return Violated(f"{_listener_protocol(listener)} listener '{listener.name}' uses {shown}{weak}: set "
+                        f"ssl_policy to an {TLS13_PREFIX}* policy whose minimum is TLS 1.2 ({TLS13_PREFIX}1-2-* or "
+                        f"{TLS13_PREFIX}1-3-*), such as ELBSecurityPolicy-TLS13-1-2-2021-06")
     return COMPLIANT
 
 

@@ -1,8 +1,9 @@
 """Security rules for the databases and the keys and secrets that protect them.
 
 What differs between phases (backup retention, which roles run Multi-AZ) is read from the phase
-catalog, ``components.phases.PHASES``, by the database's own `phase` and `role` tags; no rule
-names a phase.
+catalog, ``components.phases.PHASES``: the phase from the stack's name (as the program takes it) and
+the role from the database's instance component, never from the database's own tags, which
+``lifecycle-tags-agree`` holds to the same answers. No rule names a phase.
 """
 
 from __future__ import annotations
@@ -11,20 +12,27 @@ from typing import Any, Mapping
 
 from pulumi_policy import Severity
 
-from components.phases import PHASES, Phase
+from components.phases import Phase
 
 from ..framework import (
     COMPLIANT,
+    INSTANCE_TYPE,
+    Finding,
     NotApplicable,
     Resource,
     ResourceResult,
     Rule,
+    StackResult,
+    StackView,
     Violated,
+    stack_phase,
 )
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"
+AWS_DEFAULT_BACKUP_DAYS = 1  # what RDS keeps when backup_retention_period is not given
+AWS_BACKUP_DAYS = range(0, 36)  # what RDS accepts (0 turns automated backups off)
 
 
 def _customer_key(value: Any) -> bool:
@@ -32,14 +40,14 @@ def _customer_key(value: Any) -> bool:
     return isinstance(value, str) and bool(value) and not value.startswith("alias/aws/")
 
 
-def _phase_of(db: Resource) -> Phase | Violated:
-    """The database's phase from the catalog, or the message that says how to make it readable."""
-    phase = db.tags.get("phase")
-    if phase in PHASES:
-        return PHASES[phase]
-    carries = "no phase tag" if phase is None else f"the unknown phase tag {phase!r}"
-    return Violated(f"database '{db.name}' carries {carries}, so its minimum cannot be read from the phase "
-                    f"catalog: tag it with its phase (one of {', '.join(PHASES)})")
+def _phase_of(db: Resource, config: Mapping[str, Any]) -> Phase | Violated:
+    """The phase of the stack the database is in, from the stack's name (never from the database's own tags),
+    or the message that says why it cannot be read."""
+    phase = stack_phase(config)
+    if phase is None:
+        return Violated(f"database '{db.name}' is in a stack whose name says no phase, so its minimum cannot be read "
+                        f"from the phase catalog: name the stack <phase> or <customer>-<phase>")
+    return phase
 
 
 def rds_encrypted_cmk(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
@@ -59,30 +67,59 @@ def rds_not_public(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
     return COMPLIANT
 
 
+def _days(value: Any) -> int | None:
+    """A number of days as the provider reads it (an int, a float, or a string of digits); None if it is none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
 def rds_backup_retention(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    phase = _phase_of(db)
+    phase = _phase_of(db, config)
     if isinstance(phase, Violated):
         return phase
-    days = db.props.get("backupRetentionPeriod")
+    raw = db.props.get("backupRetentionPeriod")
     minimum = phase.backup_retention_days
-    if not isinstance(days, (int, float)) or days < minimum:
-        have = "no backup retention period" if days is None else f"{int(days)} day(s) of backups"
+    days = AWS_DEFAULT_BACKUP_DAYS if raw is None else _days(raw)
+    if days is None:
+        return Violated(f"database '{db.name}': backup_retention_period {raw!r} is not a number of days: set it to "
+                        f"{minimum} or more (RDS accepts {AWS_BACKUP_DAYS[0]} to {AWS_BACKUP_DAYS[-1]})")
+    if days > AWS_BACKUP_DAYS[-1]:
+        return Violated(f"database '{db.name}': backup_retention_period {days} is more than RDS accepts "
+                        f"({AWS_BACKUP_DAYS[-1]} days at most): set it to between {minimum} and {AWS_BACKUP_DAYS[-1]}")
+    if days < minimum:
+        have = "no automated backups" if days <= 0 else f"{days} day(s) of backups" + (
+            " (unset: AWS's default)" if raw is None else "")
         return Violated(f"database '{db.name}' keeps {have}; phase {phase.name} requires at least {minimum}: "
                         f"set backup_retention_period to {minimum} or more")
     return COMPLIANT
 
 
-def rds_multi_az(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    phase = _phase_of(db)
-    if isinstance(phase, Violated):
-        return phase
-    role = db.tags.get("role")
-    if role not in phase.multi_az_roles:
-        return NotApplicable(f"phase {phase.name} runs its {role} database in one availability zone")
-    if db.props.get("multiAz") is not True:
-        return Violated(f"database '{db.name}' is the {role} database of phase {phase.name}, which runs Multi-AZ: "
-                        f"set multi_az=True")
-    return COMPLIANT
+def rds_multi_az(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    """The role of a database is its instance component's (the Instance's registered `role`), never its tag."""
+    phase = stack_phase(config)
+    dbs = view.of_type(RDS_INSTANCE)
+    if not dbs:
+        return NotApplicable("the stack has no database")
+    if phase is not None and not phase.multi_az_roles:
+        return NotApplicable(f"phase {phase.name} runs every database in one availability zone")
+    findings = []
+    for db in dbs:
+        owner = next((a for a in view.ancestors(db) if a.type == INSTANCE_TYPE), None)
+        role = owner.props.get("role") if owner is not None else None
+        if phase is None or owner is None:
+            findings.append(Finding(db.urn, f"database '{db.name}' stands outside an instance component of a stack "
+                                            f"with a phase, so whether it must be Multi-AZ cannot be read: build it "
+                                            f"with the project's program", db.name))
+        elif role in {r.value for r in phase.multi_az_roles} and db.props.get("multiAz") is not True:
+            findings.append(Finding(db.urn, f"database '{db.name}' is the {role} database of phase {phase.name}, "
+                                            f"which runs Multi-AZ: set multi_az=True", db.name))
+    return findings
 
 
 def rds_copy_tags_to_snapshot(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
@@ -131,7 +168,7 @@ RULES: list[Rule] = [
          severity=Severity.MEDIUM,
          remediation="Set backup_retention_period to at least the phase's backup retention days"),
     Rule("rds-multi-az-prod-main", "security", "Databases of roles their phase runs Multi-AZ are Multi-AZ",
-         rds_multi_az, types=(RDS_INSTANCE,), fsbp="RDS.5", checkov="CKV_AWS_157",
+         rds_multi_az, scope="stack", fsbp="RDS.5", checkov="CKV_AWS_157",
          severity=Severity.MEDIUM,
          remediation="Set multi_az=True on the database of every role its phase runs Multi-AZ"),
     Rule("rds-copy-tags-to-snapshot", "security", "Databases copy their tags to their snapshots",
