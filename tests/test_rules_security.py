@@ -430,12 +430,6 @@ def test_a_key_that_does_not_rotate_is_reported(prod):
     assert "set enable_key_rotation=True" in v.message
 
 
-def test_an_asymmetric_key_is_not_asked_to_rotate(prod):
-    run, _ = edit(prod, KEY, "acme-prod-exchange-key",
-                  setter(enableKeyRotation=False, customerMasterKeySpec="RSA_2048", keyUsage="SIGN_VERIFY"))
-    assert violations(run, "kms-rotation") == []
-
-
 def test_a_secret_under_the_aws_managed_key_is_reported(prod):
     run, secret = edit(prod, SECRET, "acme-prod-main-db-master", dropper("kmsKeyId"))
     v = only(violations(run, "secrets-customer-key"), secret.urn)
