@@ -79,6 +79,8 @@ class Resource:
     props: Mapping[str, Any]
     protect: bool = False
     parent: str | None = None  # URN of the parent, None for top-level resources
+    ignore_changes: tuple[str, ...] = ()  # resource options the engine hands a policy
+    delete_before_replace: bool = False
 
     @property
     def tags(self) -> Mapping[str, str]:
@@ -226,7 +228,14 @@ def from_policy_resource(r: Any) -> Resource:
     parent = getattr(r, "parent", None)
     opts = getattr(r, "opts", None)
     return Resource(type=r.resource_type, name=r.name, urn=r.urn, props=r.props or {},
-                    protect=bool(getattr(opts, "protect", False)), parent=getattr(parent, "urn", None))
+                    protect=bool(getattr(opts, "protect", False)), parent=getattr(parent, "urn", None),
+                    **_options(opts))
+
+
+def _options(opts: Any) -> dict[str, Any]:
+    """The resource options a rule may judge, as the engine hands them to a policy."""
+    return {"ignore_changes": tuple(str(k) for k in (getattr(opts, "ignore_changes", None) or ())),
+            "delete_before_replace": bool(getattr(opts, "delete_before_replace", False))}
 
 
 def _report(rule: Rule, findings: Iterable[Finding], facts: StackFacts, report_violation: ReportViolation) -> None:
@@ -310,7 +319,7 @@ def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> Resource
                 args.not_applicable(uncontrolled_reason(facts))
                 return
             res = Resource(type=args.resource_type, name=args.name, urn=args.urn, props=args.props or {},
-                           protect=bool(getattr(args.opts, "protect", False)))
+                           protect=bool(getattr(args.opts, "protect", False)), **_options(args.opts))
             result = check(res, {**config, FACTS: facts})
             if isinstance(result, NotApplicable):
                 args.not_applicable(result.reason)

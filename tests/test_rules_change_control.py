@@ -82,7 +82,8 @@ def test_uncontrolled_stacks_need_no_approval_and_no_protection(shipped, stack):
 def test_every_change_control_rule_is_mandatory_and_for_controlled_stacks_only():
     assert {r.id for r in change_control.RULES} == {
         "change-approved-state", "change-stateful-protected", "change-database-retained",
-        "change-bucket-not-force-destroyed", "change-key-deletion-window", "change-inside-environment"}
+        "change-bucket-not-force-destroyed", "change-key-deletion-window", "change-inside-environment",
+        "change-resource-options"}
     levels = {p.name: p.enforcement_level for p in POLICIES}
     assert all(r.controlled_only and levels[r.id] == EnforcementLevel.MANDATORY and r.family == "change-control"
                for r in change_control.RULES)
@@ -303,3 +304,30 @@ def test_a_controlled_stack_without_keys_is_not_judged_for_key_windows(shipped):
     keyless = replace(run, registrations=[r for r in run.registrations if r.type != "aws:kms/key:Key"])
     found = evaluation(keyless, None, ["change-key-deletion-window"])
     assert found.not_applicable == [NotApplicableResult("change-key-deletion-window", "", "no KMS key in the stack")]
+
+
+# --------------------------------------------------------------------------------------------
+# change-resource-options: the options the engine hands a policy (issue 8, item 6)
+# --------------------------------------------------------------------------------------------
+def test_the_documented_restore_pins_are_the_only_ignored_changes_and_stay_quiet(shipped):
+    val = shipped["val"]
+    pinned = {(r.type, tuple(r.ignore_changes)) for r in val.registrations if r.ignore_changes}
+    assert pinned == {("aws:rds/instance:Instance", ("snapshotIdentifier",)),
+                      ("aws:rds/snapshotCopy:SnapshotCopy", ("sourceDbSnapshotIdentifier",))}
+    assert violations(val, rules=["change-resource-options"]) == []
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"ignore_changes": ["backupRetentionPeriod"]}, "ignoreChanges backupRetentionPeriod"),
+    ({"ignore_changes": ["snapshotIdentifier", "multiAz"]}, "ignoreChanges multiAz"),
+    ({"delete_before_replace": True}, "deleteBeforeReplace would delete it"),
+])
+def test_an_ignored_change_or_delete_before_replace_on_a_prod_database_is_reported(shipped, change, says):
+    run = altered(shipped["prod"], named("acme-prod-main-db"), **change)
+    v = only(violations(run, rules=["change-resource-options"]), "change-resource-options")
+    assert says in v.message and v.urn.endswith("::acme-prod-main-db")
+
+
+def test_options_on_an_uncontrolled_stack_are_not_judged(shipped):
+    run = altered(shipped["sandbox"], named("acme-sandbox-main-db"), ignore_changes=["multiAz"])
+    assert violations(run, rules=["change-resource-options"]) == []

@@ -18,6 +18,7 @@ from ..framework import (
     UNKNOWN,
     Finding,
     NotApplicable,
+    Resource,
     Rule,
     StackResult,
     StackView,
@@ -192,6 +193,36 @@ def inside_environment(view: StackView, config: Mapping[str, Any]) -> Iterator[F
                                  f"component of the environment (opts=ResourceOptions(parent=self))", r.name)
 
 
+# --------------------------------------------------------------------------------------------
+# change-resource-options
+# --------------------------------------------------------------------------------------------
+# The only ignoreChanges the program sets on stateful resources, each for a documented reason:
+# a restored database keeps the snapshot it was created from (the engine would otherwise replace it
+# when the source is pinned or retires), and a snapshot copy keeps its source for the same reason.
+DOCUMENTED_PINS = {RDS_INSTANCE: ("snapshotIdentifier",), SNAPSHOT_COPY: ("sourceDbSnapshotIdentifier",)}
+OPTION_TYPES = (*STATEFUL, "aws:s3/bucketV2:BucketV2", "aws:rds/cluster:Cluster",
+                "aws:rds/clusterSnapshot:ClusterSnapshot")
+
+
+def resource_options(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    stateful = view.of_type(*OPTION_TYPES)
+    if not stateful:
+        return NotApplicable("no database, snapshot, bucket, key or secret in the stack")
+    return [Finding(r.urn, message, r.name) for r in stateful if (message := _options_problem(r))]
+
+
+def _options_problem(r: Resource) -> str | None:
+    problems = []
+    extra = sorted(set(r.ignore_changes) - set(DOCUMENTED_PINS.get(r.type, ())))
+    if extra:
+        problems.append(f"ignoreChanges {', '.join(extra)} would let the approved desired state and what runs drift "
+                        f"apart unseen: remove it (documented pins: "
+                        f"{', '.join(DOCUMENTED_PINS.get(r.type, ())) or 'none for this type'})")
+    if r.delete_before_replace:
+        problems.append("deleteBeforeReplace would delete it before its replacement exists: remove the option")
+    return f"{r.label} of a change-controlled stack: {'; '.join(problems)}" if problems else None
+
+
 _STACK = "stack"
 
 RULES: list[Rule] = [
@@ -261,5 +292,17 @@ RULES: list[Rule] = [
         controlled_only=True,
         severity=Severity.HIGH,
         remediation="Create the resource inside a component of the Environment (opts=ResourceOptions(parent=self))",
+    ),
+    Rule(
+        id="change-resource-options",
+        family="change-control",
+        description="Stateful resources of a change-controlled stack ignore no changes beyond the documented pins "
+                    "and are never deleted before their replacement",
+        check=resource_options,
+        scope=_STACK,
+        controlled_only=True,
+        severity=Severity.HIGH,
+        remediation="Remove ignore_changes (beyond the documented restore pins) and delete_before_replace from "
+                    "databases, snapshots, buckets, keys and secrets",
     ),
 ]
