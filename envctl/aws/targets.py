@@ -3,7 +3,7 @@ restores from Pre-PROD, and when a stack may be cloned at all."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from changecontrol import clock
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Role
