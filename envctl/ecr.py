@@ -19,6 +19,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from changecontrol import chain as chains
 from changecontrol import digest as digests
 from changecontrol import layout, sshsig
@@ -31,35 +33,35 @@ from changecontrol.records import (
     utc_text,
     validation_message,
 )
-from pydantic import ValidationError
 from changecontrol.signers import AllowedSigners, SignersError, parse
 from changecontrol.trust import (
     SignersInForce,
     TrustRoot,
-    signers_version,
     load_chain,
     root_divergence,
     signers_chain,
     signers_in_force,
+    signers_version,
 )
 from components.phases import StackNameError, parse_stack_name
 from components.settings import load_settings
 
 from . import stackfile
+from .errors import UsageError
 
 KEY_ENV = "ENVCTL_SIGNING_KEY"
 DEFAULT_KEY = Path("~/.ssh/id_ed25519")
 
 
-class EcrError(Exception):
-    """A refused request (the message says why and what to do instead)."""
+class EcrError(UsageError):
+    """A refused request (the message says why and what to do instead): exit 2."""
 
 
 class UnknownStack(EcrError):
-    def __init__(self, stack: str, known: list[str], directory: Path):
+    def __init__(self, stack: str, known: list[str], stacks_dir: Path):
         self.stack = stack
         self.known = known
-        super().__init__(f"no stack file Pulumi.{stack}.yaml in {directory}; stacks there: {', '.join(known) or 'none'}"
+        super().__init__(f"no stack file Pulumi.{stack}.yaml in {stacks_dir}; stacks there: {', '.join(known) or 'none'}"
                          f"; chains of their own: {', '.join(layout.SPECIAL_CHAINS)}")
 
 
@@ -70,20 +72,20 @@ def signing_key(key: Path | None) -> Path:
     return Path(env).expanduser() if env else DEFAULT_KEY.expanduser()
 
 
-def chains_present(directory: Path) -> list[str]:
-    base = Path(directory) / layout.RECORDS_DIR
+def chains_present(stacks_dir: Path) -> list[str]:
+    base = Path(stacks_dir) / layout.RECORDS_DIR
     if not base.is_dir():
         return []
     return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def chain_kind(directory: Path, chain: str) -> str:
+def chain_kind(stacks_dir: Path, chain: str) -> str:
     """'stack', 'tooling' or 'signers'; UnknownStack for a name that is none of them."""
     if chain in layout.SPECIAL_CHAINS:
         return chain
-    known = stackfile.discover(directory)
+    known = stackfile.discover(stacks_dir)
     if chain not in known:
-        raise UnknownStack(chain, known, Path(directory))
+        raise UnknownStack(chain, known, Path(stacks_dir))
     return "stack"
 
 
@@ -96,16 +98,16 @@ class Current:
     state: dict[str, Any]
 
 
-def current(directory: Path, chain: str, today: date) -> Current:
+def current(stacks_dir: Path, chain: str, today: date) -> Current:
     """The document a new record of `chain` would approve: the stack's desired state, the tooling,
     or the signers file as it is in the working tree."""
-    directory = Path(directory)
-    kind = chain_kind(directory, chain)
+    stacks_dir = Path(stacks_dir)
+    kind = chain_kind(stacks_dir, chain)
     try:
         if kind == layout.TOOLING_CHAIN:
-            state = digests.tooling_document(directory)
+            state = digests.tooling_document(stacks_dir)
         elif kind == layout.SIGNERS_CHAIN:
-            path = directory / layout.SIGNERS_FILE
+            path = stacks_dir / layout.SIGNERS_FILE
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
@@ -116,13 +118,13 @@ def current(directory: Path, chain: str, today: date) -> Current:
                 raise EcrError(str(e)) from None
             state = digests.signers_document(text)
         else:
-            project = stackfile.project_name(stackfile.program_dir(directory))
-            sf = stackfile.read(directory, chain, project)
+            project = stackfile.project_name(stackfile.program_dir(stacks_dir))
+            sf = stackfile.read(stacks_dir, chain, project)
             settings = load_settings(chain, project, sf.config, today=today, source=sf.path.name)
             if not settings.phase_spec.controlled:
                 raise EcrError(f"stack '{chain}' (phase {settings.phase}) is not change-controlled: uncontrolled stacks "
                                "need no ECR, run pulumi up directly")
-            state = digests.state_document(stackfile.program_dir(directory), directory, chain, project, sf.config,
+            state = digests.state_document(stackfile.program_dir(stacks_dir), stacks_dir, chain, project, sf.config,
                                            sf.secret_keys)
     except digests.DigestError as e:
         raise EcrError(f"the desired state of '{chain}' cannot be computed: {e}") from None
@@ -132,10 +134,10 @@ def current(directory: Path, chain: str, today: date) -> Current:
 # --------------------------------------------------------------------------------------------
 # Who signs
 # --------------------------------------------------------------------------------------------
-def _signers_for_new(directory: Path, chain: str, trust: TrustRoot) -> tuple[AllowedSigners | None, str]:
+def _signers_for_new(stacks_dir: Path, chain: str, trust: TrustRoot) -> tuple[AllowedSigners | None, str]:
     """The signers a new record or approval of `chain` is signed under."""
     if chain == layout.SIGNERS_CHAIN and trust.example is None:
-        signers = signers_chain(directory)
+        signers = signers_chain(stacks_dir)
         entries = signers.entries
         pending = entries[-1] if entries and not entries[-1].approved else None
         if pending is not None:
@@ -143,7 +145,7 @@ def _signers_for_new(directory: Path, chain: str, trust: TrustRoot) -> tuple[All
         if entries:
             return signers_version(entries, chains.Entry(len(entries) + 1, ""))
         return None, "no signers record yet"
-    found: SignersInForce = signers_in_force(trust, directory)
+    found: SignersInForce = signers_in_force(trust, stacks_dir)
     return found.signers, "; ".join(found.problems)
 
 
@@ -183,23 +185,23 @@ def _write_signed(path: Path, text: str, key: Path, namespace: str) -> None:
 # --------------------------------------------------------------------------------------------
 # Draft and approve
 # --------------------------------------------------------------------------------------------
-def draft(directory: Path, chain: str, title: str, reason: str, classification: str, key: Path, trust: TrustRoot,
+def draft(stacks_dir: Path, chain: str, title: str, reason: str, classification: str, key: Path, trust: TrustRoot,
           now: datetime) -> Record:
     """Append a record approving what `chain` would approve now, signed by its requester's key."""
-    directory = Path(directory)
+    stacks_dir = Path(stacks_dir)
     if classification not in CLASSIFICATIONS:
         raise EcrError(f"classification '{classification}' unknown; accepted: {', '.join(CLASSIFICATIONS)}")
-    kind = chain_kind(directory, chain)
+    kind = chain_kind(stacks_dir, chain)
     if kind == "stack":
         try:
             parse_stack_name(chain)
         except StackNameError as e:
             raise EcrError(str(e)) from None
-    state = current(directory, chain, now.date())
+    state = current(stacks_dir, chain, now.date())
     if kind == layout.SIGNERS_CHAIN:
-        existing = signers_chain(directory)
+        existing = signers_chain(stacks_dir)
     else:
-        existing = load_chain(directory, chain, signers_in_force(trust, directory))
+        existing = load_chain(stacks_dir, chain, signers_in_force(trust, stacks_dir))
     if not existing.ok:
         raise EcrError("\n".join([f"the records of '{chain}' do not verify; nothing is drafted on a broken chain:"]
                                  + [f"  - {p}" for p in existing.problems]))
@@ -220,7 +222,7 @@ def draft(directory: Path, chain: str, title: str, reason: str, classification: 
     if kind == layout.SIGNERS_CHAIN and number == 1:
         signers, why = parse(state.state["allowed_signers"]), ""  # the genesis: signed by people it lists
     else:
-        signers, why = _signers_for_new(directory, chain, trust)
+        signers, why = _signers_for_new(stacks_dir, chain, trust)
     requester = _principal(signers, why, key, layout.AUTHORED, "author records")
     rid = layout.record_id(chain, number)
     try:
@@ -229,21 +231,21 @@ def draft(directory: Path, chain: str, title: str, reason: str, classification: 
                         previous=last.sha256 if last else None, digest=state.digest, state=state.state)
     except ValidationError as e:
         raise EcrError(f"record refused: {validation_message(e)}") from None
-    path = layout.chain_dir(directory, chain) / layout.record_files(rid)["record"]
+    path = layout.chain_dir(stacks_dir, chain) / layout.record_files(rid)["record"]
     _write_signed(path, record.to_yaml(), key, layout.AUTHORED)
     return record
 
 
-def approve(directory: Path, record_id: str, key: Path, trust: TrustRoot, now: datetime) -> Approval:
+def approve(stacks_dir: Path, record_id: str, key: Path, trust: TrustRoot, now: datetime) -> Approval:
     """Approve the last, pending record of its chain, signed by an approver who is not its requester."""
-    directory = Path(directory)
+    stacks_dir = Path(stacks_dir)
     m = layout.RECORD_ID.match(record_id)
     if m is None:
         raise EcrError(f"'{record_id}' is not a record id: expected ASCII ECR-<stack>-NNNN, such as ECR-prod-0002")
     chain = m["chain"]
-    chain_kind(directory, chain)
-    existing = (signers_chain(directory) if chain == layout.SIGNERS_CHAIN
-                else load_chain(directory, chain, signers_in_force(trust, directory)))
+    chain_kind(stacks_dir, chain)
+    existing = (signers_chain(stacks_dir) if chain == layout.SIGNERS_CHAIN
+                else load_chain(stacks_dir, chain, signers_in_force(trust, stacks_dir)))
     entry = existing.get(record_id)
     if entry is None or entry.record is None:
         ids = ", ".join(e.id for e in existing.entries) or "none"
@@ -263,7 +265,7 @@ def approve(directory: Path, record_id: str, key: Path, trust: TrustRoot, now: d
     if chain == layout.SIGNERS_CHAIN and trust.example is None:
         signers, why = signers_version(existing.entries[:-1], entry)
     else:
-        signers, why = _signers_for_new(directory, chain, trust)
+        signers, why = _signers_for_new(stacks_dir, chain, trust)
     approver = _principal(signers, why, key, layout.APPROVED, "approve records")
     if approver == entry.record.requested_by:
         raise EcrError(f"{approver} requested {record_id} and may not approve it: approval needs a second person with "
@@ -273,7 +275,7 @@ def approve(directory: Path, record_id: str, key: Path, trust: TrustRoot, now: d
                        " check the clock")
     approval = Approval(format=APPROVAL_FORMAT, record=record_id, record_sha256=entry.sha256, meaning="approved",
                         approved_by=approver, approved_at=now)
-    path = layout.chain_dir(directory, chain) / layout.record_files(record_id)["approval"]
+    path = layout.chain_dir(stacks_dir, chain) / layout.record_files(record_id)["approval"]
     _write_signed(path, approval.to_yaml(), key, layout.APPROVED)
     return approval
 
@@ -281,14 +283,14 @@ def approve(directory: Path, record_id: str, key: Path, trust: TrustRoot, now: d
 # --------------------------------------------------------------------------------------------
 # Verify and list
 # --------------------------------------------------------------------------------------------
-def load(directory: Path, chain: str, trust: TrustRoot) -> tuple[chains.Chain, list[str]]:
+def load(stacks_dir: Path, chain: str, trust: TrustRoot) -> tuple[chains.Chain, list[str]]:
     """A chain as verification sees it, and the problems of the signers it was verified with."""
     if chain == layout.SIGNERS_CHAIN and trust.example is None:
-        found = signers_in_force(trust, directory)
-        return (found.chain or signers_chain(directory)), [p for p in found.problems]
-    found = signers_in_force(trust, directory)
-    loaded = load_chain(directory, chain, found)
-    return loaded, list(found.problems) + root_divergence(trust, directory, chain, loaded, found)
+        found = signers_in_force(trust, stacks_dir)
+        return (found.chain or signers_chain(stacks_dir)), [p for p in found.problems]
+    found = signers_in_force(trust, stacks_dir)
+    loaded = load_chain(stacks_dir, chain, found)
+    return loaded, list(found.problems) + root_divergence(trust, stacks_dir, chain, loaded, found)
 
 
 def deployed_anchor(export: Any) -> dict[str, Any] | None:

@@ -7,7 +7,6 @@ program's own settings give, and then looks at what an engineer would see.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from datetime import datetime, timedelta
@@ -16,19 +15,23 @@ from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
+from changecontrol import runcontext
 from components.phases import PHASES, Role
 from components.settings import StackSettings, load_settings
-from envctl import aws_ops
-from envctl.aws_ops import (
-    CopyRefused,
+from envctl.aws import copy_documents as copying
+from envctl.aws.clone_check import (
+    CheckRow,
+    CloneCheckReport,
     NotACloneTarget,
-    clients,
     clone_check,
-    copy_documents,
-    render_clone_check,
-    render_copy_report,
+    key_alias,
 )
+from envctl.aws.copy_documents import CopyRefused, copy_documents
+from envctl.aws.render import render_clone_check, render_copy_report
+from envctl.aws.session import AwsClients, clients
+from envctl.cli import main
 from tests.conftest import NOW, TODAY
 from tests.moto_server import REGION, MotoAws, aws, moto_endpoint  # noqa: F401  (pytest fixtures)
 
@@ -98,7 +101,7 @@ def prod(snapshot: str = "golive") -> StackSettings:
 def instance_key(aws: MotoAws, settings_: StackSettings, role: Role) -> str:
     kms = aws.client("kms")
     arn = kms.create_key(Description=f"{settings_.env_name}-{role.value}-key")["KeyMetadata"]["Arn"]
-    kms.create_alias(AliasName=aws_ops.key_alias(settings_, role), TargetKeyId=arn)
+    kms.create_alias(AliasName=key_alias(settings_, role), TargetKeyId=arn)
     return arn
 
 
@@ -152,14 +155,14 @@ def versions(aws: MotoAws, bucket: str) -> list[tuple[str, str]]:
     return sorted((v["Key"], v["VersionId"]) for v in listed)
 
 
-def row(report: aws_ops.CloneCheckReport, starts: str) -> aws_ops.CheckRow:
+def row(report: CloneCheckReport, starts: str) -> CheckRow:
     found = [r for r in report.rows if r.name.startswith(starts)]
     assert len(found) == 1, [r.name for r in report.rows]
     return found[0]
 
 
 @pytest.fixture
-def api(aws: MotoAws) -> aws_ops.AwsClients:
+def api(aws: MotoAws) -> AwsClients:
     """The library's clients, pointed at moto as `--endpoint-url` would."""
     return clients(aws.session(), aws.endpoint_url)
 
@@ -167,7 +170,7 @@ def api(aws: MotoAws) -> aws_ops.AwsClients:
 # --- clone-check ---------------------------------------------------------------------------------
 
 
-def test_a_val_clone_of_a_good_preprod_snapshot_passes_every_check(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_val_clone_of_a_good_preprod_snapshot_passes_every_check(aws: MotoAws, api: AwsClients) -> None:
     publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws))
     report = clone_check(api, val())
 
@@ -185,7 +188,7 @@ def test_a_val_clone_of_a_good_preprod_snapshot_passes_every_check(aws: MotoAws,
     assert json.loads(report.to_json())["passed"] is True
 
 
-def test_promoting_prod_checks_the_golive_snapshot_for_prod_main_only(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_promoting_prod_checks_the_golive_snapshot_for_prod_main_only(aws: MotoAws, api: AwsClients) -> None:
     publish_snapshot(aws, "golive", "prod", preprod_database(aws))
 
     report = clone_check(api, prod())
@@ -195,7 +198,7 @@ def test_promoting_prod_checks_the_golive_snapshot_for_prod_main_only(aws: MotoA
     assert row(report, "main: copy").name == "main: copy acme-prod-main-from-golive can be made"
 
 
-def test_a_missing_snapshot_fails_and_says_how_to_take_it(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_missing_snapshot_fails_and_says_how_to_take_it(aws: MotoAws, api: AwsClients) -> None:
     preprod_database(aws)
 
     report = clone_check(api, val())
@@ -211,7 +214,7 @@ def test_a_missing_snapshot_fails_and_says_how_to_take_it(aws: MotoAws, api: aws
     assert "what to do: take the snapshot in Pre-PROD" in render_clone_check(report)
 
 
-def test_an_unencrypted_snapshot_fails(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_an_unencrypted_snapshot_fails(aws: MotoAws, api: AwsClients) -> None:
     publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws, encrypted=False))
 
     report = clone_check(api, val())
@@ -221,7 +224,7 @@ def test_an_unencrypted_snapshot_fails(aws: MotoAws, api: aws_ops.AwsClients) ->
     assert report.failures[0].remedy
 
 
-def test_another_customers_snapshot_fails(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_another_customers_snapshot_fails(aws: MotoAws, api: AwsClients) -> None:
     publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws, "globex"), customer="globex")
 
     report = clone_check(api, val())
@@ -234,7 +237,7 @@ def test_another_customers_snapshot_fails(aws: MotoAws, api: aws_ops.AwsClients)
     assert "do not clone" in (failed["snapshot is acme's"].remedy or "")
 
 
-def test_a_snapshot_taken_for_prod_does_not_clone_val(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_snapshot_taken_for_prod_does_not_clone_val(aws: MotoAws, api: AwsClients) -> None:
     publish_snapshot(aws, "golive", "prod", preprod_database(aws))
 
     report = clone_check(api, val(snapshot="golive"))
@@ -244,7 +247,7 @@ def test_a_snapshot_taken_for_prod_does_not_clone_val(aws: MotoAws, api: aws_ops
     assert "purpose: val" in (report.failures[0].remedy or "")
 
 
-def test_a_phase_that_starts_empty_is_refused(api: aws_ops.AwsClients) -> None:
+def test_a_phase_that_starts_empty_is_refused(api: AwsClients) -> None:
     sandbox = settings("acme-sandbox", stack_config("acme", "sandbox"))
 
     with pytest.raises(NotACloneTarget, match="'acme-sandbox' is a sandbox stack, which starts empty"):
@@ -254,7 +257,7 @@ def test_a_phase_that_starts_empty_is_refused(api: aws_ops.AwsClients) -> None:
 
 
 def test_an_existing_copy_passes_only_if_it_is_a_copy_of_the_same_snapshot(
-    aws: MotoAws, api: aws_ops.AwsClients
+    aws: MotoAws, api: AwsClients
 ) -> None:
     database = preprod_database(aws)
     source = publish_snapshot(aws, "val-2026-11", "val", database)
@@ -271,7 +274,7 @@ def test_an_existing_copy_passes_only_if_it_is_a_copy_of_the_same_snapshot(
     assert "aws rds delete-db-snapshot --db-snapshot-identifier acme-val-test-from-val-2026-11" in (stale.remedy or "")
 
 
-def test_a_disabled_preprod_key_fails(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_disabled_preprod_key_fails(aws: MotoAws, api: AwsClients) -> None:
     publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws))
     kms = aws.client("kms")
     kms.disable_key(KeyId=kms.describe_key(KeyId="alias/clinspark/acme-preprod-single-key")["KeyMetadata"]["KeyId"])
@@ -292,7 +295,7 @@ def val_with_documents(aws: MotoAws) -> dict[Role, tuple[str, str]]:
     return {Role.SINGLE: (source, ""), **{r: documents_bucket(aws, val(), r) for r in (Role.MAIN, Role.TEST)}}
 
 
-def test_documents_arrive_intact_in_val_main_and_test(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_documents_arrive_intact_in_val_main_and_test(aws: MotoAws, api: AwsClients) -> None:
     buckets = val_with_documents(aws)
     s3 = aws.client("s3")
     s3.put_object_tagging(Bucket=buckets[Role.SINGLE][0], Key="studies/S-001/protocol.pdf",
@@ -317,7 +320,7 @@ def test_documents_arrive_intact_in_val_main_and_test(aws: MotoAws, api: aws_ops
     assert "DONE: 6 copied, 0 already there" in render_copy_report(report)
 
 
-def test_a_second_run_copies_nothing_again(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_second_run_copies_nothing_again(aws: MotoAws, api: AwsClients) -> None:
     buckets = val_with_documents(aws)
     copy_documents(api, preprod(), val())
     before = {r: versions(aws, buckets[r][0]) for r in (Role.MAIN, Role.TEST)}
@@ -328,7 +331,7 @@ def test_a_second_run_copies_nothing_again(aws: MotoAws, api: aws_ops.AwsClients
     assert {r: versions(aws, buckets[r][0]) for r in (Role.MAIN, Role.TEST)} == before  # no new object versions
 
 
-def test_an_interrupted_or_outdated_copy_is_completed_on_the_next_run(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_an_interrupted_or_outdated_copy_is_completed_on_the_next_run(aws: MotoAws, api: AwsClients) -> None:
     buckets = val_with_documents(aws)
     copy_documents(api, preprod(), val())
     s3 = aws.client("s3")
@@ -349,7 +352,7 @@ def test_an_interrupted_or_outdated_copy_is_completed_on_the_next_run(aws: MotoA
 
 
 def test_a_document_too_large_for_one_copy_goes_in_parts_with_its_metadata(
-    aws: MotoAws, api: aws_ops.AwsClients
+    aws: MotoAws, api: AwsClients
 ) -> None:
     buckets = val_with_documents(aws)
     large = os.urandom(6 * 1024 * 1024 + 7)
@@ -370,7 +373,7 @@ def test_a_document_too_large_for_one_copy_goes_in_parts_with_its_metadata(
     assert (again.copied, again.skipped) == (0, 4)
 
 
-def test_a_copy_into_another_customers_val_is_refused(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_copy_into_another_customers_val_is_refused(aws: MotoAws, api: AwsClients) -> None:
     buckets = val_with_documents(aws)
     globex = val("globex")
     globex_main, _ = documents_bucket(aws, globex, Role.MAIN)
@@ -385,7 +388,7 @@ def test_a_copy_into_another_customers_val_is_refused(aws: MotoAws, api: aws_ops
     assert aws.client("s3").list_objects_v2(Bucket=buckets[Role.MAIN][0]).get("KeyCount", 0) == 0
 
 
-def test_a_val_bucket_tagged_for_another_customer_gets_nothing(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_val_bucket_tagged_for_another_customer_gets_nothing(aws: MotoAws, api: AwsClients) -> None:
     buckets = val_with_documents(aws)
     s3 = aws.client("s3")
     test = buckets[Role.TEST][0]
@@ -401,18 +404,18 @@ def test_a_val_bucket_tagged_for_another_customer_gets_nothing(aws: MotoAws, api
 
 
 def test_a_bucket_retagged_since_the_tagging_index_saw_it_is_refused(
-    aws: MotoAws, api: aws_ops.AwsClients, monkeypatch: pytest.MonkeyPatch
+    aws: MotoAws, api: AwsClients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tagging API's index lags behind a bucket's own tags in AWS: the bucket's own tags decide."""
     buckets = val_with_documents(aws)
-    index = {role: aws_ops.documents_buckets(api, val(), role) for role in (Role.MAIN, Role.TEST)}
+    index = {role: copying.documents_buckets(api, val(), role) for role in (Role.MAIN, Role.TEST)}
     s3 = aws.client("s3")
     main = buckets[Role.MAIN][0]
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=main)["TagSet"]}
     s3.put_bucket_tagging(Bucket=main, Tagging={"TagSet": [
         {"Key": k, "Value": "globex" if k == "customer" else v} for k, v in tags.items()]})
-    real = aws_ops.documents_buckets
-    monkeypatch.setattr(aws_ops, "documents_buckets",
+    real = copying.documents_buckets
+    monkeypatch.setattr(copying, "documents_buckets",
                         lambda a, s, r: index[r] if s.phase == "val" else real(a, s, r))
 
     with pytest.raises(CopyRefused, match=f"bucket {main} was found as the documents of VAL main of 'val', "
@@ -423,7 +426,7 @@ def test_a_bucket_retagged_since_the_tagging_index_saw_it_is_refused(
         assert s3.list_objects_v2(Bucket=buckets[role][0]).get("KeyCount", 0) == 0
 
 
-def test_prod_copies_into_main_only_and_refuses_prod_test(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_prod_copies_into_main_only_and_refuses_prod_test(aws: MotoAws, api: AwsClients) -> None:
     source, _ = documents_bucket(aws, preprod(), Role.SINGLE)
     put_documents(aws, source, DOCUMENTS)
     main, _ = documents_bucket(aws, prod(), Role.MAIN)
@@ -443,7 +446,7 @@ def test_prod_copies_into_main_only_and_refuses_prod_test(aws: MotoAws, api: aws
     assert s3.list_objects_v2(Bucket=test).get("KeyCount", 0) == 0
 
 
-def test_a_copy_before_the_val_stack_is_up_is_refused(aws: MotoAws, api: aws_ops.AwsClients) -> None:
+def test_a_copy_before_the_val_stack_is_up_is_refused(aws: MotoAws, api: AwsClients) -> None:
     source, _ = documents_bucket(aws, preprod(), Role.SINGLE)
     put_documents(aws, source, DOCUMENTS)
 
@@ -451,7 +454,7 @@ def test_a_copy_before_the_val_stack_is_up_is_refused(aws: MotoAws, api: aws_ops
         copy_documents(api, preprod(), val())
 
 
-def test_documents_are_never_copied_from_anything_but_preprod(api: aws_ops.AwsClients) -> None:
+def test_documents_are_never_copied_from_anything_but_preprod(api: AwsClients) -> None:
     with pytest.raises(CopyRefused, match="documents are copied only from Pre-PROD"):
         copy_documents(api, val(), prod())
 
@@ -466,12 +469,10 @@ def project_dir(tmp_path: Path, stacks: dict[str, dict[str, Any]]) -> Path:
     return tmp_path
 
 
-def cli(arguments: list[str], directory: Path) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="envctl")
-    aws_ops.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(arguments)
-    args.dir = directory
-    return args
+def envctl(directory: Path, *arguments: str) -> int:
+    """envctl as the engineer runs it, on the day the tests are pinned to."""
+    with runcontext.using(runcontext.RunContext(now=NOW)):
+        return main(["--dir", str(directory), *arguments])
 
 
 def test_envctl_clone_check_exit_codes(aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -482,16 +483,16 @@ def test_envctl_clone_check_exit_codes(aws: MotoAws, tmp_path: Path, capsys: pyt
     })
     endpoint = ["--endpoint-url", aws.endpoint_url]
 
-    assert aws_ops.cmd_clone_check(cli(["clone-check", "val", *endpoint], directory)) == 1
+    assert envctl(directory, "clone-check", "val", *endpoint) == 1
     assert "FAIL  snapshot exists" in capsys.readouterr().out
 
     publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws))
-    assert aws_ops.cmd_clone_check(cli(["clone-check", "val", "--json", *endpoint], directory)) == 0
+    assert envctl(directory, "clone-check", "val", "--json", *endpoint) == 0
     assert json.loads(capsys.readouterr().out)["passed"] is True
 
-    assert aws_ops.cmd_clone_check(cli(["clone-check", "acme-sandbox", *endpoint], directory)) == 2
+    assert envctl(directory, "clone-check", "acme-sandbox", *endpoint) == 2
     assert "starts empty" in capsys.readouterr().err
-    assert aws_ops.cmd_clone_check(cli(["clone-check", "prod", *endpoint], directory)) == 2
+    assert envctl(directory, "clone-check", "prod", *endpoint) == 2
     assert "clinspark-environments:expires_on" in capsys.readouterr().err
 
 
@@ -504,13 +505,36 @@ def test_envctl_copy_documents_exit_codes(aws: MotoAws, tmp_path: Path, capsys: 
     })
     endpoint = ["--endpoint-url", aws.endpoint_url, "--region", REGION]
 
-    to_val = cli(["copy-documents", "--from", "preprod", "--to", "val", *endpoint], directory)
-    assert aws_ops.cmd_copy_documents(to_val) == 0
+    assert envctl(directory, "copy-documents", "--from", "preprod", "--to", "val", *endpoint) == 0
     assert "DONE: 6 copied" in capsys.readouterr().out
-    code = aws_ops.cmd_copy_documents(
-        cli(["copy-documents", "--from", "preprod", "--to", "prod", "--role", "test", "--json", *endpoint], directory))
+    code = envctl(directory, "copy-documents", "--from", "preprod", "--to", "prod", "--role", "test", "--json", *endpoint)
+    out, err = capsys.readouterr()
     assert code == 1
-    assert json.loads(capsys.readouterr().out)["refused"] is True
-    to_nothing = cli(["copy-documents", "--from", "preprod", "--to", "nope", *endpoint], directory)
-    assert aws_ops.cmd_copy_documents(to_nothing) == 2
+    assert json.loads(out)["refused"] is True
+    assert err.startswith("error: refused to copy documents from stack 'preprod' to stack 'prod':")
+    assert envctl(directory, "copy-documents", "--from", "preprod", "--to", "nope", *endpoint) == 2
     assert "no stack file" in capsys.readouterr().err
+
+
+def test_an_aws_call_that_fails_stops_the_command_with_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a configuration mistake but the account answering no: the command says what did not happen."""
+    directory = project_dir(tmp_path, {
+        "preprod": preprod_config(), "val": clone_config("acme", "val", "val-2026-11", "preprod"),
+    })
+
+    def denied(*_: Any, **__: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not for you"}}, "DescribeDBSnapshots")
+
+    monkeypatch.setattr("envctl.commands.clone_check.clone_check", denied)
+    monkeypatch.setattr("envctl.commands.copy_documents.copy_documents", denied)
+    offline = ["--endpoint-url", "http://127.0.0.1:9", "--region", REGION]
+
+    assert envctl(directory, "clone-check", "val", *offline) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: could not complete the checks, so the clone may not go ahead: ")
+    assert "AccessDenied" in err and len(err.splitlines()) == 1
+    assert envctl(directory, "copy-documents", "--from", "preprod", "--to", "val", *offline) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the copy stopped: ") and "Run it again" in err and len(err.splitlines()) == 1

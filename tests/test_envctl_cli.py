@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
-from envctl.cli import main
-from tests.conftest import PROJECT, SHIPPED, environment
+import envctl
+from changecontrol import runcontext
+from components import settings as settings_module
+from envctl import stackfile, status_codes
+from envctl.cli import build_parser, main
+from envctl.commands import COMMANDS
+from tests.conftest import NOW, PROJECT, SHIPPED, environment
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -118,3 +125,165 @@ def test_a_policy_config_pointing_the_pack_at_another_project_is_refused(capsys,
     config.write_text(json.dumps({"change-approved-state": {"projectDir": str(tmp_path)}}))
     code, out, _ = run(capsys, "check", "--policy-config", str(config), "prod")
     assert code == 2 and f"projectDir '{tmp_path}' is not the checked directory" in out
+
+
+# --- one shell: one exit-code table, one place that turns an exception into a message, one registry ------------
+
+
+def test_the_registry_lists_every_command_the_parser_offers():
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(sub.choices) == list(COMMANDS)
+    assert list(COMMANDS) == ["plan", "check", "ecr", "digest", "policy-config", "clone-check", "copy-documents"]
+    for name, module in COMMANDS.items():
+        assert module.NAME == name and module.HELP and callable(module.add_arguments) and callable(module.run)
+        assert sub.choices[name].get_default("command") is module
+
+
+ENVCTL = Path(envctl.__file__).parent
+
+
+def _sources() -> dict[str, str]:
+    return {p.relative_to(ENVCTL).as_posix(): p.read_text(encoding="utf-8") for p in sorted(ENVCTL.rglob("*.py"))}
+
+
+def test_the_exit_codes_and_the_error_messages_have_one_home_each():
+    """No module but status_codes defines an exit code, and none but the shell prints `error:`."""
+    defined = {name for name, text in _sources().items() if re.search(r"^\s*EXIT_\w+\s*[,=]|^\s*(OK|INVALID)\s*=",
+                                                                       text, re.MULTILINE)}
+    assert defined == {"status_codes.py"}
+    printing = {name for name, text in _sources().items() if re.search(r"""f?["']error: """, text)}
+    assert printing == {"shell.py"}
+    returning = {name for name, text in _sources().items() if re.search(r"return [12]\b|sys\.exit\([12]\)", text)}
+    assert returning == set()
+    assert status_codes.MEANINGS == {0: "success", 1: "a check or verification found a problem",
+                                     2: "invalid input or usage"}
+
+
+BROKEN = "config: [1, 2]\n"  # a stack file whose `config` is no mapping
+KEYS = Path(__file__).parent / "example" / "keys"
+
+# Per command: arguments that reach its library with a stack file it cannot use (or a name or id it refuses).
+BAD_INPUT = {
+    "plan": ("plan", "acme-sandbox"),
+    "check": ("check", "acme-sandbox"),
+    "ecr": ("ecr", "new", "acme-sandbox", "--title", "T", "--reason", "R", "--key", str(KEYS / "a.berger")),
+    "digest": ("digest", "acme-sandbox"),
+    "policy-config": ("policy-config", "acme-sandbox"),
+    "clone-check": ("clone-check", "acme-sandbox", "--region", "eu-central-1"),
+    "copy-documents": ("copy-documents", "--from", "acme-sandbox", "--to", "acme-sandbox", "--region", "eu-central-1"),
+}
+
+
+def _fleet(tmp_path: Path) -> Path:
+    """A fleet directory: the shipped stack files, and one whose stack file is broken."""
+    for stack in ("preprod", "val", "sandbox"):
+        shutil.copy(PROJECT / f"Pulumi.{stack}.yaml", tmp_path)
+    (tmp_path / "Pulumi.acme-sandbox.yaml").write_text(BROKEN)
+    return tmp_path
+
+
+def _envctl(capsys, *args: str) -> tuple[int, str, str]:
+    with runcontext.using(runcontext.RunContext(now=NOW)):
+        code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_every_command_is_covered_below():
+    assert set(BAD_INPUT) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", list(BAD_INPUT))
+def test_a_bad_stack_file_exits_2_with_one_error_line(capsys, tmp_path, command):
+    code, _, err = _envctl(capsys, "--dir", str(_fleet(tmp_path)), *BAD_INPUT[command])
+    assert code == 2
+    assert "Pulumi.acme-sandbox.yaml must be a mapping with a `config` mapping" in _one_error(err)
+
+
+@pytest.mark.parametrize("command", list(BAD_INPUT))
+def test_a_bad_argument_exits_2_with_one_error_line(capsys, command):
+    code, _, err = _envctl(capsys, "--example", "--dir", str(PROJECT), *BAD_INPUT[command], "--frobnicate")
+    assert code == 2
+    assert "unrecognized arguments: --frobnicate" in _one_error(err)
+
+
+@pytest.mark.parametrize("args", [
+    ("clone-check", "val", "--profile", "nobody"),
+    ("copy-documents", "--from", "preprod", "--to", "val", "--profile", "nobody"),
+])
+def test_an_aws_configuration_mistake_exits_2_with_one_error_line(capsys, monkeypatch, tmp_path, args):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    code, out, err = _envctl(capsys, "--example", "--dir", str(PROJECT), *args)
+    assert code == 2 and out == ""
+    assert _one_error(err) == "error: AWS credentials or region: The config profile (nobody) could not be found"
+
+
+def test_an_invalid_stack_config_is_reported_like_every_other_error(capsys, tmp_path):
+    """`ecr` and `policy-config` once printed it without `error:`; every command now prints it the same way."""
+    directory = _fleet(tmp_path)
+    (directory / "Pulumi.sandbox.yaml").write_text((PROJECT / "Pulumi.sandbox.yaml").read_text()
+                                                   + "  clinspark-environments:frobnicate: 1\n")
+    for args in (("policy-config", "sandbox"), ("digest", "sandbox"), ("clone-check", "sandbox")):
+        code, _, err = _envctl(capsys, "--dir", str(directory), *args)
+        assert code == 2
+        assert _one_error(err).startswith("error: stack 'sandbox' has invalid configuration"), args
+
+
+def test_a_defect_is_a_message_and_exit_2_and_envctl_debug_shows_it(capsys, monkeypatch):
+    def broken(*_, **__):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr("envctl.commands.digest.ecr.current", broken)
+    code, _, err = run(capsys, "digest", "prod")
+    assert code == 2 and "This is a defect of envctl" in _one_error(err) and "KeyError" in err
+    monkeypatch.setenv("ENVCTL_DEBUG", "1")
+    with pytest.raises(KeyError, match="surprise"):
+        run(capsys, "digest", "prod")
+
+
+def test_policy_config_reads_and_validates_the_stack_file_once(capsys, monkeypatch):
+    calls = []
+    real_read, real_load = stackfile.read, settings_module.load_settings
+    monkeypatch.setattr(stackfile, "read", lambda *a, **k: calls.append("read") or real_read(*a, **k))
+    monkeypatch.setattr(settings_module, "load_settings", lambda *a, **k: calls.append("load") or real_load(*a, **k))
+    code, out, _ = run(capsys, "policy-config", "sandbox", "--advisory", "s3-versioning")
+    assert code == 0 and json.loads(out)["s3-versioning"] == {"enforcementLevel": "advisory"}
+    assert calls == ["read", "load"]
+
+
+def test_check_prints_sarif_and_junit_through_the_format_option(capsys):
+    import xml.etree.ElementTree as ET
+
+    code, out, _ = run(capsys, "check", "--format", "sarif", "sandbox")
+    assert code == 0
+    sarif = json.loads(out)
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
+    code, out, _ = run(capsys, "check", "--format", "junit", "sandbox")
+    assert code == 0 and ET.fromstring(out).find("testsuite").get("name") == "stack sandbox"
+    code, out, _ = run(capsys, "check", "--format", "json", "sandbox")
+    assert code == 0 and json.loads(out)["stacks"][0]["stack"] == "sandbox"
+
+
+def test_check_refuses_two_formats_and_an_unknown_one(capsys):
+    code, _, err = run(capsys, "check", "--json", "--format", "sarif", "sandbox")
+    assert code == 2 and "--json and --format sarif ask for two formats" in err
+    code, _, err = run(capsys, "check", "--format", "pdf", "sandbox")
+    assert code == 2 and "invalid choice: 'pdf'" in err
+
+
+def test_output_piped_into_head_ends_quietly():
+    """`envctl plan | head -1`: the reader goes away; no BrokenPipeError, no traceback, no defect message."""
+    import subprocess
+    import sys
+
+    pipeline = (f"'{sys.executable}' -m envctl.cli --example --dir '{PROJECT}' plan | head -1 >/dev/null; "
+                "echo ${PIPESTATUS[0]}")
+    done = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, timeout=300, cwd=PROJECT)
+    assert done.stderr == "" and done.stdout.strip() == "1", (done.stdout, done.stderr)

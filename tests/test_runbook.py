@@ -11,8 +11,8 @@ import json
 import pytest
 
 from components.phases import Role
-from envctl import aws_ops
 from envctl.cli import main
+from envctl.stackfile import load_stack_settings
 from tests.conftest import PROJECT
 from tests.moto_server import MotoAws, aws, moto_endpoint  # noqa: F401  (pytest fixtures)
 from tests.test_aws_ops import DOCUMENTS, documents_bucket, preprod_database, publish_snapshot, put_documents
@@ -28,7 +28,7 @@ def preprod_deployed(aws: MotoAws) -> str:
     database = preprod_database(aws)
     publish_snapshot(aws, "val-2026-11", "val", database)
     publish_snapshot(aws, "golive", "prod", database)
-    preprod = aws_ops.load_stack(PROJECT, "preprod")
+    preprod = load_stack_settings(PROJECT, "preprod")
     bucket = f"{preprod.env_name}-single-documents-0a1b2c3"
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.region})
@@ -41,7 +41,7 @@ def preprod_deployed(aws: MotoAws) -> str:
 def test_fresh_val_runbook(aws, preprod_deployed, capsys):
     assert envctl(aws, "clone-check", "val") == 0
     assert "snapshot exists" in capsys.readouterr().out
-    val = aws_ops.load_stack(PROJECT, "val")
+    val = load_stack_settings(PROJECT, "val")
     targets = {role: documents_bucket(aws, val, role)[0] for role in (Role.MAIN, Role.TEST)}
     assert envctl(aws, "copy-documents", "--from", "preprod", "--to", "val") == 0
     s3 = aws.client("s3")
@@ -56,7 +56,7 @@ def test_fresh_val_runbook(aws, preprod_deployed, capsys):
 
 def test_go_live_runbook_copies_into_prod_main_only(aws, preprod_deployed, capsys):
     assert envctl(aws, "clone-check", "prod") == 0
-    prod = aws_ops.load_stack(PROJECT, "prod")
+    prod = load_stack_settings(PROJECT, "prod")
     main_bucket, _ = documents_bucket(aws, prod, Role.MAIN)
     test_bucket, _ = documents_bucket(aws, prod, Role.TEST)
     assert envctl(aws, "copy-documents", "--from", "preprod", "--to", "prod") == 0

@@ -1,0 +1,45 @@
+"""envctl plan [STACK ...|./DIR] [--json]: the offline plan of each stack, as `pulumi preview` shows it."""
+
+from __future__ import annotations
+
+import argparse
+
+from changecontrol.trust import TrustRoot
+
+from .. import stackfile, status_codes
+from ..errors import UsageError
+from ..plan import plan_json, render_tree
+from ..runs import plan_all
+
+NAME = "plan"
+HELP = "offline plan: run the program under mocks and print the resource tree"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to plan (default: every stack file)")
+    parser.add_argument("--json", action="store_true", help="print every registered resource as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    stacks_dir, stacks = stackfile.select(args.stacks_dir, args.stacks)
+    trust = TrustRoot.own().describe(stacks_dir)
+    results = plan_all(stacks_dir, stacks)
+    if args.json:
+        print(plan_json([(s, r, str(e) if e else None) for s, r, e in results]))
+    else:
+        print(trust + "\n")
+        for i, (stack, run_, error) in enumerate(results):
+            if i:
+                print("\n" + "=" * 100 + "\n")
+            if run_ is not None:
+                print(render_tree(run_))
+            elif error is not None and error.kind == "unapproved":
+                print(f"Plan of stack '{stack}' REFUSED by the program: {error}")
+            else:
+                print(f"Plan of stack '{stack}' failed.")
+            for warning in run_.warnings if run_ is not None else ():
+                print(f"  {warning}")
+    failed = [str(e) for _, _, e in results if e is not None and e.kind != "unapproved"]
+    if failed:
+        raise UsageError(*failed)
+    return status_codes.PROBLEM if any(e is not None for _, _, e in results) else status_codes.OK
