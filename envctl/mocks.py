@@ -358,6 +358,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type_ = f"{qualified}${type_}"
         return "urn:pulumi:" + "::".join([self.stack, self.project, type_, name])
 
+    def alias_urns(self, request) -> list[str]:
+        """The URNs a registration's aliases name, as the engine resolves them: a full URN as given, a
+        spec (what the SDK sends to an engine that supports them) from its name, type and parent,
+        each defaulting to the resource's own (a spec of another stack or project keeps that one)."""
+        urns = []
+        for alias in request.aliases:
+            if alias.urn:
+                urns.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+            if spec.stack or spec.project:
+                rest = urn.split("::", 2)[2]
+                urn = f"urn:pulumi:{spec.stack or self.stack}::{spec.project or self.project}::{rest}"
+            urns.append(urn)
+        return urns
+
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
@@ -376,7 +394,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=bool(request.protect), dependencies=list(request.dependencies), provider=request.provider,
             ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
             retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
-            replace_on_changes=list(request.replaceOnChanges), aliases=[a.urn for a in request.aliases if a.urn],
+            replace_on_changes=list(request.replaceOnChanges), aliases=self.alias_urns(request),
             inputs=inputs, id=rid or "", state=state,
         )
         self.order.append(urn)
