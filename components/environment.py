@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import pulumi
 import pulumi_aws as aws
 
+from . import tokens
 from .clone import publish_snapshots, restore_sources
 from .instance import Account, Instance, InstanceArgs, NetworkRefs
 from .network import Network, NetworkArgs
@@ -49,10 +50,10 @@ def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str]):
 class Environment(pulumi.ComponentResource):
     """Everything of one stack; every resource of the stack stands in this component's tree."""
 
-    outputs: dict[str, Any]
+    outputs: tokens.EnvironmentOutputs
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("clinspark:environment:Environment", name, None, opts)
+        super().__init__(tokens.ENVIRONMENT, name, None, opts)
         s = args.settings
         phase = s.phase_spec
         child = pulumi.ResourceOptions(parent=self)
@@ -112,20 +113,20 @@ class Environment(pulumi.ComponentResource):
             publish_snapshots(s, instances[Role.SINGLE].database_identifier, self) if phase.publishes_snapshots else {}
         )
 
-        self.outputs = {
-            "customer": s.customer,
-            "phase": phase.name,
-            "controlled": phase.controlled,
-            "qualified": phase.qualified,
-            "disposable": phase.disposable,
-            "retiring": s.retire,
-            "expiresOn": s.expires_on.isoformat() if s.expires_on else None,
-            "changeRecord": s.change_record,
-            "desiredStateDigest": args.desired_state_digest,
-            "approval": dict(args.approval) if args.approval else None,
-            "release": s.release,
-            "region": s.region,
-            "instances": {
+        self.outputs = tokens.EnvironmentOutputs(
+            customer=s.customer,
+            phase=phase.name,
+            controlled=phase.controlled,
+            qualified=phase.qualified,
+            disposable=phase.disposable,
+            retiring=s.retire,
+            expires_on=s.expires_on.isoformat() if s.expires_on else None,
+            change_record=s.change_record,
+            desired_state_digest=args.desired_state_digest,
+            approval=dict(args.approval) if args.approval else None,
+            release=s.release,
+            region=s.region,
+            instances={
                 role.value: {
                     "url": inst.url,
                     "databaseIdentifier": inst.database_identifier,
@@ -134,12 +135,13 @@ class Environment(pulumi.ComponentResource):
                 }
                 for role, inst in instances.items()
             },
-            "exchangeBucket": exchange_bucket,
-            "accessLogsBucket": logs.bucket_name,
-            "snapshots": snapshots,
-            "cloneFrom": {"stack": s.clone_from.stack, "snapshot": s.clone_from.snapshot} if s.clone_from else None,
-        }
-        self.register_outputs(
-            {**self.outputs, "stack": s.stack, "environmentName": name, "topology": phase.topology.value,
-             "roles": [r.value for r in s.roles]}
+            exchange_bucket=exchange_bucket,
+            access_logs_bucket=logs.bucket_name,
+            snapshots=snapshots,
+            clone_from={"stack": s.clone_from.stack, "snapshot": s.clone_from.snapshot} if s.clone_from else None,
+            stack=s.stack,
+            environment_name=name,
+            topology=phase.topology.value,
+            roles=[r.value for r in s.roles],
         )
+        self.register_outputs(self.outputs.registered())

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from . import tokens
 from .naming import Names
 from .phases import Role
 from .settings import StackSettings
@@ -130,7 +131,7 @@ class Instance(pulumi.ComponentResource):
     """Compute running the pinned release, its PostgreSQL database, documents, secret and HTTPS entry."""
 
     def __init__(self, name: str, args: InstanceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("clinspark:environment:Instance", name, None, opts)
+        super().__init__(tokens.INSTANCE, name, None, opts)
         s, role, acct, net = args.settings, args.role, args.account, args.network
         phase, size = s.phase_spec, s.size(role)
         tags = s.tags_for(role)
@@ -373,10 +374,10 @@ class Instance(pulumi.ComponentResource):
         self.secret_arn = secret.arn
         self.key_arn = key.arn
         self.register_outputs(
-            {
-                "customer": s.customer, "phase": phase.name, "role": role.value, "instanceName": name,
-                "release": s.release, "url": self.url, "databaseIdentifier": db.identifier,
-                "documentsBucket": documents.bucket_name, "secretArn": secret.arn, "keyArn": key.arn,
-                "restoredFrom": args.restore.snapshot_name if args.restore else None,
-            }
+            tokens.InstanceOutputs(
+                customer=s.customer, phase=phase.name, role=role.value, instance_name=name, release=s.release,
+                url=self.url, database_identifier=db.identifier, documents_bucket=documents.bucket_name,
+                secret_arn=secret.arn, key_arn=key.arn,
+                restored_from=args.restore.snapshot_name if args.restore else None,
+            ).registered()
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from . import tokens
 from .instance import Account, ExchangeRefs, Instance, InstanceArgs, NetworkRefs, RestoreFrom, kms_key
 from .phases import Role
 from .settings import StackSettings
@@ -25,7 +26,7 @@ class InstancePair(pulumi.ComponentResource):
     instances: dict[Role, Instance]
 
     def __init__(self, name: str, args: InstancePairArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("clinspark:environment:InstancePair", name, None, opts)
+        super().__init__(tokens.INSTANCE_PAIR, name, None, opts)
         s, acct = args.settings, args.account
         child = pulumi.ResourceOptions(parent=self)
         tags = s.tags_for(None)

@@ -59,4 +59,4 @@ async def main() -> dict[str, Any]:
     env = Environment(settings.env_name, EnvironmentArgs(settings=settings, clone_snapshot=clone_snapshot,
                                                          desired_state_digest=verdict.digest,
                                                          approval=verdict.anchor))
-    return env.outputs
+    return env.outputs.exports()

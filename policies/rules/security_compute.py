@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from components import tokens
+
 from ..framework import Resource, Rule, as_list
 
-ECS_SERVICE = "aws:ecs/service:Service"
-ECS_CLUSTER = "aws:ecs/cluster:Cluster"
-EC2_INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-EBS_VOLUME = "aws:ebs/volume:Volume"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ECS_SERVICE = tokens.ECS_SERVICE
+ECS_CLUSTER = tokens.ECS_CLUSTER
+EC2_INSTANCE = tokens.EC2_INSTANCE
+LAUNCH_TEMPLATE = tokens.LAUNCH_TEMPLATE
+EBS_VOLUME = tokens.EBS_VOLUME
+LOG_GROUP = tokens.LOG_GROUP
 
 
 def _flag(value: Any) -> bool | None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from components import tokens
 from components.phases import PHASES, Phase
 
 from ..framework import Resource, Rule
 
-RDS_INSTANCE = "aws:rds/instance:Instance"
-KMS_KEY = "aws:kms/key:Key"
-SECRET = "aws:secretsmanager/secret:Secret"
+RDS_INSTANCE = tokens.RDS_INSTANCE
+KMS_KEY = tokens.KMS_KEY
+SECRET = tokens.SECRET
 
 
 def _customer_key(value: Any) -> bool:
