@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .phases import CLONE_SOURCE_PHASE, Role
-from .instance import RestoreFrom
+from .refs import RestoreFrom
 from .settings import InvalidStackConfig, StackSettings
 
 SNAPSHOTS_OUTPUT = "snapshots"

@@ -10,10 +10,11 @@ import pulumi_aws as aws
 
 from . import tokens
 from .clone import publish_snapshots, restore_sources
-from .instance import Account, Instance, InstanceArgs, NetworkRefs
+from .instance import Instance, InstanceArgs
 from .network import Network, NetworkArgs
 from .pair import InstancePair, InstancePairArgs
 from .phases import Role, Topology
+from .refs import Account, Lifecycle, NetworkRefs, RestoreFrom
 from .settings import StackSettings
 from .storage import SecureBucket, SecureBucketArgs
 
@@ -45,6 +46,26 @@ def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str]):
         )
 
     return statements
+
+
+def lifecycle_of(settings: StackSettings) -> Lifecycle:
+    """How the stack's stateful resources live and end, as its phase (and an approved retirement) says."""
+    return Lifecycle(protected=settings.protected, destroyable=settings.destroyable,
+                     final_snapshot=settings.final_snapshot)
+
+
+def instance_args(settings: StackSettings, role: Role, account: Account, network: NetworkRefs,
+                  logs_bucket_name: pulumi.Input[str], restore: RestoreFrom | None) -> InstanceArgs:
+    """One instance's args, from the stack's settings: the edge where settings become component args."""
+    phase = settings.phase_spec
+    return InstanceArgs(
+        customer=settings.customer, phase=phase.name, role=role, release=settings.release,
+        size=settings.size(role), names=settings.names, hostname=settings.hostname(role), account=account,
+        network=network, logs_bucket_name=logs_bucket_name, backup_retention_days=phase.backup_retention_days,
+        log_retention_days=phase.log_retention_days, tags=settings.tags_for(role),
+        multi_az=role in phase.multi_az_roles, auto_minor_version_upgrade=not phase.controlled,
+        lifecycle=lifecycle_of(settings), restore=restore,
+    )
 
 
 class Environment(pulumi.ComponentResource):
@@ -90,25 +111,21 @@ class Environment(pulumi.ComponentResource):
         refs = NetworkRefs(network.vpc_id, network.private_subnet_ids, network.public_subnet_ids)
         restore = restore_sources(s, args.clone_snapshot)
 
+        lifecycle = lifecycle_of(s)
+        each = {role: instance_args(s, role, account, refs, logs.bucket_name, restore.get(role)) for role in s.roles}
+
         instances: dict[Role, Instance]
         exchange_bucket = None
         if phase.topology is Topology.PAIR:
             pair = InstancePair(
                 f"{name}-pair",
-                InstancePairArgs(settings=s, account=account, network=refs, logs_bucket_name=logs.bucket_name,
-                                 restore=restore),
+                InstancePairArgs(customer=s.customer, phase=phase.name, names=s.names, account=account,
+                                 instances=each, tags=tags, lifecycle=lifecycle),
                 opts=child,
             )
             instances, exchange_bucket = pair.instances, pair.exchange_bucket
         else:
-            instances = {
-                Role.SINGLE: Instance(
-                    f"{name}-single",
-                    InstanceArgs(settings=s, role=Role.SINGLE, account=account, network=refs,
-                                 logs_bucket_name=logs.bucket_name, restore=restore.get(Role.SINGLE)),
-                    opts=child,
-                )
-            }
+            instances = {Role.SINGLE: Instance(s.names.instance(Role.SINGLE), each[Role.SINGLE], opts=child)}
         snapshots = (
             publish_snapshots(s, instances[Role.SINGLE].database_identifier, self) if phase.publishes_snapshots else {}
         )

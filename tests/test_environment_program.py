@@ -14,12 +14,13 @@ from datetime import date
 
 import pytest
 
-from components.instance import POSTGRES_ENGINE_VERSION
+from components.database import POSTGRES_ENGINE_VERSION
 from components.phases import LOG_RETENTION_DAYS, PHASES, Role, Topology
 from components.settings import MANAGED_BY, RESERVED_TAGS
 from envctl.mocks import Registration
 from envctl.offline import StackRun, StackRunError
 from tests.conftest import NS, SHIPPED, TODAY, stack_config
+from tests.helpers import instances, under
 
 STATEFUL = ("aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
             "aws:rds/snapshot:Snapshot", "aws:rds/snapshotCopy:SnapshotCopy")
@@ -37,24 +38,6 @@ def nonempty(items):
 def environment(run: StackRun) -> Registration:
     (env,) = run.by_type("clinspark:environment:Environment")
     return env
-
-
-def instances(run: StackRun) -> dict[str, Registration]:
-    return {r.outputs["role"]: r for r in run.by_type(INSTANCE)}
-
-
-def under(run: StackRun, ancestor: Registration, typ: str) -> list[Registration]:
-    """Resources of `typ` anywhere below `ancestor` in the component tree."""
-    by_urn = run.by_urn
-    found = []
-    for reg in run.by_type(typ):
-        parent = reg.parent
-        while parent and parent in by_urn:
-            if parent == ancestor.urn:
-                found.append(reg)
-                break
-            parent = by_urn[parent].parent
-    return found
 
 
 def child(run: StackRun, parent: Registration, typ: str) -> Registration:
