@@ -130,5 +130,4 @@ class Application(pulumi.ComponentResource):
             deployment_circuit_breaker={"enable": True, "rollback": True},
             tags=tags, opts=pulumi.ResourceOptions(parent=self, aliases=was, depends_on=list(args.ready_after)),
         )
-        self.task_role_arn = task_role.arn
         self.register_outputs({"taskRoleArn": task_role.arn, "logGroup": log_group.name})

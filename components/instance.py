@@ -192,7 +192,6 @@ class Instance(pulumi.ComponentResource):
         self.database_identifier = database.identifier
         self.documents_bucket = documents.bucket_name
         self.secret_arn = database.secret_arn
-        self.key_arn = key.arn
         self.register_outputs(
             tokens.InstanceOutputs(
                 customer=args.customer, phase=args.phase, role=role.value, instance_name=name, release=args.release,

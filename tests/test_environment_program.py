@@ -6,6 +6,7 @@ values the mocks echoed back.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import json
@@ -326,6 +327,11 @@ def test_phase_catalog_is_consistent():
         assert set(phase.sizes) == set(phase.roles)
         assert phase.restored_roles <= set(phase.roles) and phase.multi_az_roles <= set(phase.roles)
         assert (phase.max_life_days is not None) == phase.disposable
+
+
+def test_a_phase_whose_log_retention_cloudwatch_refuses_cannot_be_written():
+    with pytest.raises(ValueError, match="phase demo: CloudWatch Logs keeps logs for one of"):
+        dataclasses.replace(PHASES["demo"], log_retention_days=10)
 
 
 @pytest.mark.parametrize("stack", SHIPPED)
