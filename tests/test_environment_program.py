@@ -20,7 +20,7 @@ from components.phases import LOG_RETENTION_DAYS, PHASES, Role, Topology
 from components.settings import MANAGED_BY, RESERVED_TAGS
 from envctl.mocks import Registration
 from envctl.offline import StackRun, StackRunError
-from tests.conftest import NS, SHIPPED, TODAY, stack_config
+from tests.conftest import NS, SHIPPED, TODAY, environment, stack_config
 from tests.helpers import instances, under
 
 STATEFUL = ("aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
@@ -34,11 +34,6 @@ def nonempty(items):
     items = list(items)
     assert items, "nothing of that type was registered, so the assertion would prove nothing"
     return items
-
-
-def environment(run: StackRun) -> Registration:
-    (env,) = run.by_type("clinspark:environment:Environment")
-    return env
 
 
 def child(run: StackRun, parent: Registration, typ: str) -> Registration:

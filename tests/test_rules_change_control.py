@@ -12,14 +12,14 @@ from typing import Any, Callable
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from envctl.evaluate import Violation, effective_policies, evaluate
+from envctl.evaluate import Violation
 from envctl.mocks import Registration
 from envctl.offline import StackRun
-from policies import facts
 from policies.framework import ENVIRONMENT_TYPE
 from policies.pack import POLICIES
 from policies.rules import change_control
 from tests.conftest import NS, SHIPPED, altered, environment, of_type, set_config
+from tests.helpers import only, verdict
 
 CONTROLLED = ("preprod", "val", "prod")
 RULE_IDS = [rule.id for rule in change_control.RULES]
@@ -33,12 +33,7 @@ def digest(run: StackRun) -> str:
 
 
 def violations(run: StackRun, config: dict[str, Any] | None = None, rules: list[str] | None = None) -> list[Violation]:
-    """The pack's verdict on a plan, as the engine asks it (the pack reads approvals and waivers itself)."""
-    wanted = set(rules or RULE_IDS)
-    policies = [p for p in POLICIES if p.name in wanted]
-    config = {k: v for k, v in (config or {}).items() if k in wanted or k == "all"}
-    facts.clear()
-    return evaluate(run, effective_policies(policies, config)).violations
+    return verdict(run, rules or RULE_IDS, config)
 
 
 def named(name: str) -> Callable[[Registration], bool]:
@@ -47,12 +42,6 @@ def named(name: str) -> Callable[[Registration], bool]:
 
 def retiring(run: StackRun) -> StackRun:
     return altered(run, of_type(ENVIRONMENT_TYPE), outputs={"retiring": True})
-
-
-def only(found: list[Violation], policy: str) -> Violation:
-    mine = [v for v in found if v.policy == policy]
-    assert len(mine) == 1, found
-    return mine[0]
 
 
 # --------------------------------------------------------------------------------------------
