@@ -19,12 +19,12 @@ from .phases import Role, Size
 from .refs import Account, ExchangeRefs, Lifecycle, NetworkRefs, RestoreFrom
 from .storage import SecureBucket, SecureBucketArgs
 
-__all__ = ["Account", "ExchangeRefs", "Instance", "InstanceArgs", "NetworkRefs", "RestoreFrom", "kms_key"]
+__all__ = ["Account", "ExchangeRefs", "Instance", "InstanceArgs", "InstanceSpec", "NetworkRefs", "RestoreFrom", "kms_key"]
 
 
 @dataclass(frozen=True)
-class InstanceArgs:
-    """What one instance is told, built at the edge (components.environment) from the stack's settings.
+class InstanceSpec:
+    """What the stack says about one instance, built at the edge from its settings (components.program).
 
     The defaults are the strict ones: no Multi-AZ is asked for, but protection, deletion protection, a
     final snapshot and no automatic minor upgrades are what a caller gets unless it says otherwise."""
@@ -36,17 +36,25 @@ class InstanceArgs:
     size: Size
     names: Names
     hostname: str
-    account: Account
-    network: NetworkRefs
-    logs_bucket_name: pulumi.Input[str]
     backup_retention_days: int
     log_retention_days: int
     tags: Mapping[str, str] = field(default_factory=dict)
     multi_az: bool = False
     auto_minor_version_upgrade: bool = False
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
-    exchange: ExchangeRefs | None = None
     restore: RestoreFrom | None = None
+
+
+@dataclass(frozen=True)
+class InstanceArgs:
+    """The spec, and what the environment around the instance gives it: account, network, log bucket, and in
+    a pair the exchange location."""
+
+    spec: InstanceSpec
+    account: Account
+    network: NetworkRefs
+    logs_bucket_name: pulumi.Input[str]
+    exchange: ExchangeRefs | None = None
 
     def with_exchange(self, exchange: ExchangeRefs) -> InstanceArgs:
         return replace(self, exchange=exchange)
@@ -109,12 +117,12 @@ class Instance(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InstanceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(tokens.INSTANCE, name, None, opts)
-        role, acct, net, life = args.role, args.account, args.network, args.lifecycle
-        tags = dict(args.tags)
+        spec, acct, net = args.spec, args.account, args.network
+        role, life, tags = spec.role, spec.lifecycle, dict(spec.tags)
         child = pulumi.ResourceOptions(parent=self)
 
         # --- encryption and documents -----------------------------------------------------
-        key = kms_key(args.names.key(role), f"{name}: database, documents, secrets and logs", life, acct, tags, self)
+        key = kms_key(spec.names.key(role), f"{name}: database, documents, secrets and logs", life, acct, tags, self)
         documents = SecureBucket(
             f"{name}-documents",
             SecureBucketArgs(tags=tags, kms_key_arn=key.arn, protect=life.protected, force_destroy=life.destroyable),
@@ -160,16 +168,16 @@ class Instance(pulumi.ComponentResource):
         # --- the three parts ----------------------------------------------------------------------
         database = Database(
             f"{name}-database",
-            DatabaseArgs(instance_name=name, names=args.names, role=role, size=args.size, key_arn=key.arn,
+            DatabaseArgs(instance_name=name, names=spec.names, role=role, size=spec.size, key_arn=key.arn,
                          subnet_ids=net.private_subnet_ids, security_group_id=db_sg.id,
-                         backup_retention_days=args.backup_retention_days, tags=tags, multi_az=args.multi_az,
-                         auto_minor_version_upgrade=args.auto_minor_version_upgrade, lifecycle=life,
-                         restore=args.restore),
+                         backup_retention_days=spec.backup_retention_days, tags=tags, multi_az=spec.multi_az,
+                         auto_minor_version_upgrade=spec.auto_minor_version_upgrade, lifecycle=life,
+                         restore=spec.restore),
             opts=child,
         )
         entry = HttpsEntry(
             f"{name}-https-entry",
-            HttpsEntryArgs(instance_name=name, names=args.names, role=role, hostname=args.hostname,
+            HttpsEntryArgs(instance_name=name, names=spec.names, role=role, hostname=spec.hostname,
                            zone_id=acct.zone_id, vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids,
                            security_group_id=lb_sg.id, logs_bucket_name=args.logs_bucket_name, tags=tags,
                            deletion_protection=not life.destroyable),
@@ -177,9 +185,9 @@ class Instance(pulumi.ComponentResource):
         )
         Application(
             f"{name}-application",
-            ApplicationArgs(instance_name=name, names=args.names, role=role, release=args.release, size=args.size,
+            ApplicationArgs(instance_name=name, names=spec.names, role=role, release=spec.release, size=spec.size,
                             account=acct, key_arn=key.arn, key_id=key.key_id, subnet_ids=net.private_subnet_ids,
-                            security_group_id=app_sg.id, log_retention_days=args.log_retention_days,
+                            security_group_id=app_sg.id, log_retention_days=spec.log_retention_days,
                             documents_bucket_arn=documents.arn, documents_bucket_name=documents.bucket_name,
                             database_address=database.address, database_secret_arn=database.secret_arn,
                             target_group_arn=entry.target_group_arn,
@@ -194,9 +202,9 @@ class Instance(pulumi.ComponentResource):
         self.secret_arn = database.secret_arn
         self.register_outputs(
             tokens.InstanceOutputs(
-                customer=args.customer, phase=args.phase, role=role.value, instance_name=name, release=args.release,
+                customer=spec.customer, phase=spec.phase, role=role.value, instance_name=name, release=spec.release,
                 url=self.url, database_identifier=database.identifier, documents_bucket=documents.bucket_name,
                 secret_arn=database.secret_arn, key_arn=key.arn,
-                restored_from=args.restore.snapshot_name if args.restore else None,
+                restored_from=spec.restore.snapshot_name if spec.restore else None,
             ).registered()
         )
