@@ -10,7 +10,8 @@ import pulumi_random
 import pytest
 
 from components import tokens
-from tests.conftest import PROJECT, SHIPPED
+from tests.conftest import PROJECT, SHIPPED, altered, of_type
+from tests.helpers import verdict
 
 # A type token spelled in source: `aws:<module>/<member>:<Name>`, `random:...`, `clinspark:<module>:<Name>`,
 # or the engine's own `pulumi:pulumi:...` / `pulumi:providers:`.
@@ -76,3 +77,14 @@ def test_the_environment_outputs_are_registered_under_the_keys_the_pack_reads(sh
 def test_an_output_the_structure_lacks_is_an_error_not_none():
     with pytest.raises(AttributeError, match="no output 'expiry'"):
         _ = tokens.ENVIRONMENT_KEYS.expiry
+
+
+def test_a_bucket_registered_under_its_other_spelling_is_held_to_change_control_all_the_same(shipped):
+    # change control once knew aws:s3/bucket:Bucket only: a BucketV2 escaped protection and forceDestroy
+    run = altered(shipped["prod"], of_type(tokens.S3_BUCKET), type=tokens.LEGACY_S3_BUCKET, protect=False,
+                  inputs={"forceDestroy": True})
+    found = verdict(run, ["change-stateful-protected", "change-bucket-not-force-destroyed"])
+    buckets = {reg.urn for reg in run.by_type(tokens.LEGACY_S3_BUCKET)}
+    assert len(buckets) == 4  # access logs, exchange, and the documents of main and test
+    for policy in ("change-stateful-protected", "change-bucket-not-force-destroyed"):
+        assert {v.urn for v in found if v.policy == policy} == buckets
