@@ -19,8 +19,6 @@ from .phases import Role, Size
 from .refs import Account, ExchangeRefs, Lifecycle, NetworkRefs, RestoreFrom
 from .storage import SecureBucket, SecureBucketArgs
 
-__all__ = ["Account", "ExchangeRefs", "Instance", "InstanceArgs", "InstanceSpec", "NetworkRefs", "RestoreFrom", "kms_key"]
-
 
 @dataclass(frozen=True)
 class InstanceSpec:
