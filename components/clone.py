@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import pulumi
 import pulumi_aws as aws
 
+from .naming import Names
 from .phases import CLONE_SOURCE_PHASE, Role
-from .instance import RestoreFrom
-from .settings import InvalidStackConfig, StackSettings
+from .refs import RestoreFrom
+from .settings import InvalidStackConfig, SnapshotSpec, StackSettings
 
 SNAPSHOTS_OUTPUT = "snapshots"
 
 
-def publish_snapshots(settings: StackSettings, database_identifier: pulumi.Output[str], parent) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SnapshotsToPublish:
+    """Pre-PROD's snapshots to take, and what each says about itself (built at the edge from the settings)."""
+
+    specs: tuple[SnapshotSpec, ...]
+    names: Names
+    customer: str | None
+    phase: str
+    stack: str
+    tags: Mapping[str, str] = field(default_factory=dict)  # the single instance's
+    protected: bool = True
+
+
+def publish_snapshots(what: SnapshotsToPublish, database_identifier: pulumi.Output[str], parent) -> dict[str, Any]:
     """One manual snapshot per configured name; a new one never touches the running database."""
     published: dict[str, Any] = {}
-    for spec in settings.snapshots:
-        tags = {**settings.tags_for(Role.SINGLE), "snapshot": spec.name, "snapshot-purpose": spec.purpose}
+    for spec in what.specs:
+        tags = {**what.tags, "snapshot": spec.name, "snapshot-purpose": spec.purpose}
         snap = aws.rds.Snapshot(
-            f"{settings.env_name}-snapshot-{spec.name}",
+            f"{what.names.env}-snapshot-{spec.name}",
             db_instance_identifier=database_identifier,
-            db_snapshot_identifier=settings.names.published_snapshot(spec.name),
+            db_snapshot_identifier=what.names.published_snapshot(spec.name),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=parent, protect=settings.protected),
+            opts=pulumi.ResourceOptions(parent=parent, protect=what.protected),
         )
         # The snapshot resource does not report when it was taken; read it back once it exists.
         taken = aws.rds.get_snapshot_output(
@@ -32,7 +47,7 @@ def publish_snapshots(settings: StackSettings, database_identifier: pulumi.Outpu
         ).snapshot_create_time
         published[spec.name] = {
             "arn": snap.db_snapshot_arn, "id": snap.db_snapshot_identifier, "purpose": spec.purpose,
-            "customer": settings.customer, "phase": settings.phase, "stack": settings.stack,
+            "customer": what.customer, "phase": what.phase, "stack": what.stack,
             "engineVersion": snap.engine_version, "kmsKeyId": snap.kms_key_id, "createdAt": taken,
             "allocatedStorage": snap.allocated_storage,
         }

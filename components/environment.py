@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Mapping
 
 import pulumi
 import pulumi_aws as aws
 
-from .clone import publish_snapshots, restore_sources
-from .instance import Account, Instance, InstanceArgs, NetworkRefs
+from . import tokens
+from .clone import SnapshotsToPublish, publish_snapshots
+from .instance import Instance, InstanceArgs, InstanceSpec
+from .naming import Names
 from .network import Network, NetworkArgs
 from .pair import InstancePair, InstancePairArgs
-from .phases import Role, Topology
-from .settings import StackSettings
+from .phases import Phase, Role, Topology
+from .refs import Account, Lifecycle, NetworkRefs
+from .settings import NetworkSettings
 from .storage import SecureBucket, SecureBucketArgs
 
 
 @dataclass(frozen=True)
 class EnvironmentArgs:
-    settings: StackSettings
-    clone_snapshot: Mapping[str, Any] | None = None  # the checked Pre-PROD snapshot, for phases that clone
+    """What the environment is told, built at the edge (components.program) from the stack's settings."""
+
+    stack: str
+    customer: str | None
+    phase: Phase
+    release: str
+    region: str
+    zone: str  # the public Route 53 zone of its hostnames
+    network: NetworkSettings
+    names: Names
+    instances: Mapping[Role, InstanceSpec]  # one per role of the phase
+    tags: Mapping[str, str] = field(default_factory=dict)  # its own (role "environment")
+    image_repository: str | None = None  # None: the account's clinspark/edc repository
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    retiring: bool = False
+    expires_on: date | None = None
+    change_record: str | None = None
+    clone_from: Mapping[str, str] | None = None  # {stack, snapshot}: where its restored databases come from
+    snapshots: SnapshotsToPublish | None = None  # Pre-PROD only
     desired_state_digest: str | None = None  # what an ECR approves (changecontrol.digest), computed by the program
     approval: Mapping[str, Any] | None = None  # the approving record and its hashes: the deployed state anchors the chain
+
+    def __post_init__(self) -> None:
+        if set(self.instances) != set(self.phase.roles):
+            raise ValueError(f"phase {self.phase.name} has roles {', '.join(self.phase.roles)}, "
+                             f"not {', '.join(sorted(r.value for r in self.instances))}")
 
 
 def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str]):
@@ -49,24 +75,24 @@ def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str]):
 class Environment(pulumi.ComponentResource):
     """Everything of one stack; every resource of the stack stands in this component's tree."""
 
-    outputs: dict[str, Any]
+    outputs: tokens.EnvironmentOutputs
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("clinspark:environment:Environment", name, None, opts)
-        s = args.settings
-        phase = s.phase_spec
+        super().__init__(tokens.ENVIRONMENT, name, None, opts)
+        phase, names, life = args.phase, args.names, args.lifecycle
         child = pulumi.ResourceOptions(parent=self)
-        tags = s.tags_for(None)
+        tags = dict(args.tags)
         invoke = pulumi.InvokeOutputOptions(parent=self)
 
+        region, repository = args.region, args.image_repository
         caller = aws.get_caller_identity_output(opts=invoke)
         account = Account(
             account_id=caller.account_id,
             partition=aws.get_partition_output(opts=invoke).partition,
-            region=s.region,
-            zone_id=aws.route53.get_zone_output(name=s.domain.zone, private_zone=False, opts=invoke).zone_id,
-            image_repository=pulumi.Output.from_input(s.image_repository) if s.image_repository else caller.account_id.apply(
-                lambda a: f"{a}.dkr.ecr.{s.region}.amazonaws.com/clinspark/edc"
+            region=region,
+            zone_id=aws.route53.get_zone_output(name=args.zone, private_zone=False, opts=invoke).zone_id,
+            image_repository=pulumi.Output.from_input(repository) if repository else caller.account_id.apply(
+                lambda a: f"{a}.dkr.ecr.{region}.amazonaws.com/clinspark/edc"
             ),
         )
         elb_account = aws.elb.get_service_account_output(opts=invoke).arn
@@ -75,57 +101,52 @@ class Environment(pulumi.ComponentResource):
         # SSE-S3 only; the bucket keeps them as long as the phase keeps its logs.
         logs = SecureBucket(
             f"{name}-access-logs",
-            SecureBucketArgs(tags=tags, kms_key_arn=None, protect=s.protected, force_destroy=s.destroyable,
+            SecureBucketArgs(tags=tags, kms_key_arn=None, protect=life.protected, force_destroy=life.destroyable,
                              extra_statements=_log_delivery(account, elb_account),
                              expire_after_days=phase.log_retention_days, purpose="access-logs"),
             opts=child,
         )
         network = Network(
             f"{name}-network",
-            NetworkArgs(settings=s.network, tags=tags, high_availability=bool(phase.multi_az_roles),
+            NetworkArgs(settings=args.network, tags=tags, high_availability=bool(phase.multi_az_roles),
                         flow_log_bucket_arn=logs.arn),
             opts=child,
         )
         refs = NetworkRefs(network.vpc_id, network.private_subnet_ids, network.public_subnet_ids)
-        restore = restore_sources(s, args.clone_snapshot)
+        each = {role: InstanceArgs(spec=spec, account=account, network=refs, logs_bucket_name=logs.bucket_name)
+                for role, spec in args.instances.items()}
 
         instances: dict[Role, Instance]
         exchange_bucket = None
         if phase.topology is Topology.PAIR:
             pair = InstancePair(
                 f"{name}-pair",
-                InstancePairArgs(settings=s, account=account, network=refs, logs_bucket_name=logs.bucket_name,
-                                 restore=restore),
+                InstancePairArgs(customer=args.customer, phase=phase.name, names=names, account=account,
+                                 instances=each, tags=tags, lifecycle=life),
                 opts=child,
             )
             instances, exchange_bucket = pair.instances, pair.exchange_bucket
         else:
-            instances = {
-                Role.SINGLE: Instance(
-                    f"{name}-single",
-                    InstanceArgs(settings=s, role=Role.SINGLE, account=account, network=refs,
-                                 logs_bucket_name=logs.bucket_name, restore=restore.get(Role.SINGLE)),
-                    opts=child,
-                )
-            }
+            instances = {Role.SINGLE: Instance(names.instance(Role.SINGLE), each[Role.SINGLE], opts=child)}
         snapshots = (
-            publish_snapshots(s, instances[Role.SINGLE].database_identifier, self) if phase.publishes_snapshots else {}
+            publish_snapshots(args.snapshots, instances[Role.SINGLE].database_identifier, self)
+            if phase.publishes_snapshots and args.snapshots is not None else {}
         )
 
-        self.outputs = {
-            "customer": s.customer,
-            "phase": phase.name,
-            "controlled": phase.controlled,
-            "qualified": phase.qualified,
-            "disposable": phase.disposable,
-            "retiring": s.retire,
-            "expiresOn": s.expires_on.isoformat() if s.expires_on else None,
-            "changeRecord": s.change_record,
-            "desiredStateDigest": args.desired_state_digest,
-            "approval": dict(args.approval) if args.approval else None,
-            "release": s.release,
-            "region": s.region,
-            "instances": {
+        self.outputs = tokens.EnvironmentOutputs(
+            customer=args.customer,
+            phase=phase.name,
+            controlled=phase.controlled,
+            qualified=phase.qualified,
+            disposable=phase.disposable,
+            retiring=args.retiring,
+            expires_on=args.expires_on.isoformat() if args.expires_on else None,
+            change_record=args.change_record,
+            desired_state_digest=args.desired_state_digest,
+            approval=dict(args.approval) if args.approval else None,
+            release=args.release,
+            region=region,
+            instances={
                 role.value: {
                     "url": inst.url,
                     "databaseIdentifier": inst.database_identifier,
@@ -134,12 +155,13 @@ class Environment(pulumi.ComponentResource):
                 }
                 for role, inst in instances.items()
             },
-            "exchangeBucket": exchange_bucket,
-            "accessLogsBucket": logs.bucket_name,
-            "snapshots": snapshots,
-            "cloneFrom": {"stack": s.clone_from.stack, "snapshot": s.clone_from.snapshot} if s.clone_from else None,
-        }
-        self.register_outputs(
-            {**self.outputs, "stack": s.stack, "environmentName": name, "topology": phase.topology.value,
-             "roles": [r.value for r in s.roles]}
+            exchange_bucket=exchange_bucket,
+            access_logs_bucket=logs.bucket_name,
+            snapshots=snapshots,
+            clone_from=dict(args.clone_from) if args.clone_from else None,
+            stack=args.stack,
+            environment_name=name,
+            topology=phase.topology.value,
+            roles=[r.value for r in phase.roles],
         )
+        self.register_outputs(self.outputs.registered())

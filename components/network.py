@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from . import tokens
 from .settings import NetworkSettings
 
 
@@ -25,7 +26,7 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("clinspark:network:Network", name, None, opts)
+        super().__init__(tokens.NETWORK, name, None, opts)
         s = args.settings
         if s.vpc_id is not None:
             # An existing VPC: nothing to create, its owner runs its flow logs.

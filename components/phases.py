@@ -75,7 +75,11 @@ class Phase:
     multi_az_roles: frozenset[Role]  # roles whose database runs Multi-AZ
     log_retention_days: int
     data: str  # where its data comes from, in DESIGN.md's words
-    retired_when: str
+
+    def __post_init__(self) -> None:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"phase {self.name}: CloudWatch Logs keeps logs for one of {LOG_RETENTION_DAYS} days, "
+                             f"not {self.log_retention_days}")
 
     @property
     def roles(self) -> tuple[Role, ...]:
@@ -103,7 +107,6 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 sizes=_sizes(main="small", test="small"), backup_retention_days=1,
                 multi_az_roles=_NONE, log_retention_days=14,
                 data="fresh: base configuration plus sample dummy volunteers",
-                retired_when="the customer is live in prod",
             ),
             Phase(
                 name="migration", topology=Topology.SINGLE, controlled=False, qualified=False,
@@ -112,7 +115,6 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 sizes=_sizes(single="medium"), backup_retention_days=1,
                 multi_az_roles=_NONE, log_retention_days=14,
                 data="fresh; receives iterations of the migrated volunteer database",
-                retired_when="the customer approves the migration scripts",
             ),
             Phase(
                 name="preprod", topology=Topology.SINGLE, controlled=True, qualified=False,
@@ -121,7 +123,6 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 sizes=_sizes(single="medium"), backup_retention_days=14,
                 multi_az_roles=_NONE, log_retention_days=365,
                 data="fresh; the real configuration and master library are built here by hand",
-                retired_when="it is promoted into prod main",
             ),
             Phase(
                 name="val", topology=Topology.PAIR, controlled=True, qualified=True,
@@ -131,7 +132,6 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 sizes=_sizes(main="medium", test="medium"), backup_retention_days=7,
                 multi_az_roles=_NONE, log_retention_days=365,
                 data="both instances cloned from a Pre-PROD snapshot",
-                retired_when="validation is complete",
             ),
             Phase(
                 name="prod", topology=Topology.PAIR, controlled=True, qualified=True,
@@ -140,7 +140,6 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 sizes=_sizes(main="large", test="small"), backup_retention_days=35,
                 multi_az_roles=frozenset({Role.MAIN}), log_retention_days=2557,
                 data="main: promoted from Pre-PROD's final snapshot; test: dummy data only",
-                retired_when="never",
             ),
             Phase(
                 name="demo", topology=Topology.SINGLE, controlled=False, qualified=False,
@@ -149,7 +148,6 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 sizes=_sizes(single="small"), backup_retention_days=1,
                 multi_az_roles=_NONE, log_retention_days=7,
                 data="vendor-internal, no customer",
-                retired_when="any time",
             ),
             Phase(
                 name="community-dev", topology=Topology.SINGLE, controlled=False, qualified=False,
@@ -158,7 +156,6 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 sizes=_sizes(single="medium"), backup_retention_days=7,
                 multi_az_roles=_NONE, log_retention_days=30,
                 data="latest application release, no customer; shared by all customers",
-                retired_when="never",
             ),
         )
     }

@@ -15,7 +15,18 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal, Mapping
 
 import pulumi
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError, to_jsonable_python
 
 from . import naming
 from .phases import (
@@ -170,9 +181,96 @@ ACCEPTED: Mapping[str, str] = {
 }
 
 
-def _phase(info: ValidationInfo) -> Phase | None:
-    name = info.data.get("phase")
-    return PHASES.get(name) if name else None
+def cross_field_problems(values: Mapping[str, Any], today: date) -> list[tuple[str, str]]:
+    """The rules between fields, as (field, what is wrong): what each key must be given the phase (and the
+    stack name, the customer, retirement). `values` are validated values; a field missing from it (its
+    own value was invalid) is not judged, and neither is a rule that needs it, except that a missing
+    `retire` counts as not retiring."""
+    phase = PHASES.get(values.get("phase") or "")
+    if phase is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    checks = {"customer": _customer, "sizes": _sizes, "expires_on": _expiry, "change_record": _change_record,
+              "retire": _retire, "snapshots": _snapshots, "clone_from": _clone_from}
+    for name, check in checks.items():
+        if name in values:
+            reason = check(phase, values[name], values, today)
+            if reason:
+                problems.append((name, reason))
+    return problems
+
+
+def _customer(phase: Phase, v: str | None, values: Mapping[str, Any], today: date) -> str | None:
+    if phase.customer_required and v is None:
+        return f"missing; phase {phase.name} serves one customer and needs its slug"
+    if not phase.customer_required and v is not None:
+        return f"phase {phase.name} serves no customer: remove the key"
+    stack = values.get("stack")
+    inside = phase_words(v) if v is not None else []
+    if inside:
+        return (f"the slug contains the phase name {', '.join(inside)}, so stack names made from it could be "
+                "read as another phase: give the customer a slug without phase names")
+    if v is not None and stack != phase.name and stack != f"{v}-{phase.name}":
+        return f"stack '{stack}' must be named '{phase.name}' or '{v}-{phase.name}' for this customer"
+    return None
+
+
+def _sizes(phase: Phase, v: Mapping[Role, str], values: Mapping[str, Any], today: date) -> str | None:
+    foreign = [r.value for r in v if r not in phase.roles]
+    if foreign:
+        return f"phase {phase.name} has roles {', '.join(phase.roles)}, not {', '.join(foreign)}"
+    return None
+
+
+def _expiry(phase: Phase, v: date | None, values: Mapping[str, Any], today: date) -> str | None:
+    if not phase.disposable:
+        return f"phase {phase.name} is not disposable and takes no expiry date: remove the key" if v is not None else None
+    if v is None:
+        return f"missing; phase {phase.name} is disposable and needs an expiry date"
+    latest = today + timedelta(days=phase.max_life_days or 0)
+    if v < today and not values.get("retire"):  # an expired stack may still retire
+        how = ("retire it (retire: true under an approved ECR, pulumi up, then pulumi destroy)" if phase.controlled
+               else "destroy it (pulumi destroy)")
+        return f"{v} is in the past: the stack has expired; {how}, or give a new date from {today} to {latest}"
+    if v > latest:
+        return f"beyond the longest life of a {phase.name} stack ({phase.max_life_days} days): at most {latest}"
+    return None
+
+
+def _change_record(phase: Phase, v: str | None, values: Mapping[str, Any], today: date) -> str | None:
+    if phase.controlled and v is None:
+        return f"missing; phase {phase.name} is change-controlled and needs the id of its approved ECR"
+    if not phase.controlled and v is not None:
+        return f"phase {phase.name} is not change-controlled: remove the key"
+    return None
+
+
+def _retire(phase: Phase, v: bool, values: Mapping[str, Any], today: date) -> str | None:
+    if v and not phase.controlled:
+        return f"phase {phase.name} is not change-controlled: destroy it directly, remove the key"
+    return None
+
+
+def _snapshots(phase: Phase, v: tuple[SnapshotSpec, ...], values: Mapping[str, Any], today: date) -> str | None:
+    if v and not phase.publishes_snapshots:
+        return f"only {CLONE_SOURCE_PHASE} publishes snapshots, not {phase.name}: remove the key"
+    return None
+
+
+def _clone_from(phase: Phase, v: CloneSource | None, values: Mapping[str, Any], today: date) -> str | None:
+    if not phase.may_clone:
+        return f"phase {phase.name} starts empty and may not clone: remove the key" if v is not None else None
+    if v is None:
+        return f"missing; phase {phase.name} is cloned from a {CLONE_SOURCE_PHASE} snapshot"
+    source_phase = phase_from_stack_name(v.stack_name)
+    customer = values.get("customer")
+    if source_phase != CLONE_SOURCE_PHASE:
+        return f"source stack '{v.stack}' is not a {CLONE_SOURCE_PHASE} stack"
+    if customer and v.stack_name not in (CLONE_SOURCE_PHASE, f"{customer}-{CLONE_SOURCE_PHASE}"):
+        return f"source stack '{v.stack}' belongs to another customer than '{customer}'"
+    if v.snapshot_arn and customer and not v.snapshot_arn.endswith(f":snapshot:{customer}-{CLONE_SOURCE_PHASE}-{v.snapshot}"):
+        return f"snapshot_arn is not customer '{customer}''s {CLONE_SOURCE_PHASE} snapshot '{v.snapshot}'"
+    return None
 
 
 class StackSettings(_Model):
@@ -181,82 +279,19 @@ class StackSettings(_Model):
     stack: str
     project: str
     phase: Literal[tuple(PHASES)]  # type: ignore[valid-type]
-    customer: str | None = Field(None, min_length=2, max_length=20, pattern=SLUG, validate_default=True)
+    customer: str | None = Field(None, min_length=2, max_length=20, pattern=SLUG)
     region: str = Field(pattern=r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
     release: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", max_length=32)  # ASCII digits; an image tag fits
     image_repository: str | None = Field(None, pattern=r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+$")
     network: NetworkSettings
     domain: DomainSettings
     sizes: dict[Role, Literal[tuple(SIZES)]] = Field(default_factory=dict)  # type: ignore[valid-type]
-    retire: ConfigBool = Field(False, validate_default=True)  # before expires_on: an expired stack may still retire
-    expires_on: date | None = Field(None, validate_default=True)
-    change_record: str | None = Field(None, pattern=r"^ECR-[a-z0-9-]+-\d{4}$", validate_default=True)
+    retire: ConfigBool = False
+    expires_on: date | None = None
+    change_record: str | None = Field(None, pattern=r"^ECR-[a-z0-9-]+-\d{4}$")
     tags: dict[str, str] = Field(default_factory=dict)
-    snapshots: tuple[SnapshotSpec, ...] = Field((), validate_default=True)
-    clone_from: CloneSource | None = Field(None, validate_default=True)
-
-    @field_validator("customer")
-    @classmethod
-    def _customer(cls, v: str | None, info: ValidationInfo) -> str | None:
-        phase = _phase(info)
-        if phase is None:
-            return v
-        if phase.customer_required and v is None:
-            raise ValueError(f"missing; phase {phase.name} serves one customer and needs its slug")
-        if not phase.customer_required and v is not None:
-            raise ValueError(f"phase {phase.name} serves no customer: remove the key")
-        stack = info.data["stack"]
-        inside = phase_words(v) if v is not None else []
-        if inside:
-            raise ValueError(f"the slug contains the phase name {', '.join(inside)}, so stack names made from it could be "
-                             "read as another phase: give the customer a slug without phase names")
-        if v is not None and stack != phase.name and stack != f"{v}-{phase.name}":
-            raise ValueError(f"stack '{stack}' must be named '{phase.name}' or '{v}-{phase.name}' for this customer")
-        return v
-
-    @field_validator("sizes")
-    @classmethod
-    def _sizes(cls, v: dict[Role, str], info: ValidationInfo) -> dict[Role, str]:
-        phase = _phase(info)
-        if phase is not None:
-            foreign = [r.value for r in v if r not in phase.roles]
-            if foreign:
-                raise ValueError(f"phase {phase.name} has roles {', '.join(phase.roles)}, not {', '.join(foreign)}")
-        return v
-
-    @field_validator("expires_on")
-    @classmethod
-    def _expiry(cls, v: date | None, info: ValidationInfo) -> date | None:
-        phase = _phase(info)
-        if phase is None:
-            return v
-        if not phase.disposable:
-            if v is not None:
-                raise ValueError(f"phase {phase.name} is not disposable and takes no expiry date: remove the key")
-            return v
-        if v is None:
-            raise ValueError(f"missing; phase {phase.name} is disposable and needs an expiry date")
-        today: date = (info.context or {})["today"]
-        latest = today + timedelta(days=phase.max_life_days or 0)
-        if v < today and not info.data.get("retire"):
-            how = ("retire it (retire: true under an approved ECR, pulumi up, then pulumi destroy)" if phase.controlled
-                   else "destroy it (pulumi destroy)")
-            raise ValueError(f"{v} is in the past: the stack has expired; {how}, or give a new date from {today} to {latest}")
-        if v > latest:
-            raise ValueError(f"beyond the longest life of a {phase.name} stack ({phase.max_life_days} days): at most {latest}")
-        return v
-
-    @field_validator("change_record")
-    @classmethod
-    def _change_record(cls, v: str | None, info: ValidationInfo) -> str | None:
-        phase = _phase(info)
-        if phase is None:
-            return v
-        if phase.controlled and v is None:
-            raise ValueError(f"missing; phase {phase.name} is change-controlled and needs the id of its approved ECR")
-        if not phase.controlled and v is not None:
-            raise ValueError(f"phase {phase.name} is not change-controlled: remove the key")
-        return v
+    snapshots: tuple[SnapshotSpec, ...] = ()
+    clone_from: CloneSource | None = None
 
     @field_validator("tags")
     @classmethod
@@ -272,47 +307,28 @@ class StackSettings(_Model):
             raise ValueError(f"at most {50 - len(RESERVED_TAGS)} extra tags")
         return v
 
-    @field_validator("retire")
-    @classmethod
-    def _retire(cls, v: bool, info: ValidationInfo) -> bool:
-        phase = _phase(info)
-        if v and phase is not None and not phase.controlled:
-            raise ValueError(f"phase {phase.name} is not change-controlled: destroy it directly, remove the key")
-        return v
-
     @field_validator("snapshots")
     @classmethod
-    def _snapshots(cls, v: tuple[SnapshotSpec, ...], info: ValidationInfo) -> tuple[SnapshotSpec, ...]:
-        phase = _phase(info)
-        if v and phase is not None and not phase.publishes_snapshots:
-            raise ValueError(f"only {CLONE_SOURCE_PHASE} publishes snapshots, not {phase.name}: remove the key")
+    def _unique_snapshots(cls, v: tuple[SnapshotSpec, ...]) -> tuple[SnapshotSpec, ...]:
         names = [s.name for s in v]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"snapshot names must be unique: {', '.join(dupes)}")
         return v
 
-    @field_validator("clone_from")
-    @classmethod
-    def _clone_from(cls, v: CloneSource | None, info: ValidationInfo) -> CloneSource | None:
-        phase = _phase(info)
-        if phase is None:
-            return v
-        if not phase.may_clone:
-            if v is not None:
-                raise ValueError(f"phase {phase.name} starts empty and may not clone: remove the key")
-            return v
-        if v is None:
-            raise ValueError(f"missing; phase {phase.name} is cloned from a {CLONE_SOURCE_PHASE} snapshot")
-        source_phase = phase_from_stack_name(v.stack_name)
-        customer = info.data.get("customer")
-        if source_phase != CLONE_SOURCE_PHASE:
-            raise ValueError(f"source stack '{v.stack}' is not a {CLONE_SOURCE_PHASE} stack")
-        if customer and v.stack_name not in (CLONE_SOURCE_PHASE, f"{customer}-{CLONE_SOURCE_PHASE}"):
-            raise ValueError(f"source stack '{v.stack}' belongs to another customer than '{customer}'")
-        if v.snapshot_arn and customer and not v.snapshot_arn.endswith(f":snapshot:{customer}-{CLONE_SOURCE_PHASE}-{v.snapshot}"):
-            raise ValueError(f"snapshot_arn is not customer '{customer}''s {CLONE_SOURCE_PHASE} snapshot '{v.snapshot}'")
-        return v
+    @model_validator(mode="after")
+    def _cross_field(self, info: ValidationInfo) -> StackSettings:
+        """Every rule between fields, on the validated model: no rule depends on the order of the fields."""
+        today: date = (info.context or {})["today"]
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        problems = cross_field_problems(values, today)
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=PydanticCustomError("value_error", "{reason}", {"reason": reason}),
+                                 loc=(name,), input=to_jsonable_python(values[name], exclude_none=True))
+                for name, reason in problems
+            ])
+        return self
 
     # Derived views, so that nothing else re-derives them.
     @property
@@ -422,12 +438,34 @@ def load_settings(
     try:
         settings = StackSettings.model_validate(data, context={"today": today})
     except ValidationError as err:
-        problems += [_describe(e, ns) for e in err.errors(include_url=False) if not e["loc"] or e["loc"][0] not in reported]
+        errors = err.errors(include_url=False)
+        problems += [_describe(e, ns) for e in errors if not e["loc"] or e["loc"][0] not in reported]
+        reported |= {str(e["loc"][0]) for e in errors if e["loc"]}
+        # A field that failed on its own stops pydantic before the rules between fields; judge the
+        # fields that are valid by those rules all the same, so that every offending key is named at once.
+        valid = _valid_fields(data, reported)
+        problems += [_describe({"loc": (name,), "msg": reason, "type": "value_error",
+                                "input": to_jsonable_python(valid[name], exclude_none=True)}, ns)
+                     for name, reason in cross_field_problems(valid, today) if name not in reported]
         settings = None
     if problems:
         raise InvalidStackConfig(stack, problems, source)
     assert settings is not None
     return settings
+
+
+def _valid_fields(data: Mapping[str, Any], failed: set[str]) -> dict[str, Any]:
+    """The validated value of every field of `data` (or its default) that is not among `failed`."""
+    valid: dict[str, Any] = {}
+    for name, info in StackSettings.model_fields.items():
+        if name in failed:
+            continue
+        raw = data[name] if name in data else info.get_default(call_default_factory=True)
+        try:
+            valid[name] = TypeAdapter(Annotated[info.annotation, info]).validate_python(raw)
+        except ValidationError:
+            continue  # already refused as a whole (a missing required key): not judged again
+    return valid
 
 
 def _describe(error: Mapping[str, Any], ns: str) -> str:

@@ -9,6 +9,8 @@ from typing import Any, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from . import tokens
+
 
 @dataclass(frozen=True)
 class SecureBucketArgs:
@@ -36,7 +38,7 @@ class SecureBucket(pulumi.ComponentResource):
     bucket: aws.s3.Bucket
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("clinspark:storage:SecureBucket", name, None, opts)
+        super().__init__(tokens.SECURE_BUCKET, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, "purpose": args.purpose}
 

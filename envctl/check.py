@@ -23,6 +23,8 @@ from pulumi_policy import EnforcementLevel
 
 from changecontrol import runcontext
 from changecontrol.trust import OWN_ROOT, TrustRoot
+from components import tokens
+from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
 from .offline import LocalStacks, RunOptions, StackRunError
@@ -140,9 +142,9 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
         result.error = (f"stack '{stack}': the program registered resources of {', '.join(foreign)} instead of "
                         f"{prefix.rstrip(':')}: its plan is not the plan of the stack it was asked for")
         return result
-    envs = run.by_type("clinspark:environment:Environment")
+    envs = run.by_type(tokens.ENVIRONMENT)
     env = (envs[0].outputs or {}) if envs else {}
-    result.phase = env.get("phase")
+    result.phase = env.get(ENV_KEYS.phase)
     result.resources = len(run.registrations)
     controlled = pack_facts.is_controlled(stack)
     try:
@@ -163,7 +165,7 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
         evaluation = evaluate(run, effective)
         result.violations = evaluation.violations
         result.not_applicable = evaluation.not_applicable_policies()
-        facts = pack_facts.facts_for(prefix + "pulumi:pulumi:Stack::" + f"{project}-{stack}",
+        facts = pack_facts.facts_for(prefix + tokens.STACK + "::" + f"{project}-{stack}",
                                      {pack_facts.PROJECT_DIR_KEY: str(Path(stacks_dir).resolve())}, FAMILIES)
         result.waivers = waiver_listing(facts)
     reported = {v.message for v in result.violations if v.policy == APPROVED_STATE}

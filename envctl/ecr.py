@@ -43,7 +43,9 @@ from changecontrol.trust import (
     signers_in_force,
     signers_version,
 )
+from components import tokens
 from components.phases import StackNameError, parse_stack_name
+from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 from components.settings import load_settings
 
 from . import stackfile
@@ -297,13 +299,13 @@ def deployed_anchor(export: Any) -> dict[str, Any] | None:
     """The `approval` a `pulumi stack export` file says the stack was last deployed with."""
     resources = ((export or {}).get("deployment") or {}).get("resources") or []
     for res in resources:
-        if res.get("type") == "clinspark:environment:Environment":
-            anchor = (res.get("outputs") or {}).get("approval")
+        if res.get("type") == tokens.ENVIRONMENT:
+            anchor = (res.get("outputs") or {}).get(ENV_KEYS.approval)
             if isinstance(anchor, dict):
                 return anchor
     for res in resources:
-        if res.get("type") == "pulumi:pulumi:Stack":
-            anchor = (res.get("outputs") or {}).get("approval")
+        if res.get("type") == tokens.STACK:
+            anchor = (res.get("outputs") or {}).get(ENV_KEYS.approval)
             if isinstance(anchor, dict):
                 return anchor
     return None

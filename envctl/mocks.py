@@ -19,6 +19,8 @@ from pulumi.runtime import rpc
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import resource_pb2
 
+from components import tokens
+
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
 # Elastic Load Balancing's log-delivery accounts of a few regions; others get a plausible one.
@@ -27,7 +29,7 @@ ELB_ACCOUNTS = {"eu-central-1": "054676820928", "eu-west-1": "156460612806", "us
 ALB_ZONES = {"eu-central-1": "Z215JYRZR1TBD5", "eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K"}
 
 SECRET_MARK = "[secret]"
-STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_TYPE = tokens.STACK
 
 
 def _digest(*parts: str, n: int = 17) -> str:
@@ -96,23 +98,23 @@ class AwsMocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs):
         tok, a = args.token, args.args
         r = a.get("region") or self.region
-        if tok == "aws:index/getCallerIdentity:getCallerIdentity":
+        if tok == tokens.GET_CALLER_IDENTITY:
             return {"accountId": ACCOUNT_ID, "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/platform-deployer",
                     "userId": "AROA" + _digest("user", n=17).upper(), "id": ACCOUNT_ID}
-        if tok == "aws:index/getPartition:getPartition":
+        if tok == tokens.GET_PARTITION:
             return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION}
-        if tok == "aws:index/getRegion:getRegion":
+        if tok == tokens.GET_REGION:
             return {"name": r, "region": r, "id": r, "endpoint": f"ec2.{r}.amazonaws.com"}
-        if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        if tok == tokens.GET_AVAILABILITY_ZONES:
             names = [f"{r}{c}" for c in "abc"]
             return {"names": names, "zoneIds": [f"{r[:3]}{r.split('-')[-1]}-az{i + 1}" for i in range(3)], "id": r}
-        if tok == "aws:route53/getZone:getZone":
+        if tok == tokens.GET_ZONE:
             zone = a.get("name", "example.com")
             return {"zoneId": "Z" + _digest("zone", zone, n=20).upper(), "name": zone, "id": "Z" + _digest("zone", zone, n=20).upper()}
-        if tok == "aws:elb/getServiceAccount:getServiceAccount":
+        if tok == tokens.GET_ELB_SERVICE_ACCOUNT:
             acct = ELB_ACCOUNTS.get(r, "0" + _digest("elb", r, n=11).translate(str.maketrans("abcdef", "123456")))
             return {"arn": f"arn:{PARTITION}:iam::{acct}:root", "id": acct}
-        if tok == "aws:rds/getSnapshot:getSnapshot":
+        if tok == tokens.GET_RDS_SNAPSHOT:
             snap = self._by_id.get(a.get("dbSnapshotIdentifier", ""), {})
             return {**snap, "id": a.get("dbSnapshotIdentifier"), "snapshotCreateTime": self.now}
         raise NotImplementedError(f"the offline engine has no answer for invoke {tok}")
@@ -120,13 +122,13 @@ class AwsMocks(pulumi_mocks.Mocks):
     # -- resources ---------------------------------------------------------------------------
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
-        if typ == "pulumi:pulumi:StackReference":  # read, not registered: arrives without `custom`
+        if typ == tokens.STACK_REFERENCE:  # read, not registered: arrives without `custom`
             target = inputs.get("name", "")
             outputs = self.stack_outputs(target)
             return target, {"name": target, "outputs": dict(outputs or {}), "secretOutputNames": []}
         if not args.custom:
             return "", {}
-        if typ.startswith("pulumi:providers:"):
+        if typ.startswith(tokens.PROVIDER_PREFIX):
             return f"{name}-{_digest('provider', name, n=8)}", inputs
         handler = _HANDLERS.get(typ)
         rid, extra = handler(self, name, inputs) if handler else self._generic(typ, name, inputs)
@@ -295,48 +297,48 @@ def _bucket_setting(m: AwsMocks, name: str, inputs: dict):
 
 
 _HANDLERS: dict[str, Callable[[AwsMocks, str, dict], tuple[str, dict]]] = {
-    "aws:s3/bucket:Bucket": _bucket,
-    "aws:s3/bucketVersioning:BucketVersioning": _bucket_setting,
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _bucket_setting,
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _bucket_setting,
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _bucket_setting,
-    "aws:s3/bucketPolicy:BucketPolicy": _bucket_setting,
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _bucket_setting,
-    "aws:kms/key:Key": _kms_key,
-    "aws:kms/alias:Alias": _named("kms", "", key="name"),
-    "aws:rds/instance:Instance": _rds_instance,
-    "aws:rds/snapshot:Snapshot": _rds_snapshot,
-    "aws:rds/snapshotCopy:SnapshotCopy": _rds_snapshot_copy,
-    "aws:rds/subnetGroup:SubnetGroup": _named("rds", "subgrp", sep=":", max_len=255),
-    "aws:rds/parameterGroup:ParameterGroup": _named("rds", "pg", sep=":", max_len=255),
-    "aws:secretsmanager/secret:Secret": _secret,
-    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
-    "random:index/randomPassword:RandomPassword": _random_password,
-    "aws:ec2/vpc:Vpc": _hexid("vpc"),
-    "aws:ec2/subnet:Subnet": _hexid("subnet"),
-    "aws:ec2/securityGroup:SecurityGroup": _hexid("sg"),
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _hexid("sg"),
-    "aws:ec2/internetGateway:InternetGateway": _hexid("igw"),
-    "aws:ec2/natGateway:NatGateway": _hexid("nat"),
-    "aws:ec2/eip:Eip": _hexid("eipalloc"),
-    "aws:ec2/routeTable:RouteTable": _hexid("rtb"),
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": _plain("rtbassoc"),
-    "aws:ec2/flowLog:FlowLog": _hexid("fl"),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _sg_rule("in"),
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _sg_rule("out"),
-    "aws:iam/role:Role": _named("iam", "role", max_len=64),
-    "aws:iam/rolePolicy:RolePolicy": _plain("rolepolicy"),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _plain("attachment"),
-    "aws:cloudwatch/logGroup:LogGroup": _log_group,
-    "aws:ecs/cluster:Cluster": _ecs_cluster,
-    "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
-    "aws:ecs/service:Service": _ecs_service,
-    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
-    "aws:lb/targetGroup:TargetGroup": _target_group,
-    "aws:lb/listener:Listener": _listener,
-    "aws:acm/certificate:Certificate": _certificate,
-    "aws:acm/certificateValidation:CertificateValidation": _certificate_validation,
-    "aws:route53/record:Record": _record,
+    tokens.S3_BUCKET: _bucket,
+    tokens.S3_BUCKET_VERSIONING: _bucket_setting,
+    tokens.S3_BUCKET_ENCRYPTION: _bucket_setting,
+    tokens.S3_BUCKET_PUBLIC_ACCESS_BLOCK: _bucket_setting,
+    tokens.S3_BUCKET_OWNERSHIP_CONTROLS: _bucket_setting,
+    tokens.S3_BUCKET_POLICY: _bucket_setting,
+    tokens.S3_BUCKET_LIFECYCLE: _bucket_setting,
+    tokens.KMS_KEY: _kms_key,
+    tokens.KMS_ALIAS: _named("kms", "", key="name"),
+    tokens.RDS_INSTANCE: _rds_instance,
+    tokens.RDS_SNAPSHOT: _rds_snapshot,
+    tokens.RDS_SNAPSHOT_COPY: _rds_snapshot_copy,
+    tokens.RDS_SUBNET_GROUP: _named("rds", "subgrp", sep=":", max_len=255),
+    tokens.RDS_PARAMETER_GROUP: _named("rds", "pg", sep=":", max_len=255),
+    tokens.SECRET: _secret,
+    tokens.SECRET_VERSION: _secret_version,
+    tokens.RANDOM_PASSWORD: _random_password,
+    tokens.VPC: _hexid("vpc"),
+    tokens.SUBNET: _hexid("subnet"),
+    tokens.SECURITY_GROUP: _hexid("sg"),
+    tokens.DEFAULT_SECURITY_GROUP: _hexid("sg"),
+    tokens.INTERNET_GATEWAY: _hexid("igw"),
+    tokens.NAT_GATEWAY: _hexid("nat"),
+    tokens.EIP: _hexid("eipalloc"),
+    tokens.ROUTE_TABLE: _hexid("rtb"),
+    tokens.ROUTE_TABLE_ASSOCIATION: _plain("rtbassoc"),
+    tokens.FLOW_LOG: _hexid("fl"),
+    tokens.INGRESS_RULE: _sg_rule("in"),
+    tokens.EGRESS_RULE: _sg_rule("out"),
+    tokens.IAM_ROLE: _named("iam", "role", max_len=64),
+    tokens.IAM_ROLE_POLICY: _plain("rolepolicy"),
+    tokens.IAM_ROLE_POLICY_ATTACHMENT: _plain("attachment"),
+    tokens.LOG_GROUP: _log_group,
+    tokens.ECS_CLUSTER: _ecs_cluster,
+    tokens.ECS_TASK_DEFINITION: _task_definition,
+    tokens.ECS_SERVICE: _ecs_service,
+    tokens.LOAD_BALANCER: _load_balancer,
+    tokens.TARGET_GROUP: _target_group,
+    tokens.LISTENER: _listener,
+    tokens.CERTIFICATE: _certificate,
+    tokens.CERTIFICATE_VALIDATION: _certificate_validation,
+    tokens.DNS_RECORD: _record,
 }
 
 
@@ -358,6 +360,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type_ = f"{qualified}${type_}"
         return "urn:pulumi:" + "::".join([self.stack, self.project, type_, name])
 
+    def alias_urns(self, request) -> list[str]:
+        """The URNs a registration's aliases name, as the engine resolves them: a full URN as given, a
+        spec (what the SDK sends to an engine that supports them) from its name, type and parent,
+        each defaulting to the resource's own (a spec of another stack or project keeps that one)."""
+        urns = []
+        for alias in request.aliases:
+            if alias.urn:
+                urns.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+            if spec.stack or spec.project:
+                rest = urn.split("::", 2)[2]
+                urn = f"urn:pulumi:{spec.stack or self.stack}::{spec.project or self.project}::{rest}"
+            urns.append(urn)
+        return urns
+
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
@@ -376,7 +396,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=bool(request.protect), dependencies=list(request.dependencies), provider=request.provider,
             ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
             retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
-            replace_on_changes=list(request.replaceOnChanges), aliases=[a.urn for a in request.aliases if a.urn],
+            replace_on_changes=list(request.replaceOnChanges), aliases=self.alias_urns(request),
             inputs=inputs, id=rid or "", state=state,
         )
         self.order.append(urn)

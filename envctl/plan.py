@@ -5,27 +5,30 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from components import tokens
+from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
+
 from .mocks import Registration, reveal
 from .offline import StackRun
 
 # The settings worth seeing per resource type in the tree (input names as the engine sees them).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {
-    "aws:rds/instance:Instance": ("engineVersion", "instanceClass", "multiAz", "backupRetentionPeriod",
-                                  "deletionProtection", "skipFinalSnapshot", "snapshotIdentifier"),
-    "aws:rds/snapshot:Snapshot": ("dbSnapshotIdentifier",),
-    "aws:rds/snapshotCopy:SnapshotCopy": ("sourceDbSnapshotIdentifier", "targetDbSnapshotIdentifier"),
-    "aws:s3/bucket:Bucket": ("forceDestroy",),
-    "aws:kms/key:Key": ("enableKeyRotation", "deletionWindowInDays"),
-    "aws:ec2/vpc:Vpc": ("cidrBlock",),
-    "aws:ec2/subnet:Subnet": ("cidrBlock",),
-    "aws:ecs/taskDefinition:TaskDefinition": ("family", "cpu", "memory"),
-    "aws:ecs/service:Service": ("desiredCount",),
-    "aws:lb/loadBalancer:LoadBalancer": ("enableDeletionProtection",),
-    "aws:lb/listener:Listener": ("port", "protocol", "sslPolicy"),
-    "aws:cloudwatch/logGroup:LogGroup": ("retentionInDays",),
-    "aws:secretsmanager/secret:Secret": ("recoveryWindowInDays",),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("fromPort", "cidrIpv4", "cidrIpv6"),
-    "aws:route53/record:Record": ("name", "type"),
+    tokens.RDS_INSTANCE: ("engineVersion", "instanceClass", "multiAz", "backupRetentionPeriod",
+                          "deletionProtection", "skipFinalSnapshot", "snapshotIdentifier"),
+    tokens.RDS_SNAPSHOT: ("dbSnapshotIdentifier",),
+    tokens.RDS_SNAPSHOT_COPY: ("sourceDbSnapshotIdentifier", "targetDbSnapshotIdentifier"),
+    tokens.S3_BUCKET: ("forceDestroy",),
+    tokens.KMS_KEY: ("enableKeyRotation", "deletionWindowInDays"),
+    tokens.VPC: ("cidrBlock",),
+    tokens.SUBNET: ("cidrBlock",),
+    tokens.ECS_TASK_DEFINITION: ("family", "cpu", "memory"),
+    tokens.ECS_SERVICE: ("desiredCount",),
+    tokens.LOAD_BALANCER: ("enableDeletionProtection",),
+    tokens.LISTENER: ("port", "protocol", "sslPolicy"),
+    tokens.LOG_GROUP: ("retentionInDays",),
+    tokens.SECRET: ("recoveryWindowInDays",),
+    tokens.INGRESS_RULE: ("fromPort", "cidrIpv4", "cidrIpv6"),
+    tokens.DNS_RECORD: ("name", "type"),
 }
 
 
@@ -55,10 +58,10 @@ def _info(reg: Registration) -> str:
 
 
 def _summary(run: StackRun) -> str:
-    env = next((r for r in run.registrations if r.type == "clinspark:environment:Environment"), None)
+    env = next((r for r in run.registrations if r.type == tokens.ENVIRONMENT), None)
     out = env.outputs if env and env.outputs else {}
-    customer = out.get("customer") or "no customer"
-    return f"phase {out.get('phase', '?')}, {customer}"
+    customer = out.get(ENV_KEYS.customer) or "no customer"
+    return f"phase {out.get(ENV_KEYS.phase, '?')}, {customer}"
 
 
 def render_tree(run: StackRun) -> str:
@@ -71,7 +74,7 @@ def render_tree(run: StackRun) -> str:
         else:
             roots.append(reg)
 
-    rows: list[tuple[str, str, str, str]] = [("pulumi:pulumi:Stack", f"{run.project}-{run.stack}", "create", "")]
+    rows: list[tuple[str, str, str, str]] = [(tokens.STACK, f"{run.project}-{run.stack}", "create", "")]
 
     def walk(regs: list[Registration], prefix: str) -> None:
         for i, reg in enumerate(regs):

@@ -30,11 +30,13 @@ from pulumi_policy.proxy import UnknownValueError
 
 from components.phases import Phase, StackNameError, parse_stack_name
 
+from components import tokens
+
 from .facts import PROJECT_DIR_KEY, StackFacts, facts_for
 
-ENVIRONMENT_TYPE = "clinspark:environment:Environment"
-INSTANCE_TYPE = "clinspark:environment:Instance"
-PAIR_TYPE = "clinspark:environment:InstancePair"
+ENVIRONMENT_TYPE = tokens.ENVIRONMENT
+INSTANCE_TYPE = tokens.INSTANCE
+PAIR_TYPE = tokens.INSTANCE_PAIR
 
 
 # --------------------------------------------------------------------------------------------

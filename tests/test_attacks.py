@@ -33,6 +33,7 @@ from changecontrol.strictyaml import dumps
 from envctl.cli import main
 from envctl.offline import RunOptions, StackRunError, run_stack
 from tests.conftest import APPROVER_KEY, EXAMPLE, NOW, NS, PROJECT, REQUESTER_KEY, set_config
+from tests.helpers import envctl
 
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "bench")
 
@@ -45,11 +46,7 @@ def repo(tmp_path: Path) -> Path:
     return copy
 
 
-def trusted(capsys, repo: Path, *argv: str) -> tuple[int, str, str]:
-    """The trusted checker (this checkout's envctl) on the copy, in example mode."""
-    code = main(["--example", "--dir", str(repo), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+trusted = envctl  # the trusted checker (this checkout's envctl) on the copy, in example mode
 
 
 def own_tools(repo: Path, *argv: str) -> subprocess.CompletedProcess:

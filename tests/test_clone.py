@@ -10,14 +10,7 @@ import pytest
 from components.phases import PHASES
 from envctl.offline import LocalStacks, StackRunError, run_stack
 from tests.conftest import NS, OPTIONS, PROJECT, REVIEW, SHIPPED, stack_config, write_stack
-
-INSTANCE = "clinspark:environment:Instance"
-
-
-def by_role(run, typ):
-    """Resource of `typ` per instance role (its parent Instance's role)."""
-    roles = {i.urn: i.outputs["role"] for i in run.by_type(INSTANCE)}
-    return {roles[r.parent]: r for r in run.by_type(typ) if r.parent in roles}
+from tests.helpers import by_role
 
 
 @pytest.mark.parametrize("stack", ["val", "prod"])

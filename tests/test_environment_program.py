@@ -6,6 +6,7 @@ values the mocks echoed back.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import json
@@ -14,12 +15,13 @@ from datetime import date
 
 import pytest
 
-from components.instance import POSTGRES_ENGINE_VERSION
+from components.database import POSTGRES_ENGINE_VERSION
 from components.phases import LOG_RETENTION_DAYS, PHASES, Role, Topology
 from components.settings import MANAGED_BY, RESERVED_TAGS
 from envctl.mocks import Registration
 from envctl.offline import StackRun, StackRunError
-from tests.conftest import NS, SHIPPED, TODAY, stack_config
+from tests.conftest import NS, SHIPPED, TODAY, environment, stack_config
+from tests.helpers import instances, under
 
 STATEFUL = ("aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
             "aws:rds/snapshot:Snapshot", "aws:rds/snapshotCopy:SnapshotCopy")
@@ -32,29 +34,6 @@ def nonempty(items):
     items = list(items)
     assert items, "nothing of that type was registered, so the assertion would prove nothing"
     return items
-
-
-def environment(run: StackRun) -> Registration:
-    (env,) = run.by_type("clinspark:environment:Environment")
-    return env
-
-
-def instances(run: StackRun) -> dict[str, Registration]:
-    return {r.outputs["role"]: r for r in run.by_type(INSTANCE)}
-
-
-def under(run: StackRun, ancestor: Registration, typ: str) -> list[Registration]:
-    """Resources of `typ` anywhere below `ancestor` in the component tree."""
-    by_urn = run.by_urn
-    found = []
-    for reg in run.by_type(typ):
-        parent = reg.parent
-        while parent and parent in by_urn:
-            if parent == ancestor.urn:
-                found.append(reg)
-                break
-            parent = by_urn[parent].parent
-    return found
 
 
 def child(run: StackRun, parent: Registration, typ: str) -> Registration:
@@ -343,6 +322,11 @@ def test_phase_catalog_is_consistent():
         assert set(phase.sizes) == set(phase.roles)
         assert phase.restored_roles <= set(phase.roles) and phase.multi_az_roles <= set(phase.roles)
         assert (phase.max_life_days is not None) == phase.disposable
+
+
+def test_a_phase_whose_log_retention_cloudwatch_refuses_cannot_be_written():
+    with pytest.raises(ValueError, match="phase demo: CloudWatch Logs keeps logs for one of"):
+        dataclasses.replace(PHASES["demo"], log_retention_days=10)
 
 
 @pytest.mark.parametrize("stack", SHIPPED)

@@ -17,17 +17,11 @@ import pytest
 import yaml
 
 from changecontrol import layout, sshsig
-from envctl.cli import main
-from tests.conftest import APPROVER_KEY, NS, PROJECT, REQUESTER_KEY, set_config
+from tests.conftest import APPROVER_KEY, NS, PROJECT, REQUESTER_KEY, keypair, set_config
+from tests.helpers import envctl
 
 CONTROLLED = ("preprod", "val", "prod")
 EXAMPLE_SIGNERS = PROJECT / "tests" / "example" / "allowed_signers"
-
-
-def envctl(capsys, directory: Path, *argv: str) -> tuple[int, str, str]:
-    code = main(["--example", "--dir", str(directory), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def new(capsys, directory: Path, stack: str = "prod", key: Path = REQUESTER_KEY) -> tuple[int, str, str]:
@@ -51,12 +45,6 @@ def second_record(capsys, directory: Path) -> str:
     assert approve(capsys, directory, "ECR-prod-0002")[0] == 0
     set_config(directory, "prod", f"{NS}:change_record", "ECR-prod-0002")
     return "ECR-prod-0002"
-
-
-def generated_key(tmp_path: Path, name: str) -> Path:
-    key = tmp_path / name
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
-    return key
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,7 +108,7 @@ def test_a_key_that_may_only_author_cannot_approve(capsys, example_copy):
 
 
 def test_a_key_the_signers_file_does_not_list_can_neither_draft_nor_approve(capsys, example_copy, tmp_path):
-    stranger = generated_key(tmp_path, "mallory")
+    stranger = keypair(tmp_path, "mallory")
     set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
     code, _, err = new(capsys, example_copy, key=stranger)
     assert code == 2 and "is not in the signers file in force" in err

@@ -26,6 +26,7 @@ from policies.framework import ENVIRONMENT_TYPE
 from policies.pack import POLICIES
 from policies.rules import change_control
 from tests.conftest import NS, SHIPPED, altered, environment, of_type, set_config
+from tests.helpers import only
 
 CONTROLLED = ("preprod", "val", "prod")
 RULE_IDS = [rule.id for rule in change_control.RULES]
@@ -57,12 +58,6 @@ def named(name: str) -> Callable[[Registration], bool]:
 
 def retiring(run: StackRun) -> StackRun:
     return altered(run, of_type(ENVIRONMENT_TYPE), outputs={"retiring": True})
-
-
-def only(found: list[Violation], policy: str) -> Violation:
-    mine = [v for v in found if v.policy == policy]
-    assert len(mine) == 1, found
-    return mine[0]
 
 
 # --------------------------------------------------------------------------------------------

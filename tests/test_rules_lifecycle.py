@@ -22,6 +22,7 @@ from policies.framework import ENVIRONMENT_TYPE, INSTANCE_TYPE, PAIR_TYPE
 from policies.pack import POLICIES
 from policies.rules import lifecycle
 from tests.conftest import SHIPPED, TODAY, altered, environment, of_type
+from tests.helpers import only, verdict
 
 RULE_IDS = [rule.id for rule in lifecycle.RULES]
 RDS = "aws:rds/instance:Instance"
@@ -37,8 +38,7 @@ def instance(run: StackRun, role: str) -> Registration:
 
 
 def violations(run: StackRun, config: dict[str, Any] | None = None, rules: list[str] | None = None) -> list[Violation]:
-    wanted = set(rules or RULE_IDS)
-    return evaluate(run, effective_policies([p for p in POLICIES if p.name in wanted], config)).violations
+    return verdict(run, rules or RULE_IDS, config)
 
 
 def added(run: StackRun, *regs: Registration) -> StackRun:
@@ -47,12 +47,6 @@ def added(run: StackRun, *regs: Registration) -> StackRun:
 
 def named(name: str) -> Callable[[Registration], bool]:
     return lambda reg: reg.name == name
-
-
-def only(found: list[Violation], policy: str, urn: str | None = None) -> Violation:
-    mine = [v for v in found if v.policy == policy and (urn is None or v.urn == urn)]
-    assert len(mine) == 1, found
-    return mine[0]
 
 
 def policies_of(found: list[Violation]) -> set[str]:

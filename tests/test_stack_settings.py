@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from components.phases import PHASES
+from components.settings import InvalidStackConfig, cross_field_problems, load_settings
 from envctl.offline import StackRunError, run_stack
 from tests.conftest import NS, OPTIONS, PROJECT, REVIEW, TODAY, stack_config, write_stack
 
@@ -163,3 +164,41 @@ def test_stack_files_are_left_untouched_by_a_refused_run(stacks_dir):
     with pytest.raises(StackRunError):
         run_stack(PROJECT, "prod", stacks_dir=stacks_dir, options=REVIEW)
     assert path.read_bytes() == before
+
+
+def _problems(stack: str, config: dict) -> list[str]:
+    with pytest.raises(InvalidStackConfig) as err:
+        load_settings(stack, NS, config, today=TODAY, source=f"Pulumi.{stack}.yaml")
+    return err.value.problems
+
+
+def test_the_rules_between_keys_do_not_depend_on_their_order():
+    config = stack_config("val")
+    config[f"{NS}:customer"] = "globex"
+    config[f"{NS}:expires_on"] = (TODAY - timedelta(days=1)).isoformat()
+    config[f"{NS}:snapshots"] = [{"name": "x-1", "purpose": "val"}]
+    config[f"{NS}:release"] = "latest"
+    forward, backward = dict(config), dict(reversed(list(config.items())))
+    assert list(forward) != list(backward)
+    problems = _problems("acme-val", forward)
+    assert problems == _problems("acme-val", backward)
+    keys = sorted(p.split(": ", 1)[0] for p in problems)
+    assert keys == sorted(f"{NS}:{k}" for k in ("customer", "expires_on", "release", "snapshots"))
+
+
+def test_an_expired_stack_may_still_retire_whatever_the_order_of_the_keys():
+    config = stack_config("val")
+    config[f"{NS}:expires_on"] = (TODAY - timedelta(days=1)).isoformat()
+    assert any("in the past" in p for p in _problems("val", config))
+    for order in (1, -1):
+        retiring = dict(list({**config, f"{NS}:retire": True}.items())[::order])
+        assert load_settings("val", NS, retiring, today=TODAY).retire is True
+
+
+def test_the_rules_between_fields_judge_the_validated_values_in_any_order():
+    values = {"stack": "prod", "phase": "prod", "customer": None, "expires_on": TODAY, "retire": True,
+              "change_record": None}
+    problems = cross_field_problems(values, TODAY)
+    assert problems == cross_field_problems(dict(reversed(list(values.items()))), TODAY)
+    assert [name for name, _ in problems] == ["customer", "expires_on", "change_record"]
+    assert cross_field_problems({**values, "phase": "nonsense"}, TODAY) == []

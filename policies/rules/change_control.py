@@ -13,6 +13,9 @@ from typing import Any, Iterator, Mapping
 
 from pulumi_policy import Severity
 
+from components import tokens
+from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
+
 from ..framework import (
     ENVIRONMENT_TYPE,
     UNKNOWN,
@@ -25,20 +28,20 @@ from ..framework import (
     facts_of,
 )
 
-RDS_INSTANCE = "aws:rds/instance:Instance"
-RDS_SNAPSHOT = "aws:rds/snapshot:Snapshot"
-BUCKET = "aws:s3/bucket:Bucket"
-KMS_KEY = "aws:kms/key:Key"
-SECRET = "aws:secretsmanager/secret:Secret"
-SNAPSHOT_COPY = "aws:rds/snapshotCopy:SnapshotCopy"  # a restored instance's own copy of its source
-STATEFUL = (RDS_INSTANCE, RDS_SNAPSHOT, SNAPSHOT_COPY, BUCKET, KMS_KEY, SECRET)
+RDS_INSTANCE = tokens.RDS_INSTANCE
+RDS_SNAPSHOT = tokens.RDS_SNAPSHOT
+BUCKETS = tokens.RECOGNISED_BUCKETS  # every spelling: a bucket registered as BucketV2 is protected all the same
+KMS_KEY = tokens.KMS_KEY
+SECRET = tokens.SECRET
+SNAPSHOT_COPY = tokens.RDS_SNAPSHOT_COPY  # a restored instance's own copy of its source
+STATEFUL = (RDS_INSTANCE, RDS_SNAPSHOT, SNAPSHOT_COPY, *BUCKETS, KMS_KEY, SECRET)
 
 KEY_DELETION_WINDOW_DAYS = 30  # the longest window KMS allows
-STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_TYPE = tokens.STACK
 # A stack reference only reads another stack's outputs (the clone source, read before the
 # Environment exists); it manages nothing that protection or the digest would have to cover.
-STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
-PROVIDER_PREFIX = "pulumi:providers:"
+STACK_REFERENCE_TYPE = tokens.STACK_REFERENCE
+PROVIDER_PREFIX = tokens.PROVIDER_PREFIX
 
 RETIRE_HINT = ("if the stack is being retired, set `retire: true` in its stack file under an approved ECR "
                "instead of removing the protection by hand")
@@ -48,7 +51,7 @@ RETIRING = NotApplicable("an approved ECR retires the stack")
 def retiring(view: StackView) -> bool:
     """True only when the Environment says an approved ECR retires the stack."""
     env = view.environment
-    return env is not None and env.props.get("retiring", False) is True
+    return env is not None and env.props.get(ENV_KEYS.retiring, False) is True
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,13 +77,13 @@ def approved_state(view: StackView, config: Mapping[str, Any]) -> Iterator[Findi
                           "its desired state cannot be matched to an approved ECR; build the stack with the project's "
                           "program (one Environment per stack)")
     else:
-        exported = env.props.get("desiredStateDigest")
+        exported = env.props.get(ENV_KEYS.desired_state_digest)
         if exported is not UNKNOWN and verdict.digest is not None and exported != verdict.digest:
             yield Finding(urn, f"untracked change: the program of stack '{stack}' exports desired state {exported!r}, "
                                f"but its files and stack file give {verdict.digest}: the program that runs is not the "
                                f"one its files say (a digest it does not compute itself), so no approval covers it; "
                                f"plan it with the project's unchanged program", name)
-        anchor = env.props.get("approval")
+        anchor = env.props.get(ENV_KEYS.approval)
         if verdict.ok and anchor is not UNKNOWN and anchor != verdict.anchor:
             yield Finding(urn, f"untracked change: the program of stack '{stack}' exports the approval {anchor!r}, "
                                f"but the records give {verdict.anchor}; plan it with the project's unchanged program",
@@ -122,7 +125,7 @@ def _database_findings(view: StackView) -> Iterator[Finding]:
     is_retiring = retiring(view)
     # Mirrors StackSettings.final_snapshot for a controlled stack: only a retiring disposable
     # stack (a VAL whose validation is complete) may leave without a final snapshot.
-    disposable = env is not None and env.props.get("disposable", False) is True
+    disposable = env is not None and env.props.get(ENV_KEYS.disposable, False) is True
     final_snapshot_required = not (is_retiring and disposable)
     for r in view.of_type(RDS_INSTANCE):
         problems = []
@@ -146,7 +149,7 @@ def _database_findings(view: StackView) -> Iterator[Finding]:
 def bucket_not_force_destroyed(view: StackView, config: Mapping[str, Any]) -> StackResult:
     if retiring(view):
         return RETIRING
-    buckets = view.of_type(BUCKET)
+    buckets = view.of_type(*BUCKETS)
     if not buckets:
         return NotApplicable("no S3 bucket in the stack")
     return [Finding(r.urn, f"bucket '{r.name}' of a change-controlled stack has forceDestroy=True, so a destroy "
@@ -200,8 +203,7 @@ def inside_environment(view: StackView, config: Mapping[str, Any]) -> Iterator[F
 # a restored database keeps the snapshot it was created from (the engine would otherwise replace it
 # when the source is pinned or retires), and a snapshot copy keeps its source for the same reason.
 DOCUMENTED_PINS = {RDS_INSTANCE: ("snapshotIdentifier",), SNAPSHOT_COPY: ("sourceDbSnapshotIdentifier",)}
-OPTION_TYPES = (*STATEFUL, "aws:s3/bucketV2:BucketV2", "aws:rds/cluster:Cluster",
-                "aws:rds/clusterSnapshot:ClusterSnapshot")
+OPTION_TYPES = (*STATEFUL, tokens.RDS_CLUSTER, tokens.RDS_CLUSTER_SNAPSHOT)
 
 
 def resource_options(view: StackView, config: Mapping[str, Any]) -> StackResult:

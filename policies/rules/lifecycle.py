@@ -16,8 +16,11 @@ from typing import Any, Callable, Iterator, Mapping
 from pulumi_policy import Severity
 
 from changecontrol import clock
+from components import tokens
 from components.naming import environment_name
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Phase, Topology
+from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
+from components.tokens import INSTANCE_KEYS
 
 from ..framework import (
     ENVIRONMENT_TYPE,
@@ -32,10 +35,10 @@ from ..framework import (
     as_list,
 )
 
-RDS_INSTANCE = "aws:rds/instance:Instance"
-SNAPSHOT_COPY = "aws:rds/snapshotCopy:SnapshotCopy"
-KMS_KEY = "aws:kms/key:Key"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+RDS_INSTANCE = tokens.RDS_INSTANCE
+SNAPSHOT_COPY = tokens.RDS_SNAPSHOT_COPY
+KMS_KEY = tokens.KMS_KEY
+BUCKET_POLICY = tokens.S3_BUCKET_POLICY
 NO_CUSTOMER = "none"  # the customer tag of an environment that serves no customer
 NO_EXPIRY = "never"  # the expires-on tag of a stack that is not disposable
 PRINCIPAL_ARN_KEY = "aws:principalarn"
@@ -51,9 +54,9 @@ def _environment(view: StackView) -> tuple[Resource | None, Phase | None, Findin
         found = len(view.of_type(ENVIRONMENT_TYPE))
         return None, None, Finding("", f"the stack has {found} Environment components instead of exactly one, so "
                                        "its phase cannot be checked: build it with the project's program")
-    phase = PHASES.get(str(env.props.get("phase")))
+    phase = PHASES.get(str(env.props.get(ENV_KEYS.phase)))
     if phase is None:
-        return env, None, Finding(env.urn, f"the Environment names phase {env.props.get('phase')!r}, which the phase "
+        return env, None, Finding(env.urn, f"the Environment names phase {env.props.get(ENV_KEYS.phase)!r}, which the phase "
                                            f"catalog does not know (phases: {', '.join(PHASES)})", env.name)
     return env, phase, None
 
@@ -93,15 +96,15 @@ def _under(view: StackView, r: Resource, ancestor: Resource) -> bool:
 
 
 def _customer(env: Resource) -> str:
-    return env.props.get("customer") or NO_CUSTOMER
+    return env.props.get(ENV_KEYS.customer) or NO_CUSTOMER
 
 
 def _env_name(env: Resource) -> str:
     """Prefix of every resource name of the environment: `<customer>-<phase>` (the stack name without a customer)."""
-    name = env.props.get("environmentName")
+    name = env.props.get(ENV_KEYS.environment_name)
     if name:
         return str(name)
-    return environment_name(env.props.get("customer"), str(env.props.get("phase")), str(env.props.get("stack") or ""))
+    return environment_name(env.props.get(ENV_KEYS.customer), str(env.props.get(ENV_KEYS.phase)), str(env.props.get(ENV_KEYS.stack) or ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,9 +112,9 @@ def _env_name(env: Resource) -> str:
 # --------------------------------------------------------------------------------------------
 @_per_phase
 def expiry(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
-    raw = env.props.get("expiresOn")
-    if env.props.get("disposable") is not phase.disposable:
-        yield Finding(env.urn, f"the Environment says disposable={env.props.get('disposable')!r}, but a {phase.name} "
+    raw = env.props.get(ENV_KEYS.expires_on)
+    if env.props.get(ENV_KEYS.disposable) is not phase.disposable:
+        yield Finding(env.urn, f"the Environment says disposable={env.props.get(ENV_KEYS.disposable)!r}, but a {phase.name} "
                                f"stack is {'disposable' if phase.disposable else 'not disposable'}: plan it with the "
                                f"project's program", env.name)
     today = clock.today()
@@ -181,7 +184,7 @@ def topology(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
                                     f"{shape}; remove the pair", pair.name)
         container, mine = env, inside
 
-    roles = [str(i.props.get("role")) for i in mine]
+    roles = [str(i.props.get(INSTANCE_KEYS.role)) for i in mine]
     for i, (inst, role) in enumerate(zip(mine, roles)):
         if role not in expected:
             yield Finding(inst.urn, f"instance '{inst.name}' has role {role!r}: {shape}; remove it", inst.name)
@@ -204,7 +207,7 @@ def _snapshot_id(value: Any) -> str:
 
 def _instance_keys(view: StackView, inst: Resource) -> set[str]:
     """ARNs of the instance's own keys: its registered keyArn output, and any key ARN the engine reports."""
-    keys = {str(inst.props.get("keyArn"))} if inst.props.get("keyArn") else set()
+    keys = {str(inst.props.get(INSTANCE_KEYS.key_arn))} if inst.props.get(INSTANCE_KEYS.key_arn) else set()
     for key in view.of_type(KMS_KEY):
         owner = _owner(view, key)
         if owner is not None and owner.urn == inst.urn and key.props.get("arn"):
@@ -224,7 +227,7 @@ def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[
     allowed = sorted(role.value for role in phase.restored_roles)
     allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored" if allowed
                     else f"a {phase.name} stack starts empty and restores nothing")
-    customer = env.props.get("customer")
+    customer = env.props.get(ENV_KEYS.customer)
     source_prefix = f"{customer}-{CLONE_SOURCE_PHASE}-" if customer else None
     copies = view.of_type(SNAPSHOT_COPY)
     restored = [r for r in view.of_type(RDS_INSTANCE) if r.props.get("snapshotIdentifier")]
@@ -235,7 +238,7 @@ def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[
         if inst is None:
             yield Finding(r.urn, f"{what} '{r.name}' belongs to no instance: {allowed_text}; remove it", r.name)
             continue
-        role = str(inst.props.get("role"))
+        role = str(inst.props.get(INSTANCE_KEYS.role))
         if role not in allowed:
             yield Finding(r.urn, f"{what} '{r.name}' in role {role!r}: {allowed_text}, so real data never reaches "
                                  f"this instance; remove the restore (clone_from applies to the phase's restored "

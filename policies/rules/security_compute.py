@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from pulumi_policy import Severity
 
+from components import tokens
 from components.phases import LOG_RETENTION_DAYS
 
 from ..framework import (
@@ -24,12 +25,12 @@ from ..framework import (
     stack_phase,
 )
 
-ECS_SERVICE = "aws:ecs/service:Service"
-ECS_CLUSTER = "aws:ecs/cluster:Cluster"
-EC2_INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-EBS_VOLUME = "aws:ebs/volume:Volume"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ECS_SERVICE = tokens.ECS_SERVICE
+ECS_CLUSTER = tokens.ECS_CLUSTER
+EC2_INSTANCE = tokens.EC2_INSTANCE
+LAUNCH_TEMPLATE = tokens.LAUNCH_TEMPLATE
+EBS_VOLUME = tokens.EBS_VOLUME
+LOG_GROUP = tokens.LOG_GROUP
 
 
 def _flag(value: Any) -> bool | None:

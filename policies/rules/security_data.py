@@ -14,6 +14,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from components import tokens
+
 from components.phases import PHASES
 
 from ..framework import (
@@ -32,12 +34,10 @@ from ..framework import (
     read_known,
 )
 
-SNAPSHOT_TYPES = ("aws:rds/snapshot:Snapshot", "aws:rds/snapshotCopy:SnapshotCopy",
-                  "aws:rds/clusterSnapshot:ClusterSnapshot")
-PARAMETER_GROUP_TYPES = ("aws:rds/parameterGroup:ParameterGroup",
-                         "aws:rds/clusterParameterGroup:ClusterParameterGroup")
-CLUSTER = "aws:rds/cluster:Cluster"
-CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+SNAPSHOT_TYPES = (tokens.RDS_SNAPSHOT, tokens.RDS_SNAPSHOT_COPY, tokens.RDS_CLUSTER_SNAPSHOT)
+PARAMETER_GROUP_TYPES = (tokens.RDS_PARAMETER_GROUP, tokens.RDS_CLUSTER_PARAMETER_GROUP)
+CLUSTER = tokens.RDS_CLUSTER
+CLUSTER_INSTANCE = tokens.RDS_CLUSTER_INSTANCE
 AWS_BACKUP_DAYS = range(1, 36)  # what RDS accepts for automated backups
 
 # Per engine family: the parameter that refuses unencrypted connections, and the values that turn it on.

@@ -14,6 +14,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from components import tokens
+
 from ..framework import (
     COMPLIANT,
     UNKNOWN,
@@ -26,16 +28,15 @@ from ..framework import (
 )
 from .documents import Unreadable, statements
 
-IAM_POLICY = "aws:iam/policy:Policy"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-USER_POLICY = "aws:iam/userPolicy:UserPolicy"
-GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
-ROLE = "aws:iam/role:Role"
-ATTACHMENTS = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/userPolicyAttachment:UserPolicyAttachment",
-               "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
-               "aws:iam/policyAttachment:PolicyAttachment")
-KMS_KEY = "aws:kms/key:Key"
-KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+IAM_POLICY = tokens.IAM_POLICY
+ROLE_POLICY = tokens.IAM_ROLE_POLICY
+USER_POLICY = tokens.IAM_USER_POLICY
+GROUP_POLICY = tokens.IAM_GROUP_POLICY
+ROLE = tokens.IAM_ROLE
+ATTACHMENTS = (tokens.IAM_ROLE_POLICY_ATTACHMENT, tokens.IAM_USER_POLICY_ATTACHMENT,
+               tokens.IAM_GROUP_POLICY_ATTACHMENT, tokens.IAM_POLICY_ATTACHMENT)
+KMS_KEY = tokens.KMS_KEY
+KMS_KEY_POLICY = tokens.KMS_KEY_POLICY
 
 # AWS-managed policies that grant every action (or every IAM action) on every resource.
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from pulumi_policy import Severity
 
+from components import tokens
 from ..framework import (
     COMPLIANT,
     UNKNOWN,
@@ -38,12 +39,12 @@ from ..framework import (
     read_known,
 )
 
-LOAD_BALANCER_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
-SECURITY_GROUP_TYPES = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-SG_RULE_TYPES = (INGRESS_RULE, LEGACY_RULE, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+LOAD_BALANCER_TYPES = tokens.RECOGNISED_LOAD_BALANCERS
+LISTENER_TYPES = tokens.RECOGNISED_LISTENERS
+SECURITY_GROUP_TYPES = (tokens.SECURITY_GROUP, tokens.DEFAULT_SECURITY_GROUP)
+INGRESS_RULE = tokens.INGRESS_RULE
+LEGACY_RULE = tokens.SECURITY_GROUP_RULE
+SG_RULE_TYPES = (INGRESS_RULE, LEGACY_RULE, tokens.EGRESS_RULE)
 
 INTERNET_PORTS = (80, 443)  # HTTP (redirected) and HTTPS, to a load balancer only
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}

@@ -12,6 +12,8 @@ from typing import Any, Mapping
 
 from pulumi_policy import Severity
 
+from components import tokens
+
 from components.phases import Phase
 
 from ..framework import (
@@ -28,9 +30,9 @@ from ..framework import (
     stack_phase,
 )
 
-RDS_INSTANCE = "aws:rds/instance:Instance"
-KMS_KEY = "aws:kms/key:Key"
-SECRET = "aws:secretsmanager/secret:Secret"
+RDS_INSTANCE = tokens.RDS_INSTANCE
+KMS_KEY = tokens.KMS_KEY
+SECRET = tokens.SECRET
 AWS_DEFAULT_BACKUP_DAYS = 1  # what RDS keeps when backup_retention_period is not given
 AWS_BACKUP_DAYS = range(0, 36)  # what RDS accepts (0 turns automated backups off)
 

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 
 from pulumi_policy import Severity
 
+from components import tokens
 from ..framework import (
     Finding,
     NotApplicable,
@@ -43,17 +44,14 @@ from ..framework import (
     read_known,
 )
 
-BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-SECURE_BUCKET_TYPE = "clinspark:storage:SecureBucket"
-ENCRYPTION_TYPES = (
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
-)
-VERSIONING_TYPES = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
-PUBLIC_ACCESS_BLOCK_TYPES = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
-OWNERSHIP_TYPES = ("aws:s3/bucketOwnershipControls:BucketOwnershipControls",)
-POLICY_TYPES = ("aws:s3/bucketPolicy:BucketPolicy",)
-ACL_TYPES = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
+BUCKET_TYPES = tokens.RECOGNISED_BUCKETS
+SECURE_BUCKET_TYPE = tokens.SECURE_BUCKET
+ENCRYPTION_TYPES = tokens.RECOGNISED_BUCKET_ENCRYPTIONS
+VERSIONING_TYPES = tokens.RECOGNISED_BUCKET_VERSIONINGS
+PUBLIC_ACCESS_BLOCK_TYPES = (tokens.S3_BUCKET_PUBLIC_ACCESS_BLOCK,)
+OWNERSHIP_TYPES = (tokens.S3_BUCKET_OWNERSHIP_CONTROLS,)
+POLICY_TYPES = (tokens.S3_BUCKET_POLICY,)
+ACL_TYPES = tokens.RECOGNISED_BUCKET_ACLS
 SETTINGS_TYPES = (ENCRYPTION_TYPES + VERSIONING_TYPES + PUBLIC_ACCESS_BLOCK_TYPES + OWNERSHIP_TYPES + POLICY_TYPES
                   + ACL_TYPES)
 

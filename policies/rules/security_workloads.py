@@ -15,6 +15,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from components import tokens
+
 from ..framework import (
     COMPLIANT,
     UNKNOWN,
@@ -27,13 +29,13 @@ from ..framework import (
     read_known,
 )
 
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-TASK_SET = "aws:ecs/taskSet:TaskSet"
-LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
-SPOT_REQUEST = "aws:ec2/spotInstanceRequest:SpotInstanceRequest"
-EIP = "aws:ec2/eip:Eip"
-EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
-SUBNET = "aws:ec2/subnet:Subnet"
+TASK_DEFINITION = tokens.ECS_TASK_DEFINITION
+TASK_SET = tokens.ECS_TASK_SET
+LAUNCH_CONFIGURATION = tokens.LAUNCH_CONFIGURATION
+SPOT_REQUEST = tokens.SPOT_INSTANCE_REQUEST
+EIP = tokens.EIP
+EIP_ASSOCIATION = tokens.EIP_ASSOCIATION
+SUBNET = tokens.SUBNET
 ROOT_USERS = ("root", "0")
 
 

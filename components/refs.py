@@ -1,0 +1,61 @@
+"""Plain, frozen values the components hand each other: who and where, network, exchange, restore, lifecycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who and where: read once per stack from the provider."""
+
+    account_id: pulumi.Output[str]
+    partition: pulumi.Output[str]
+    region: str
+    zone_id: pulumi.Output[str]
+    image_repository: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class NetworkRefs:
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: list[pulumi.Input[str]]
+    public_subnet_ids: list[pulumi.Input[str]]
+
+
+@dataclass(frozen=True)
+class ExchangeRefs:
+    """The pair's export/import location, which the instance's task role is granted."""
+
+    bucket_arn: pulumi.Input[str]
+    bucket_name: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class RestoreFrom:
+    """A Pre-PROD snapshot the instance's database is restored from (through its own copy)."""
+
+    snapshot_name: str
+    snapshot_arn: pulumi.Input[str]
+    allocated_storage_gb: int  # a restored database is at least as large as the snapshot
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How stateful resources live and end. The defaults are the strictest (protected, never destroyed by
+    one command, a final snapshot kept); only the stack's settings loosen them, and never into a
+    contradiction: a protected resource is not destroyable, and only a destroyable one skips its final
+    snapshot."""
+
+    protected: bool = True
+    destroyable: bool = False
+    final_snapshot: bool = True
+
+    def __post_init__(self) -> None:
+        if self.protected and self.destroyable:
+            raise ValueError("a protected resource cannot also be destroyable")
+        if not self.final_snapshot and not self.destroyable:
+            raise ValueError("only a destroyable stack may skip the final snapshot")

@@ -1,0 +1,50 @@
+"""The Instance in named parts moved no resource silently: every URN the shipped stacks registered before
+(tests/fixtures/urns-before-instance-parts.json) is still registered, or is the alias of exactly one
+resource now, with the same physical id and the same inputs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHIPPED
+from tests.helpers import inputs_digest
+
+BEFORE = json.loads((Path(__file__).parent / "fixtures" / "urns-before-instance-parts.json").read_text())
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_every_urn_of_before_is_registered_or_the_alias_of_exactly_one_resource(shipped, stack):
+    now = {reg.urn: reg for reg in shipped[stack].registrations}
+    claimed = Counter(alias for reg in now.values() for alias in reg.aliases)
+    lost, ambiguous, changed = [], [], []
+    for urn, was in BEFORE[stack].items():
+        if urn in now:
+            reg = now[urn]
+            if claimed[urn]:
+                ambiguous.append(urn)  # both still there and claimed by another: two resources, one state
+        elif claimed[urn] == 1:
+            (reg,) = (r for r in now.values() if urn in r.aliases)
+        else:
+            (ambiguous if claimed[urn] else lost).append(urn)
+            continue
+        if {"id": reg.id, "inputs": inputs_digest(reg)} != was:
+            changed.append(urn)
+    assert lost == [], "resources that would be deleted and created anew (no alias to their old URN)"
+    assert ambiguous == [], "old URNs claimed by more than one resource"
+    assert changed == [], "resources whose physical id or inputs changed"
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_no_resource_appeared_that_was_not_there_before(shipped, stack):
+    new = [reg.urn for reg in shipped[stack].registrations
+           if reg.urn not in BEFORE[stack] and not any(a in BEFORE[stack] for a in reg.aliases)]
+    assert all(reg_type_is_component(urn) for urn in new), new
+
+
+def reg_type_is_component(urn: str) -> bool:
+    """New URNs may only be the new named parts themselves (components: nothing in the cloud)."""
+    return urn.split("::")[2].rsplit("$", 1)[-1].startswith("clinspark:")
