@@ -6,6 +6,7 @@ from .framework import Rule, to_policy
 from .rules import (
     change_control,
     lifecycle,
+    review,
     security_compute,
     security_data,
     security_iam,
@@ -20,6 +21,7 @@ PACK_NAME = "clinspark-environments"
 RULES: list[Rule] = [
     *change_control.RULES,
     *lifecycle.RULES,
+    *review.RULES,
     *security_s3.RULES,
     *security_rds.RULES,
     *security_network.RULES,
