@@ -39,6 +39,7 @@ EVERY_TYPE = ("reviewed-types-only", "change-inside-environment", "lifecycle-no-
 
 _COMPONENT = no_rule("a component of the program: it registers nothing itself; its children are judged")
 _BUCKET = judged_by("s3-kms-encryption", "s3-public-access-block", "s3-versioning", "s3-tls-only", "s3-no-acls",
+                    "s3-no-inline-settings",
                     "change-stateful-protected", "change-bucket-not-force-destroyed", "change-resource-options")
 _BUCKET_SETTING = judged_by("s3-kms-encryption", "s3-public-access-block", "s3-versioning", "s3-tls-only",
                             "s3-no-acls")

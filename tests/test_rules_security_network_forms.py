@@ -105,3 +105,23 @@ def test_a_tag_that_disagrees_with_the_environment_is_reported(prod, tags, says)
     (rule,) = [r for r in RULES if r.id == "lifecycle-tags-agree"]
     found = evaluate(run, effective_policies([to_policy(rule)], None)).violations
     assert [v.urn for v in found] == [db.urn] and says in found[0].message
+
+
+# --------------------------------------------------------------------------------------------
+# Inline bucket settings (issue 8, item 3)
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("inline, resource", [
+    ({"acl": "public-read"}, "BucketAcl"),
+    ({"policy": '{"Statement": []}'}, "BucketPolicy"),
+    ({"versioning": {"enabled": False}}, "BucketVersioning"),
+    ({"serverSideEncryptionConfiguration": {"rule": {}}}, "BucketServerSideEncryptionConfiguration"),
+    ({"website": {"indexDocument": "index.html"}}, "BucketWebsiteConfiguration"),
+])
+def test_an_inline_bucket_setting_is_refused_naming_the_resource_to_use(prod, inline, resource):
+    name = prod.by_type("aws:s3/bucket:Bucket")[0].name
+    run, bucket = edit(prod, "aws:s3/bucket:Bucket", name, setter(**inline))
+    assert f"(use {resource}" in only(violations(run, "s3-no-inline-settings"), bucket.urn).message
+
+
+def test_buckets_with_separate_settings_stay_quiet(prod):
+    assert violations(prod, "s3-no-inline-settings") == []

@@ -34,12 +34,15 @@ from pulumi_policy import Severity
 
 from components import tokens
 from ..framework import (
+    COMPLIANT,
     Finding,
     NotApplicable,
     Resource,
+    ResourceResult,
     Rule,
     StackResult,
     StackView,
+    Violated,
     as_list,
     read_known,
 )
@@ -335,6 +338,38 @@ def s3_no_acls(view: StackView, config: Mapping[str, Any]) -> StackResult:
     return findings
 
 
+# --------------------------------------------------------------------------------------------
+# s3-no-inline-settings
+# --------------------------------------------------------------------------------------------
+# The bucket's deprecated inline arguments and the separate resource that replaces each. The provider does
+# not detect drift on them, and the rules above judge the separate resources only, so an inline setting
+# would be a setting no rule sees: it is refused, naming the resource to use.
+INLINE_SETTINGS = {
+    "acl": "BucketAcl (better: none, with BucketOwnershipControls BucketOwnerEnforced)",
+    "grants": "BucketAcl (better: none, with BucketOwnershipControls BucketOwnerEnforced)",
+    "policy": "BucketPolicy",
+    "versioning": "BucketVersioning",
+    "serverSideEncryptionConfiguration": "BucketServerSideEncryptionConfiguration",
+    "lifecycleRules": "BucketLifecycleConfiguration",
+    "logging": "BucketLogging",
+    "corsRules": "BucketCorsConfiguration",
+    "website": "BucketWebsiteConfiguration",
+    "replicationConfiguration": "BucketReplicationConfig",
+    "objectLockConfiguration": "BucketObjectLockConfiguration",
+    "accelerationStatus": "BucketAccelerateConfiguration",
+    "requestPayer": "BucketRequestPaymentConfiguration",
+}
+
+
+def s3_no_inline_settings(bucket: Resource, config: Mapping[str, Any]) -> ResourceResult:
+    found = [f"{key} (use {INLINE_SETTINGS[key]})" for key in INLINE_SETTINGS
+             if bucket.props.get(key) not in (None, [], {}, "")]
+    if found:
+        return Violated(f"{bucket.label} sets {', '.join(found)} inline, where no rule judges it and the provider "
+                        f"detects no drift: declare each as its separate resource")
+    return COMPLIANT
+
+
 RULES: list[Rule] = [
     Rule("s3-kms-encryption", "security",
          "S3 buckets are encrypted with SSE-KMS under a customer key (access-log buckets may use SSE-S3)",
@@ -361,4 +396,8 @@ RULES: list[Rule] = [
          severity=Severity.MEDIUM,
          remediation="Add BucketOwnershipControls with object_ownership 'BucketOwnerEnforced' and remove every ACL "
                      "grant"),
+    Rule("s3-no-inline-settings", "security", "S3 buckets carry no inline settings; each is its own resource",
+         s3_no_inline_settings, types=BUCKET_TYPES, severity=Severity.HIGH,
+         remediation="Declare ACLs, policy, versioning, encryption, lifecycle, logging and the rest as their separate "
+                     "bucket resources"),
 ]
