@@ -91,7 +91,14 @@ async def read_clone_source(settings: StackSettings) -> Mapping[str, Any] | None
         return None
     src = settings.clone_from
     if src.snapshot_arn is not None:
-        # Pinned after the clone was made: checked by the settings, no longer read from the source.
+        # Pinned after the clone was made: checked by the settings, no longer read from the source. The
+        # account is only known to the engine: a snapshot of another account is refused here.
+        account = src.snapshot_arn.split(":")[4]
+        caller = aws.get_caller_identity().account_id
+        if account != caller:
+            raise InvalidStackConfig(settings.stack, [
+                f"{settings.project}:clone_from.snapshot_arn: the snapshot is in account {account}, not this stack's "
+                f"account {caller}: a clone is restored from its own account's {CLONE_SOURCE_PHASE} snapshot"])
         return {"arn": src.snapshot_arn, "allocatedStorage": src.allocated_storage, "purpose": settings.phase,
                 "customer": settings.customer}
     ref = pulumi.StackReference(f"{settings.env_name}-clone-source", stack_name=settings.clone_from.stack)

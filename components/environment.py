@@ -51,15 +51,22 @@ class EnvironmentArgs:
                              f"not {', '.join(sorted(r.value for r in self.instances))}")
 
 
-def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str]):
-    """Bucket-policy statements that let the load balancers and VPC flow logs deliver logs."""
+def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str], log_prefix: str):
+    """Bucket-policy statements that let the load balancers and VPC flow logs deliver logs.
+
+    Each grant reaches only this account's own log path: the regional ELB account (which every customer's
+    load balancers in the region use) and the ELB log-delivery service may write only under
+    `<this environment's prefix>/<role>/AWSLogs/<this account>/`, the service only for this account."""
 
     def statements(bucket_arn: pulumi.Output[str]):
         return pulumi.Output.all(bucket_arn, account.account_id, elb_account_arn).apply(
             lambda v: [
-                {"Sid": "LoadBalancerAccessLogs", "Effect": "Allow",
-                 "Principal": {"AWS": v[2], "Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
-                 "Action": "s3:PutObject", "Resource": f"{v[0]}/*"},
+                {"Sid": "LoadBalancerAccessLogs", "Effect": "Allow", "Principal": {"AWS": v[2]},
+                 "Action": "s3:PutObject", "Resource": f"{v[0]}/{log_prefix}/*/AWSLogs/{v[1]}/*"},
+                {"Sid": "LoadBalancerLogDelivery", "Effect": "Allow",
+                 "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+                 "Action": "s3:PutObject", "Resource": f"{v[0]}/{log_prefix}/*/AWSLogs/{v[1]}/*",
+                 "Condition": {"StringEquals": {"aws:SourceAccount": v[1]}}},
                 {"Sid": "FlowLogsWrite", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
                  "Action": "s3:PutObject", "Resource": f"{v[0]}/AWSLogs/{v[1]}/*",
                  "Condition": {"StringEquals": {"aws:SourceAccount": v[1], "s3:x-amz-acl": "bucket-owner-full-control"}}},
@@ -102,7 +109,7 @@ class Environment(pulumi.ComponentResource):
         logs = SecureBucket(
             f"{name}-access-logs",
             SecureBucketArgs(tags=tags, kms_key_arn=None, protect=life.protected, force_destroy=life.destroyable,
-                             extra_statements=_log_delivery(account, elb_account),
+                             extra_statements=_log_delivery(account, elb_account, names.access_log_root),
                              expire_after_days=phase.log_retention_days, purpose="access-logs"),
             opts=child,
         )
@@ -163,5 +170,6 @@ class Environment(pulumi.ComponentResource):
             environment_name=name,
             topology=phase.topology.value,
             roles=[r.value for r in phase.roles],
+            account_id=account.account_id,
         )
         self.register_outputs(self.outputs.registered())

@@ -71,8 +71,13 @@ class Names:
     def target_group(self, role: Role) -> str:
         return within(f"{self.instance(role)}-tg", LB_NAME_LIMIT)
 
+    @property
+    def access_log_root(self) -> str:
+        """Where every load balancer of the environment writes its access logs, one prefix per role below."""
+        return self.env
+
     def access_log_prefix(self, role: Role) -> str:
-        return f"{self.env}/{role.value}"
+        return f"{self.access_log_root}/{role.value}"
 
     def hostname(self, role: Role, zone: str) -> str:
         return f"{self.env}{'-test' if role is Role.TEST else ''}.{zone}"

@@ -268,8 +268,17 @@ def _clone_from(phase: Phase, v: CloneSource | None, values: Mapping[str, Any], 
         return f"source stack '{v.stack}' is not a {CLONE_SOURCE_PHASE} stack"
     if customer and v.stack_name not in (CLONE_SOURCE_PHASE, f"{customer}-{CLONE_SOURCE_PHASE}"):
         return f"source stack '{v.stack}' belongs to another customer than '{customer}'"
+    project = values.get("project")
+    source_project = v.stack.split("/")[1]
+    if project and source_project != project:
+        return (f"source stack '{v.stack}' is in project '{source_project}', not this project '{project}': a clone "
+                f"is made from this project's own {CLONE_SOURCE_PHASE} stack")
     if v.snapshot_arn and customer and not v.snapshot_arn.endswith(f":snapshot:{customer}-{CLONE_SOURCE_PHASE}-{v.snapshot}"):
         return f"snapshot_arn is not customer '{customer}''s {CLONE_SOURCE_PHASE} snapshot '{v.snapshot}'"
+    region = values.get("region")
+    if v.snapshot_arn and region and v.snapshot_arn.split(":")[3] != region:
+        return (f"snapshot_arn is in region '{v.snapshot_arn.split(':')[3]}', not the stack's region '{region}': a "
+                f"clone is restored in its own region from a snapshot there")
     return None
 
 

@@ -84,6 +84,7 @@ IAM_USER_POLICY_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
 IAM_GROUP_POLICY_ATTACHMENT = "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"
 IAM_POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
 KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+KMS_GRANT = "aws:kms/grant:Grant"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 RDS_CLUSTER_SNAPSHOT = "aws:rds/clusterSnapshot:ClusterSnapshot"
@@ -150,7 +151,7 @@ def _registered(outputs: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class EnvironmentOutputs:
-    """What the Environment registers (and the pack reads); the stack exports all but the last four."""
+    """What the Environment registers (and the pack reads); the stack exports all but the last five."""
 
     customer: str | None
     phase: str
@@ -174,8 +175,9 @@ class EnvironmentOutputs:
     environment_name: str
     topology: str
     roles: list[str]
+    account_id: Any  # the account the stack deploys into (the engine's caller identity)
 
-    NOT_EXPORTED = ("stack", "environmentName", "topology", "roles")
+    NOT_EXPORTED = ("stack", "environmentName", "topology", "roles", "accountId")
 
     def registered(self) -> dict[str, Any]:
         return _registered(self)

@@ -9,6 +9,7 @@ from .rules import (
     review,
     security_compute,
     security_data,
+    security_grants,
     security_iam,
     security_network,
     security_rds,
@@ -28,6 +29,7 @@ RULES: list[Rule] = [
     *security_compute.RULES,
     *security_iam.RULES,
     *security_data.RULES,
+    *security_grants.RULES,
     *security_workloads.RULES,
 ]
 

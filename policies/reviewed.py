@@ -73,13 +73,14 @@ REVIEWED: dict[str, Review] = {
     tokens.S3_BUCKET_OWNERSHIP_CONTROLS: judged_by("s3-no-acls"),
     tokens.S3_BUCKET_ACL: judged_by("s3-no-acls"),
     tokens.LEGACY_S3_BUCKET_ACL: judged_by("s3-no-acls"),
-    tokens.S3_BUCKET_POLICY: judged_by("s3-tls-only", "lifecycle-no-cross-customer"),
+    tokens.S3_BUCKET_POLICY: judged_by("s3-tls-only", "lifecycle-no-cross-customer", "grants-stay-in-account"),
     tokens.S3_BUCKET_LIFECYCLE: no_rule("only expires old object versions and access logs; what it may never "
                                         "remove is kept by versioning (s3-versioning) and protection"),
     # keys and secrets
-    tokens.KMS_KEY: judged_by("kms-rotation", "kms-rotation-period", "kms-policy-not-open",
+    tokens.KMS_KEY: judged_by("kms-rotation", "kms-rotation-period", "kms-policy-not-open", "grants-stay-in-account",
                               "change-key-deletion-window", "change-stateful-protected", "change-resource-options"),
-    tokens.KMS_KEY_POLICY: judged_by("kms-policy-not-open"),
+    tokens.KMS_KEY_POLICY: judged_by("kms-policy-not-open", "grants-stay-in-account"),
+    tokens.KMS_GRANT: judged_by("grants-stay-in-account"),
     tokens.KMS_ALIAS: no_rule("a name for a key of the stack; the key is judged"),
     tokens.SECRET: judged_by("secrets-customer-key", "change-stateful-protected", "change-resource-options"),
     tokens.SECRET_VERSION: no_rule("the secret's value; the secret (its key, its protection) is judged"),

@@ -76,3 +76,43 @@ def test_a_release_of_32_characters_stays_accepted(stacks_dir):
     assert len(release) == 32
     run = _plan(stacks_dir, "sandbox", lambda c: c.__setitem__(f"{NS}:release", release))
     assert run.outputs["phase"] == "sandbox"
+
+
+# --------------------------------------------------------------------------------------------
+# Clone sources: this project's own Pre-PROD, in this stack's account and region (issue 8, item 9)
+# --------------------------------------------------------------------------------------------
+ACCOUNT = "123456789012"  # the account the offline engine answers for (envctl.mocks)
+
+
+def _clone(**changes):
+    def edit(config):
+        source = dict(config[f"{NS}:clone_from"])
+        source.update(changes)
+        config[f"{NS}:clone_from"] = source
+    return edit
+
+
+def _pinned(account=ACCOUNT, region="eu-central-1"):
+    return _clone(snapshot_arn=f"arn:aws:rds:{region}:{account}:snapshot:acme-preprod-golive", allocated_storage=100)
+
+
+def test_a_clone_source_in_another_project_is_refused(stacks_dir):
+    _refused(stacks_dir, "prod", _clone(stack="clinspark/other-project/preprod"), f"{NS}:clone_from",
+             "is in project 'other-project', not this project 'clinspark-environments'")
+
+
+def test_a_pinned_snapshot_of_another_region_is_refused(stacks_dir):
+    _refused(stacks_dir, "prod", _pinned(region="us-east-1"), f"{NS}:clone_from",
+             "in region 'us-east-1', not the stack's region 'eu-central-1'")
+
+
+def test_a_pinned_snapshot_of_another_account_is_refused_before_anything_is_registered(stacks_dir):
+    _refused(stacks_dir, "prod", _pinned(account="210987654321"), f"{NS}:clone_from.snapshot_arn",
+             "in account 210987654321, not this stack's account 123456789012")
+
+
+def test_a_pinned_snapshot_of_the_stack_s_own_account_and_region_stays_accepted(stacks_dir):
+    run = _plan(stacks_dir, "prod", _pinned())
+    copies = [r for r in run.registrations if r.type == "aws:rds/snapshotCopy:SnapshotCopy"]
+    assert [c.inputs["sourceDbSnapshotIdentifier"] for c in copies] == [
+        f"arn:aws:rds:eu-central-1:{ACCOUNT}:snapshot:acme-preprod-golive"]
