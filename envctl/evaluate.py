@@ -121,6 +121,8 @@ def policy_resources(run: StackRun) -> list[PolicyResource]:
         )
     for reg in run.registrations:
         made[reg.urn].dependencies = [made[d] for d in reg.dependencies if d in made]
+        made[reg.urn].property_dependencies = {key: [made[u] for u in urns if u in made]
+                                               for key, urns in reg.property_dependencies.items()}
     return list(made.values())
 
 

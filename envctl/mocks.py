@@ -80,6 +80,7 @@ class Registration:
     state: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] | None = None  # what a component passed to register_outputs
     read: bool = False  # read (a stack reference), not managed
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs its value came from
 
 
 class AwsMocks(pulumi_mocks.Mocks):
@@ -398,6 +399,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
             replace_on_changes=list(request.replaceOnChanges), aliases=self.alias_urns(request),
             inputs=inputs, id=rid or "", state=state,
+            property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
         )
         self.order.append(urn)
         obj = struct_pb2.Struct()

@@ -83,6 +83,8 @@ class Resource:
     parent: str | None = None  # URN of the parent, None for top-level resources
     ignore_changes: tuple[str, ...] = ()  # resource options the engine hands a policy
     delete_before_replace: bool = False
+    # stack analysis: for each input, the URNs of the resources its value came from
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def tags(self) -> Mapping[str, str]:
@@ -231,6 +233,8 @@ def from_policy_resource(r: Any) -> Resource:
     opts = getattr(r, "opts", None)
     return Resource(type=r.resource_type, name=r.name, urn=r.urn, props=r.props or {},
                     protect=bool(getattr(opts, "protect", False)), parent=getattr(parent, "urn", None),
+                    property_dependencies={str(k): tuple(d.urn for d in (v or ()))
+                                           for k, v in (getattr(r, "property_dependencies", None) or {}).items()},
                     **_options(opts))
 
 
