@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from changecontrol import clock, integrity, stackfiles
-from changecontrol.trust import OWN_ROOT, StackVerdict, TrustRoot, program_of, verify_stack
-from changecontrol.waivers import Waivers, judge
 from changecontrol.digest import DigestError, waivers_document
+from changecontrol.trust import (
+    OWN_ROOT,
+    StackVerdict,
+    TrustRoot,
+    program_of,
+    verify_stack,
+)
+from changecontrol.waivers import Waivers, judge
 from components.phases import StackNameError, parse_stack_name
 
 PROJECT_DIR_KEY = "projectDir"

@@ -28,9 +28,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from components.phases import Phase, StackNameError, parse_stack_name
-
 from components import tokens
+from components.phases import Phase, StackNameError, parse_stack_name
 
 from .facts import PROJECT_DIR_KEY, StackFacts, facts_for
 
@@ -56,6 +55,14 @@ def read_known(read: Callable[[], Any]) -> Any:
         return read()
     except UnknownValueError:
         return UNKNOWN
+
+
+def flag(value: Any) -> Any:
+    """A boolean input as the provider coerces it: True/False, or the strings "true"/"false" (any case);
+    anything else is returned as it is (None stays None), so `flag(v) is True` holds only for a true value."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
 
 
 def as_list(value: Any) -> list[Any]:

@@ -125,3 +125,35 @@ def test_an_inline_bucket_setting_is_refused_naming_the_resource_to_use(prod, in
 
 def test_buckets_with_separate_settings_stay_quiet(prod):
     assert violations(prod, "s3-no-inline-settings") == []
+
+
+# --------------------------------------------------------------------------------------------
+# String booleans, read as the provider coerces them (issue 8, item 3)
+# --------------------------------------------------------------------------------------------
+DB = "aws:rds/instance:Instance"
+
+
+@pytest.mark.parametrize("value", ["true", "True"])
+def test_a_database_made_public_by_a_string_is_reported(prod, value):
+    run, db = edit(prod, DB, "acme-prod-main-db", setter(publiclyAccessible=value))
+    only(violations(run, "rds-not-public"), db.urn)
+
+
+@pytest.mark.parametrize("rule, inputs", [
+    ("rds-not-public", {"publiclyAccessible": "false"}),
+    ("rds-encrypted-cmk", {"storageEncrypted": "true"}),
+    ("rds-no-auto-minor-upgrade", {"autoMinorVersionUpgrade": "false"}),
+])
+def test_string_booleans_that_say_the_right_thing_stay_quiet(prod, rule, inputs):
+    run, _ = edit(prod, DB, "acme-prod-main-db", setter(**inputs))
+    assert violations(run, rule) == []
+
+
+def test_a_controlled_bucket_force_destroyed_by_a_string_is_reported(shipped):
+    from tests.helpers import verdict
+
+    prod = shipped["prod"]
+    name = prod.by_type("aws:s3/bucket:Bucket")[0].name
+    run, bucket = edit(prod, "aws:s3/bucket:Bucket", name, setter(forceDestroy="true"))
+    found = verdict(run, ["change-bucket-not-force-destroyed"])
+    assert [v.urn for v in found] == [bucket.urn]

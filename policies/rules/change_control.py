@@ -26,6 +26,7 @@ from ..framework import (
     StackResult,
     StackView,
     facts_of,
+    flag,
 )
 
 RDS_INSTANCE = tokens.RDS_INSTANCE
@@ -129,10 +130,10 @@ def _database_findings(view: StackView) -> Iterator[Finding]:
     final_snapshot_required = not (is_retiring and disposable)
     for r in view.of_type(RDS_INSTANCE):
         problems = []
-        if r.props.get("deletionProtection") is not True and not is_retiring:
+        if flag(r.props.get("deletionProtection")) is not True and not is_retiring:
             problems.append("set deletionProtection=True")
         if final_snapshot_required:
-            if r.props.get("skipFinalSnapshot") is not False:
+            if flag(r.props.get("skipFinalSnapshot")) is not False:
                 problems.append("set skipFinalSnapshot=False")
             if not r.props.get("finalSnapshotIdentifier"):
                 problems.append("give a finalSnapshotIdentifier")
@@ -154,7 +155,7 @@ def bucket_not_force_destroyed(view: StackView, config: Mapping[str, Any]) -> St
         return NotApplicable("no S3 bucket in the stack")
     return [Finding(r.urn, f"bucket '{r.name}' of a change-controlled stack has forceDestroy=True, so a destroy "
                            f"would delete every object version in it: set forceDestroy=False; {RETIRE_HINT}", r.name)
-            for r in buckets if r.props.get("forceDestroy") is True]
+            for r in buckets if flag(r.props.get("forceDestroy")) is True]
 
 
 # --------------------------------------------------------------------------------------------

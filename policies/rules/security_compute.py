@@ -22,6 +22,7 @@ from ..framework import (
     Rule,
     Violated,
     as_list,
+    flag,
     stack_phase,
 )
 
@@ -33,30 +34,24 @@ EBS_VOLUME = tokens.EBS_VOLUME
 LOG_GROUP = tokens.LOG_GROUP
 
 
-def _flag(value: Any) -> bool | None:
-    """A boolean input; launch templates carry some as the strings "true"/"false"."""
-    if isinstance(value, bool) or value is None:
-        return value
-    text = str(value).lower()
-    return True if text == "true" else False if text == "false" else None
 
 
 def compute_no_public_ip(r: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if r.type == ECS_SERVICE:
         network = r.props.get("networkConfiguration")
-        if isinstance(network, Mapping) and _flag(network.get("assignPublicIp")) is True:
+        if isinstance(network, Mapping) and flag(network.get("assignPublicIp")) is True:
             return Violated(f"ECS service '{r.name}' gives its tasks public IP addresses: set network_configuration "
                             f"assign_public_ip=False and run the tasks in private subnets")
         return COMPLIANT
     if r.type == EC2_INSTANCE:
         if r.props.get("launchTemplate") and r.props.get("associatePublicIpAddress") is None:
             return NotApplicable("its launch template decides whether it gets a public IP, and is judged itself")
-        if _flag(r.props.get("associatePublicIpAddress")) is not False:
+        if flag(r.props.get("associatePublicIpAddress")) is not False:
             return Violated(f"EC2 instance '{r.name}' may get a public IP address (left unset, the subnet decides): "
                             f"set associate_public_ip_address=False")
         return COMPLIANT
     interfaces = [i for i in as_list(r.props.get("networkInterfaces")) if isinstance(i, Mapping)]
-    if not interfaces or any(_flag(i.get("associatePublicIpAddress")) is not False for i in interfaces):
+    if not interfaces or any(flag(i.get("associatePublicIpAddress")) is not False for i in interfaces):
         return Violated(f"launch template '{r.name}' may give instances public IP addresses (left unset, the subnet "
                         f"decides): declare its network interfaces with associate_public_ip_address='false'")
     return COMPLIANT
@@ -78,17 +73,17 @@ def _unencrypted_devices(r: Resource) -> list[str]:
     if r.type == EC2_INSTANCE:
         devices = []
         root = r.props.get("rootBlockDevice")
-        if not (isinstance(root, Mapping) and _flag(root.get("encrypted")) is True):
+        if not (isinstance(root, Mapping) and flag(root.get("encrypted")) is True):
             devices.append("root_block_device")
         for d in as_list(r.props.get("ebsBlockDevices")):
-            if not (isinstance(d, Mapping) and _flag(d.get("encrypted")) is True):
+            if not (isinstance(d, Mapping) and flag(d.get("encrypted")) is True):
                 devices.append(f"ebs_block_device {d.get('deviceName') if isinstance(d, Mapping) else '?'}")
         return devices
     devices = []
     for m in as_list(r.props.get("blockDeviceMappings")):
         if not isinstance(m, Mapping) or m.get("virtualName") or m.get("noDevice"):
             continue  # instance-store or suppressed devices carry no EBS volume
-        if _flag((m.get("ebs") or {}).get("encrypted")) is not True:
+        if flag((m.get("ebs") or {}).get("encrypted")) is not True:
             devices.append(f"block_device_mapping {m.get('deviceName')}")
     return devices
 
@@ -101,7 +96,7 @@ def compute_encrypted_volumes(r: Resource, config: Mapping[str, Any]) -> Resourc
                             f"set configuration.managed_storage_configuration.fargate_ephemeral_storage_kms_key_id")
         return COMPLIANT
     if r.type == EBS_VOLUME:
-        if _flag(r.props.get("encrypted")) is not True:
+        if flag(r.props.get("encrypted")) is not True:
             return Violated(f"EBS volume '{r.name}' is not encrypted: set encrypted=True and kms_key_id to a customer "
                             f"key")
         return COMPLIANT

@@ -15,7 +15,6 @@ from typing import Any
 from pulumi_policy import Severity
 
 from components import tokens
-
 from components.phases import PHASES
 
 from ..framework import (
@@ -31,6 +30,7 @@ from ..framework import (
     StackView,
     Violated,
     as_list,
+    flag,
     read_known,
 )
 
@@ -47,12 +47,6 @@ TLS_PARAMETERS = {"postgres": ("rds.force_ssl", ("1",)), "aurora-postgresql": ("
                   "mariadb": ("require_secure_transport", ("1", "ON"))}
 
 
-def _flag(value: Any) -> bool | None:
-    """A boolean as the provider coerces it: true/false, or the strings "true"/"false"."""
-    if isinstance(value, bool) or value is None:
-        return value
-    text = str(value).lower()
-    return True if text == "true" else False if text == "false" else None
 
 
 def rds_snapshot_not_shared(snapshot: Resource, config: Mapping[str, Any]) -> ResourceResult:
@@ -86,7 +80,7 @@ def _customer_key(value: Any) -> bool:
 def _cluster_problems(cluster: Resource, minimum_days: int, controlled: bool, retiring: bool) -> list[str]:
     p = cluster.props
     problems = []
-    if _flag(p.get("storageEncrypted")) is not True or not _customer_key(p.get("kmsKeyId")):
+    if flag(p.get("storageEncrypted")) is not True or not _customer_key(p.get("kmsKeyId")):
         problems.append("set storage_encrypted=True and kms_key_id to the instance's customer-managed key")
     days = p.get("backupRetentionPeriod", 1)  # unset: AWS keeps one day
     try:
@@ -99,9 +93,9 @@ def _cluster_problems(cluster: Resource, minimum_days: int, controlled: bool, re
         elif days < minimum_days:
             problems.append(f"keep backups at least {minimum_days} days (backup_retention_period is {days})")
     if controlled and not retiring:
-        if _flag(p.get("deletionProtection")) is not True:
+        if flag(p.get("deletionProtection")) is not True:
             problems.append("set deletion_protection=True (the stack is change-controlled)")
-        if _flag(p.get("skipFinalSnapshot")) is True:
+        if flag(p.get("skipFinalSnapshot")) is True:
             problems.append("set skip_final_snapshot=False with a final_snapshot_identifier (the stack is "
                             "change-controlled)")
     return problems
@@ -133,7 +127,7 @@ def _aurora_findings(view: StackView, config: Mapping[str, Any], clusters: list[
         if problems:
             yield Finding(cluster.urn, f"Aurora {cluster.label}: {'; '.join(problems)}", cluster.name)
     for instance in instances:
-        if _flag(instance.props.get("publiclyAccessible")) is True:
+        if flag(instance.props.get("publiclyAccessible")) is True:
             yield Finding(instance.urn, f"Aurora {instance.label} is publicly accessible: set "
                                         f"publicly_accessible=False", instance.name)
 

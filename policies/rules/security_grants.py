@@ -23,7 +23,17 @@ from pulumi_policy import Severity
 from components import tokens
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
-from ..framework import UNKNOWN, Finding, NotApplicable, Resource, Rule, StackResult, StackView, as_list, read_known
+from ..framework import (
+    UNKNOWN,
+    Finding,
+    NotApplicable,
+    Resource,
+    Rule,
+    StackResult,
+    StackView,
+    as_list,
+    read_known,
+)
 from .documents import Statement, Unreadable, statements
 
 KMS_GRANT = tokens.KMS_GRANT

@@ -16,7 +16,16 @@ from pulumi_policy import Severity
 
 from components import tokens
 
-from ..framework import UNKNOWN, Finding, NotApplicable, Resource, Rule, StackResult, StackView, read_known
+from ..framework import (
+    UNKNOWN,
+    Finding,
+    NotApplicable,
+    Resource,
+    Rule,
+    StackResult,
+    StackView,
+    read_known,
+)
 
 # Per type: the inputs that hold a key reference (top-level; nested references live under these inputs).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {

@@ -24,6 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from pulumi_policy import Severity
 
 from components import tokens
+
 from ..framework import (
     COMPLIANT,
     UNKNOWN,
@@ -36,6 +37,7 @@ from ..framework import (
     StackView,
     Violated,
     as_list,
+    flag,
     read_known,
 )
 
@@ -252,7 +254,7 @@ def _lb_kind(lb: Resource) -> str:
 def lb_drop_invalid_headers(lb: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _lb_kind(lb) != "application":
         return NotApplicable(f"{_lb_kind(lb)} load balancer: only application load balancers read HTTP headers")
-    if lb.props.get("dropInvalidHeaderFields") is not True:
+    if flag(lb.props.get("dropInvalidHeaderFields")) is not True:
         return Violated(f"load balancer '{lb.name}' passes invalid HTTP headers on: set "
                         f"drop_invalid_header_fields=True")
     return COMPLIANT
@@ -262,7 +264,7 @@ def lb_access_logs(lb: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if _lb_kind(lb) == "gateway":
         return NotApplicable("gateway load balancer: gateway load balancers write no access logs")
     logs = lb.props.get("accessLogs") or {}
-    if logs.get("enabled") is not True or not logs.get("bucket"):
+    if flag(logs.get("enabled")) is not True or not logs.get("bucket"):
         return Violated(f"load balancer '{lb.name}' writes no access logs: set access_logs with enabled=True and the "
                         f"environment's access-logs bucket")
     return COMPLIANT
@@ -279,7 +281,7 @@ def lb_deletion_protection(view: StackView, config: Mapping[str, Any]) -> StackR
     findings = []
     for lb in balancers:
         protected = read_known(lambda: lb.props.get("enableDeletionProtection"))
-        if protected is not True and protected is not UNKNOWN:
+        if flag(protected) is not True and protected is not UNKNOWN:
             findings.append(Finding(lb.urn, f"load balancer '{lb.name}' of a change-controlled stack can be deleted: "
                                             f"set enable_deletion_protection=True", lb.name))
     return findings

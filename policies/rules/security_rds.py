@@ -13,7 +13,6 @@ from typing import Any, Mapping
 from pulumi_policy import Severity
 
 from components import tokens
-
 from components.phases import Phase
 
 from ..framework import (
@@ -27,6 +26,7 @@ from ..framework import (
     StackResult,
     StackView,
     Violated,
+    flag,
     stack_phase,
 )
 
@@ -53,7 +53,7 @@ def _phase_of(db: Resource, config: Mapping[str, Any]) -> Phase | Violated:
 
 
 def rds_encrypted_cmk(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    if db.props.get("storageEncrypted") is not True:
+    if flag(db.props.get("storageEncrypted")) is not True:
         return Violated(f"database '{db.name}' is not encrypted at rest: set storage_encrypted=True and kms_key_id to "
                         f"the instance's customer-managed KMS key")
     if not _customer_key(db.props.get("kmsKeyId")):
@@ -63,7 +63,7 @@ def rds_encrypted_cmk(db: Resource, config: Mapping[str, Any]) -> ResourceResult
 
 
 def rds_not_public(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    if db.props.get("publiclyAccessible") is True:
+    if flag(db.props.get("publiclyAccessible")) is True:
         return Violated(f"database '{db.name}' is publicly accessible: set publicly_accessible=False and reach it from "
                         f"the application's security group only")
     return COMPLIANT
@@ -118,21 +118,21 @@ def rds_multi_az(view: StackView, config: Mapping[str, Any]) -> StackResult:
             findings.append(Finding(db.urn, f"database '{db.name}' stands outside an instance component of a stack "
                                             f"with a phase, so whether it must be Multi-AZ cannot be read: build it "
                                             f"with the project's program", db.name))
-        elif role in {r.value for r in phase.multi_az_roles} and db.props.get("multiAz") is not True:
+        elif role in {r.value for r in phase.multi_az_roles} and flag(db.props.get("multiAz")) is not True:
             findings.append(Finding(db.urn, f"database '{db.name}' is the {role} database of phase {phase.name}, "
                                             f"which runs Multi-AZ: set multi_az=True", db.name))
     return findings
 
 
 def rds_copy_tags_to_snapshot(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    if db.props.get("copyTagsToSnapshot") is not True:
+    if flag(db.props.get("copyTagsToSnapshot")) is not True:
         return Violated(f"database '{db.name}' does not copy its tags to snapshots, so a snapshot loses its customer "
                         f"and phase: set copy_tags_to_snapshot=True")
     return COMPLIANT
 
 
 def rds_no_auto_minor_upgrade(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    if db.props.get("autoMinorVersionUpgrade") is not False:
+    if flag(db.props.get("autoMinorVersionUpgrade")) is not False:
         return Violated(f"database '{db.name}' is in a change-controlled stack but would take minor engine upgrades "
                         f"automatically: set auto_minor_version_upgrade=False and upgrade through an approved ECR")
     return COMPLIANT
@@ -143,7 +143,7 @@ def kms_rotation(key: Resource, config: Mapping[str, Any]) -> ResourceResult:
     usage = key.props.get("keyUsage") or "ENCRYPT_DECRYPT"
     if spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
         return NotApplicable(f"{spec} {usage} key: AWS rotates only symmetric encryption keys automatically")
-    if key.props.get("enableKeyRotation") is not True:
+    if flag(key.props.get("enableKeyRotation")) is not True:
         return Violated(f"KMS key '{key.name}' does not rotate: set enable_key_rotation=True")
     return COMPLIANT
 

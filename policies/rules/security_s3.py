@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 from pulumi_policy import Severity
 
 from components import tokens
+
 from ..framework import (
     COMPLIANT,
     Finding,
@@ -44,6 +45,7 @@ from ..framework import (
     StackView,
     Violated,
     as_list,
+    flag,
     read_known,
 )
 
@@ -194,7 +196,7 @@ def _public_access_problem(paired: PairedBucket) -> str | None:
         return (f"{paired.label} has no BucketPublicAccessBlock: add one with block_public_acls, "
                 f"block_public_policy, ignore_public_acls and restrict_public_buckets all true")
     for block in blocks:
-        off = [flag for flag in PUBLIC_ACCESS_FLAGS if block.props.get(flag) is not True]
+        off = [name for name in PUBLIC_ACCESS_FLAGS if flag(block.props.get(name)) is not True]
         if off:
             return (f"{paired.label}: its public access block '{block.name}' does not set {', '.join(off)}: "
                     f"set all four of {', '.join(PUBLIC_ACCESS_FLAGS)} to true")

@@ -26,6 +26,7 @@ from ..framework import (
     Rule,
     Violated,
     as_list,
+    flag,
     read_known,
 )
 
@@ -39,12 +40,6 @@ SUBNET = tokens.SUBNET
 ROOT_USERS = ("root", "0")
 
 
-def _flag(value: Any) -> bool | None:
-    """A boolean as the provider coerces it: true/false, or the strings "true"/"false"."""
-    if isinstance(value, bool) or value is None:
-        return value
-    text = str(value).lower()
-    return True if text == "true" else False if text == "false" else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,13 +47,13 @@ def _flag(value: Any) -> bool | None:
 # --------------------------------------------------------------------------------------------
 def _container_problems(container: Mapping[str, Any]) -> list[str]:
     problems = []
-    if _flag(container.get("privileged")) is True:
+    if flag(container.get("privileged")) is True:
         problems.append("runs privileged (set privileged=false)")
     user = str(container.get("user") or "")
     if not user or user.split(":", 1)[0] in ROOT_USERS:
         problems.append("runs as root (set user to a non-root uid, as the application's 10001)" if user
                         else "runs as the image's default user, usually root (set user to a non-root uid)")
-    if _flag(container.get("readonlyRootFilesystem")) is not True:
+    if flag(container.get("readonlyRootFilesystem")) is not True:
         problems.append("can write its root filesystem (set readonlyRootFilesystem=true)")
     return problems
 
@@ -91,10 +86,10 @@ def ecs_container_hardening(task: Resource, config: Mapping[str, Any]) -> Resour
 def _device_problems(r: Resource) -> list[str]:
     unencrypted = []
     root = r.props.get("rootBlockDevice")
-    if not (isinstance(root, Mapping) and _flag(root.get("encrypted")) is True):
+    if not (isinstance(root, Mapping) and flag(root.get("encrypted")) is True):
         unencrypted.append("root_block_device")
     for d in as_list(r.props.get("ebsBlockDevices")):
-        if not (isinstance(d, Mapping) and _flag(d.get("encrypted")) is True):
+        if not (isinstance(d, Mapping) and flag(d.get("encrypted")) is True):
             unencrypted.append(f"ebs_block_device {d.get('deviceName') if isinstance(d, Mapping) else '?'}")
     return [f"unencrypted volumes ({', '.join(unencrypted)}): set encrypted=true with a customer kms_key_id"] \
         if unencrypted else []
@@ -107,7 +102,7 @@ def instance_forms(r: Resource, config: Mapping[str, Any]) -> ResourceResult:
     if not (options.get("httpTokens") == "required" or options.get("httpEndpoint") == "disabled"):
         problems.append("IMDSv1 allowed: set metadata_options http_tokens='required'")
     problems += _device_problems(r)
-    if _flag(r.props.get("associatePublicIpAddress")) is not False:
+    if flag(r.props.get("associatePublicIpAddress")) is not False:
         problems.append("may get a public IP (left unset, the subnet decides): set associate_public_ip_address=false")
     if problems:
         return Violated(f"{r.label}: {'; '.join(problems)}")
@@ -118,7 +113,7 @@ def ecs_task_set_no_public_ip(task_set: Resource, config: Mapping[str, Any]) -> 
     network = task_set.props.get("networkConfiguration")
     if not isinstance(network, Mapping):
         return NotApplicable("it has no awsvpc network configuration (its tasks use the host's or bridge network)")
-    if _flag(network.get("assignPublicIp")) is True:
+    if flag(network.get("assignPublicIp")) is True:
         return Violated(f"{task_set.label} gives its tasks public IP addresses: set network_configuration "
                         f"assign_public_ip=false and run them in private subnets")
     return COMPLIANT
@@ -137,7 +132,7 @@ def eip_not_on_instance(r: Resource, config: Mapping[str, Any]) -> ResourceResul
 
 
 def subnet_no_auto_public_ip(subnet: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    if _flag(subnet.props.get("mapPublicIpOnLaunch")) is True:
+    if flag(subnet.props.get("mapPublicIpOnLaunch")) is True:
         return Violated(f"{subnet.label} gives every network interface launched in it a public IP: set "
                         f"map_public_ip_on_launch=false (load balancers and NAT gateways do not need it)")
     return COMPLIANT
