@@ -43,8 +43,8 @@ _BUCKET = judged_by("s3-kms-encryption", "s3-public-access-block", "s3-versionin
                     "change-stateful-protected", "change-bucket-not-force-destroyed", "change-resource-options")
 _BUCKET_SETTING = judged_by("s3-kms-encryption", "s3-public-access-block", "s3-versioning", "s3-tls-only",
                             "s3-no-acls")
-_LOAD_BALANCER = judged_by("lb-drop-invalid-headers", "lb-access-logs", "lb-deletion-protection",
-                           "sg-no-open-ingress")
+_LOAD_BALANCER = judged_by("lb-drop-invalid-headers", "lb-access-logs", "lb-logs-in-environment",
+                           "lb-deletion-protection", "sg-no-open-ingress")
 _LISTENER = judged_by("lb-http-redirects", "lb-tls-policy")
 _IDENTITY_POLICY = judged_by("iam-no-admin")
 
@@ -93,29 +93,27 @@ REVIEWED: dict[str, Review] = {
     tokens.RDS_SNAPSHOT: judged_by("rds-snapshot-not-shared", "change-stateful-protected", "change-resource-options"),
     tokens.RDS_SNAPSHOT_COPY: judged_by("kms-own-keys", "rds-snapshot-not-shared", "lifecycle-restore-allowed",
                                         "change-stateful-protected", "change-resource-options"),
-    tokens.RDS_SUBNET_GROUP: no_rule("places the database in subnets; that it is not reachable is judged on the "
-                                     "database (rds-not-public) and its security group (sg-no-open-ingress)"),
+    tokens.RDS_SUBNET_GROUP: judged_by("rds-subnets-private"),
     tokens.RDS_PARAMETER_GROUP: judged_by("rds-force-ssl"),
     tokens.RDS_CLUSTER: judged_by("kms-own-keys", "aurora-secure", "change-resource-options"),
     tokens.RDS_CLUSTER_INSTANCE: judged_by("aurora-secure"),
     tokens.RDS_CLUSTER_SNAPSHOT: judged_by("rds-snapshot-not-shared", "change-resource-options"),
     tokens.RDS_CLUSTER_PARAMETER_GROUP: judged_by("rds-force-ssl"),
     # network
-    tokens.VPC: no_rule("an address space; its flow log and what may enter it are judged on their own resources"),
+    tokens.VPC: judged_by("vpc-flow-logs"),
     tokens.SUBNET: judged_by("vpc-subnet-no-auto-public-ip"),
     tokens.SECURITY_GROUP: judged_by("sg-no-open-ingress"),
     tokens.DEFAULT_SECURITY_GROUP: judged_by("sg-no-open-ingress"),
     tokens.SECURITY_GROUP_RULE: judged_by("sg-no-open-ingress"),
     tokens.INGRESS_RULE: judged_by("sg-no-open-ingress"),
     tokens.EGRESS_RULE: no_rule("outbound traffic; every inbound path is judged (sg-no-open-ingress)"),
-    tokens.INTERNET_GATEWAY: no_rule("the VPC's way out; what may come in is judged on the security groups"),
+    tokens.INTERNET_GATEWAY: judged_by("rds-subnets-private"),
     tokens.NAT_GATEWAY: no_rule("outbound only for the private subnets"),
     tokens.EIP: judged_by("eip-not-on-instance"),
     tokens.EIP_ASSOCIATION: judged_by("eip-not-on-instance"),
-    tokens.ROUTE_TABLE: no_rule("routes only; what may reach a resource is judged on its security groups"),
-    tokens.ROUTE_TABLE_ASSOCIATION: no_rule("routes only; what may reach a resource is judged on its security "
-                                            "groups"),
-    tokens.FLOW_LOG: no_rule("the VPC's traffic log, delivered to the access-logs bucket, which is judged"),
+    tokens.ROUTE_TABLE: judged_by("rds-subnets-private"),
+    tokens.ROUTE_TABLE_ASSOCIATION: judged_by("rds-subnets-private"),
+    tokens.FLOW_LOG: judged_by("vpc-flow-logs"),
     # entry
     tokens.LOAD_BALANCER: _LOAD_BALANCER,
     tokens.ALB_LOAD_BALANCER: _LOAD_BALANCER,

@@ -157,3 +157,21 @@ def test_a_controlled_bucket_force_destroyed_by_a_string_is_reported(shipped):
     run, bucket = edit(prod, "aws:s3/bucket:Bucket", name, setter(forceDestroy="true"))
     found = verdict(run, ["change-bucket-not-force-destroyed"])
     assert [v.urn for v in found] == [bucket.urn]
+
+
+# --------------------------------------------------------------------------------------------
+# Redirects elsewhere (issue 8, item 5)
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("part, value", [("host", "evil.example"), ("path", "/login"), ("query", "to=x")])
+def test_an_http_redirect_to_another_host_or_path_is_reported(prod, part, value):
+    def change(inputs):
+        inputs["defaultActions"][0]["redirect"][part] = value
+    run, listener = edit(prod, LISTENER, "acme-prod-main-http", change)
+    assert value in only(violations(run, "lb-http-redirects"), listener.urn).message
+
+
+def test_a_redirect_that_spells_out_the_defaults_stays_quiet(prod):
+    def change(inputs):
+        inputs["defaultActions"][0]["redirect"].update(host="#{host}", path="/#{path}", query="#{query}")
+    run, _ = edit(prod, LISTENER, "acme-prod-main-http", change)
+    assert violations(run, "lb-http-redirects") == []

@@ -51,6 +51,8 @@ SG_RULE_TYPES = (INGRESS_RULE, LEGACY_RULE, tokens.EGRESS_RULE)
 INTERNET_PORTS = (80, 443)  # HTTP (redirected) and HTTPS, to a load balancer only
 ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 TLS13_PREFIX = "ELBSecurityPolicy-TLS13-"
+# What an HTTP-to-HTTPS redirect keeps of the request (the load balancer's defaults): the same host, path and query.
+SAME_REQUEST = {"host": "#{host}", "path": "/#{path}", "query": "#{query}"}
 # The TLS 1.3 policies name their minimum version next: TLS13-1-0-2021-06 and TLS13-1-1-2021-06 still
 # accept TLS 1.0 and 1.1; TLS13-1-2-* (Res, Ext, FIPS, PQ variants) and TLS13-1-3-* start at 1.2.
 TLS_MINIMUM_1_2 = re.compile(r"^ELBSecurityPolicy-TLS13-1-[23]-[A-Za-z0-9-]+$")
@@ -230,6 +232,12 @@ def lb_http_redirects(listener: Resource, config: Mapping[str, Any]) -> Resource
     if not redirects or serving:
         return Violated(f"HTTP listener '{listener.name}' does not redirect to HTTPS: make its default action a "
                         f"redirect with protocol 'HTTPS', port '443' and status_code 'HTTP_301'")
+    elsewhere = [f"{part} {value!r}" for a in redirects for part, same in SAME_REQUEST.items()
+                 if (value := (a.get("redirect") or {}).get(part)) is not None and value != same]
+    if elsewhere:
+        return Violated(f"HTTP listener '{listener.name}' redirects to {', '.join(elsewhere)} instead of the same "
+                        f"host and path over HTTPS: leave host, path and query at their defaults "
+                        f"(#{{host}}, /#{{path}}, #{{query}})")
     return COMPLIANT
 
 
