@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from . import tokens
 from .clone import SnapshotsToPublish, publish_snapshots
 from .instance import Instance, InstanceArgs, InstanceSpec
-from .naming import Names
+from .naming import SERVER_ACCESS_LOG_ROOT, Names
 from .network import Network, NetworkArgs
 from .pair import InstancePair, InstancePairArgs
 from .phases import Phase, Role, Topology
@@ -66,6 +66,9 @@ def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str], log_pre
                 {"Sid": "LoadBalancerLogDelivery", "Effect": "Allow",
                  "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
                  "Action": "s3:PutObject", "Resource": f"{v[0]}/{log_prefix}/*/AWSLogs/{v[1]}/*",
+                 "Condition": {"StringEquals": {"aws:SourceAccount": v[1]}}},
+                {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+                 "Action": "s3:PutObject", "Resource": f"{v[0]}/{SERVER_ACCESS_LOG_ROOT}/*",
                  "Condition": {"StringEquals": {"aws:SourceAccount": v[1]}}},
                 {"Sid": "FlowLogsWrite", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
                  "Action": "s3:PutObject", "Resource": f"{v[0]}/AWSLogs/{v[1]}/*",

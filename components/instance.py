@@ -123,7 +123,9 @@ class Instance(pulumi.ComponentResource):
         key = kms_key(spec.names.key(role), f"{name}: database, documents, secrets and logs", life, acct, tags, self)
         documents = SecureBucket(
             f"{name}-documents",
-            SecureBucketArgs(tags=tags, kms_key_arn=key.arn, protect=life.protected, force_destroy=life.destroyable),
+            SecureBucketArgs(tags=tags, kms_key_arn=key.arn, protect=life.protected, force_destroy=life.destroyable,
+                             access_log_bucket=args.logs_bucket_name,
+                             access_log_prefix=spec.names.server_access_log_prefix(f"{name}-documents")),
             opts=child,
         )
 

@@ -35,6 +35,9 @@ def within(full: str, limit: int) -> str:
     return f"{full[: limit - 7].rstrip('-')}-{digest}"
 
 
+SERVER_ACCESS_LOG_ROOT = "s3"  # prefix of every bucket's server access logs in the access-logs bucket
+
+
 @dataclass(frozen=True)
 class Names:
     """The names of one environment."""
@@ -75,6 +78,10 @@ class Names:
     def access_log_root(self) -> str:
         """Where every load balancer of the environment writes its access logs, one prefix per role below."""
         return self.env
+
+    def server_access_log_prefix(self, bucket: str) -> str:
+        """Where S3 writes a bucket's server access logs in the access-logs bucket (one prefix per bucket)."""
+        return f"{SERVER_ACCESS_LOG_ROOT}/{bucket}/"
 
     def access_log_prefix(self, role: Role) -> str:
         return f"{self.access_log_root}/{role.value}"

@@ -52,7 +52,9 @@ class InstancePair(pulumi.ComponentResource):
         exchange = SecureBucket(
             f"{names.env}-exchange",
             SecureBucketArgs(tags=tags, kms_key_arn=key.arn, protect=life.protected, force_destroy=life.destroyable,
-                             data_principals=principals, purpose="exchange"),
+                             data_principals=principals, purpose="exchange",
+                             access_log_bucket=next(iter(args.instances.values())).logs_bucket_name,
+                             access_log_prefix=names.server_access_log_prefix(f"{names.env}-exchange")),
             opts=child,
         )
         refs = ExchangeRefs(bucket_arn=exchange.arn, bucket_name=exchange.bucket_name, key_arn=key.arn)

@@ -26,6 +26,9 @@ class SecureBucketArgs:
     extra_statements: Any = None
     expire_after_days: int | None = None
     purpose: str = "documents"
+    # Server access logs (FSBP S3.9) go to this bucket, under `prefix`; None only for the access-logs bucket itself.
+    access_log_bucket: pulumi.Input[str] | None = None
+    access_log_prefix: str = ""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -74,6 +77,9 @@ class SecureBucket(pulumi.ComponentResource):
             rules=[{"apply_server_side_encryption_by_default": default, "bucket_key_enabled": args.kms_key_arn is not None}],
             opts=child,
         )
+        if args.access_log_bucket is not None:
+            aws.s3.BucketLogging(f"{name}-logging", bucket=bucket_id, target_bucket=args.access_log_bucket,
+                                 target_prefix=args.access_log_prefix, opts=child)
         if args.expire_after_days:
             aws.s3.BucketLifecycleConfiguration(
                 f"{name}-lifecycle",

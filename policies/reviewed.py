@@ -39,7 +39,7 @@ EVERY_TYPE = ("reviewed-types-only", "change-inside-environment", "lifecycle-no-
 
 _COMPONENT = no_rule("a component of the program: it registers nothing itself; its children are judged")
 _BUCKET = judged_by("s3-kms-encryption", "s3-public-access-block", "s3-versioning", "s3-tls-only", "s3-no-acls",
-                    "s3-no-inline-settings",
+                    "s3-no-inline-settings", "s3-access-logging",
                     "change-stateful-protected", "change-bucket-not-force-destroyed", "change-resource-options")
 _BUCKET_SETTING = judged_by("s3-kms-encryption", "s3-public-access-block", "s3-versioning", "s3-tls-only",
                             "s3-no-acls")
@@ -72,6 +72,7 @@ REVIEWED: dict[str, Review] = {
     tokens.S3_BUCKET_PUBLIC_ACCESS_BLOCK: judged_by("s3-public-access-block"),
     tokens.S3_BUCKET_OWNERSHIP_CONTROLS: judged_by("s3-no-acls"),
     tokens.S3_BUCKET_ACL: judged_by("s3-no-acls"),
+    tokens.S3_BUCKET_LOGGING: judged_by("s3-access-logging"),
     tokens.LEGACY_S3_BUCKET_ACL: judged_by("s3-no-acls"),
     tokens.S3_BUCKET_POLICY: judged_by("s3-tls-only", "lifecycle-no-cross-customer", "grants-stay-in-account"),
     tokens.S3_BUCKET_LIFECYCLE: no_rule("only expires old object versions and access logs; what it may never "
@@ -112,6 +113,7 @@ REVIEWED: dict[str, Review] = {
     tokens.EIP: judged_by("eip-not-on-instance"),
     tokens.EIP_ASSOCIATION: judged_by("eip-not-on-instance"),
     tokens.ROUTE_TABLE: judged_by("rds-subnets-private"),
+    tokens.ROUTE: judged_by("rds-subnets-private"),
     tokens.ROUTE_TABLE_ASSOCIATION: judged_by("rds-subnets-private"),
     tokens.FLOW_LOG: judged_by("vpc-flow-logs"),
     # entry

@@ -18,6 +18,10 @@ BEFORE = json.loads((Path(__file__).parent / "fixtures" / "urns-before-instance-
 INTENDED_INPUT_CHANGES = {
     "-access-logs-policy": "issue 8: load-balancer log delivery narrowed to this account's AWSLogs/ path",
 }
+# Resources added on purpose since the baseline, by type, each with why.
+INTENDED_NEW_TYPES = {
+    "aws:s3/bucketLogging:BucketLogging": "issue 8: server access logging of the documents and exchange buckets",
+}
 
 
 @pytest.mark.parametrize("stack", SHIPPED)
@@ -46,7 +50,8 @@ def test_every_urn_of_before_is_registered_or_the_alias_of_exactly_one_resource(
 @pytest.mark.parametrize("stack", SHIPPED)
 def test_no_resource_appeared_that_was_not_there_before(shipped, stack):
     new = [reg.urn for reg in shipped[stack].registrations
-           if reg.urn not in BEFORE[stack] and not any(a in BEFORE[stack] for a in reg.aliases)]
+           if reg.urn not in BEFORE[stack] and not any(a in BEFORE[stack] for a in reg.aliases)
+           and reg.type not in INTENDED_NEW_TYPES]
     assert all(reg_type_is_component(urn) for urn in new), new
 
 

@@ -60,3 +60,19 @@ def test_a_vpc_without_a_flow_log_is_reported(shipped):
     run = without(shipped["prod"], tokens.FLOW_LOG)
     (vpc,) = run.by_type(tokens.VPC)
     assert "has no flow log" in only(verdict(run, ["vpc-flow-logs"]), "vpc-flow-logs", vpc.urn).message
+
+
+def test_every_bucket_but_the_access_logs_bucket_keeps_server_access_logs(shipped):
+    prod = shipped["prod"]
+    logging = prod.by_type(tokens.S3_BUCKET_LOGGING)
+    assert len(logging) == len(prod.by_type(tokens.S3_BUCKET)) - 1  # documents of main and test, the exchange
+    assert all(g.inputs["targetPrefix"].startswith("s3/") for g in logging)
+
+
+def test_a_bucket_without_server_access_logging_is_reported(shipped):
+    prod = shipped["prod"]
+    gone = next(g for g in prod.by_type(tokens.S3_BUCKET_LOGGING) if "exchange" in g.name)
+    run = dataclasses.replace(prod, registrations=[r for r in prod.registrations if r is not gone])
+    (bucket,) = [b for b in run.by_type(tokens.S3_BUCKET) if "exchange" in b.name]
+    assert "keeps no server access log" in only(verdict(run, ["s3-access-logging"]), "s3-access-logging",
+                                                bucket.urn).message

@@ -40,7 +40,8 @@ KMS_GRANT = tokens.KMS_GRANT
 DOCUMENT_TYPES = (tokens.S3_BUCKET_POLICY, tokens.KMS_KEY, tokens.KMS_KEY_POLICY)
 # The services the program grants to, and where: a new one is a review of this list.
 SERVICES = {
-    tokens.S3_BUCKET_POLICY: ("delivery.logs.amazonaws.com", "logdelivery.elasticloadbalancing.amazonaws.com"),
+    tokens.S3_BUCKET_POLICY: ("delivery.logs.amazonaws.com", "logdelivery.elasticloadbalancing.amazonaws.com",
+                              "logging.s3.amazonaws.com"),
     tokens.KMS_KEY: ("logs.{region}.amazonaws.com", "fargate.amazonaws.com"),
     tokens.KMS_KEY_POLICY: ("logs.{region}.amazonaws.com", "fargate.amazonaws.com"),
 }

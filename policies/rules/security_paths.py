@@ -19,7 +19,8 @@ from components import tokens
 
 from ..framework import Finding, NotApplicable, Resource, Rule, StackResult, StackView
 
-ROUTE = "aws:ec2/route:Route"
+ROUTE = tokens.ROUTE
+ACCESS_LOGS = "access-logs"  # the purpose of the bucket that receives the logs: it does not log into itself
 
 
 def _sources(r: Resource, name: str) -> set[str]:
@@ -75,6 +76,21 @@ def vpc_flow_logs(view: StackView, config: Mapping[str, Any]) -> StackResult:
             for v in vpcs if v.urn not in logged]
 
 
+def s3_access_logging(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    buckets = view.of_type(*tokens.RECOGNISED_BUCKETS)
+    if not buckets:
+        return NotApplicable("no S3 bucket in the stack")
+    logged = {urn for g in view.of_type(tokens.S3_BUCKET_LOGGING) for urn in _sources(g, "bucket")}
+    return [Finding(b.urn, f"{b.label} keeps no server access log: add an aws.s3.BucketLogging to the access-logs "
+                           f"bucket (SecureBucketArgs.access_log_bucket)", b.name)
+            for b in buckets if b.urn not in logged and _purpose(view, b) != ACCESS_LOGS]
+
+
+def _purpose(view: StackView, bucket: Resource) -> str | None:
+    owner = next((a for a in view.ancestors(bucket) if a.type == tokens.SECURE_BUCKET), None)
+    return owner.props.get("purpose") if owner is not None else None
+
+
 RULES: list[Rule] = [
     Rule("rds-subnets-private", "security", "Database subnet groups use private subnets only",
          db_subnets_private, scope="stack", severity=Severity.HIGH,
@@ -85,4 +101,7 @@ RULES: list[Rule] = [
     Rule("vpc-flow-logs", "security", "Every VPC of the stack has a flow log",
          vpc_flow_logs, scope="stack", fsbp="EC2.6", checkov="CKV2_AWS_11", severity=Severity.MEDIUM,
          remediation="Add an aws.ec2.FlowLog of all traffic for the VPC, delivered to the access-logs bucket"),
+    Rule("s3-access-logging", "security", "Every bucket but the access-logs bucket keeps server access logs",
+         s3_access_logging, scope="stack", fsbp="S3.9", checkov="CKV_AWS_18", severity=Severity.MEDIUM,
+         remediation="Add an aws.s3.BucketLogging to the environment's access-logs bucket"),
 ]
