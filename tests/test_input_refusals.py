@@ -116,3 +116,38 @@ def test_a_pinned_snapshot_of_the_stack_s_own_account_and_region_stays_accepted(
     copies = [r for r in run.registrations if r.type == "aws:rds/snapshotCopy:SnapshotCopy"]
     assert [c.inputs["sourceDbSnapshotIdentifier"] for c in copies] == [
         f"arn:aws:rds:eu-central-1:{ACCOUNT}:snapshot:acme-preprod-golive"]
+
+
+# --------------------------------------------------------------------------------------------
+# No traceback on any input (issue 8, item 8): each ends in exit 2 naming the file and what is wrong
+# --------------------------------------------------------------------------------------------
+SANDBOX = (PROJECT / "Pulumi.sandbox.yaml").read_bytes()
+BOMB = b"".join([b"  clinspark-environments:tags:\n", b"    a: &a [x, x, x, x, x, x, x, x, x]\n",
+                 b"    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n", b"    c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"])
+
+
+@pytest.mark.parametrize("content, says", [
+    (SANDBOX.replace(b"2027-11-20", b"2027-02-30"), f"{NS}:expires_on"),
+    (SANDBOX + b"\xff\xfe\n", "not UTF-8 text"),
+    (SANDBOX + BOMB, "anchors and aliases are not accepted"),
+    (SANDBOX + b"  clinspark-environments:customer: acme\n", "duplicate key"),
+    (SANDBOX + b"  clinspark-environments:release: " + b"9" * 3_000_000 + b"\n", "Pulumi.sandbox.yaml"),
+], ids=["impossible-date", "not-utf8", "alias-bomb", "duplicate-key", "huge-value"])
+def test_a_broken_stack_file_ends_in_exit_2_with_a_message(tmp_path, capsys, content, says):
+    from envctl.cli import main
+
+    for stack in ("sandbox",):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_bytes(content)
+    code = main(["--example", "--dir", str(tmp_path), "check", "sandbox"])
+    out, err = capsys.readouterr()
+    assert code == 2 and says in out + err and "Traceback" not in err and "defect" not in err, (out, err)
+
+
+def test_a_project_file_that_is_not_utf8_ends_in_exit_2(tmp_path, capsys):
+    from envctl.cli import main
+
+    (tmp_path / "Pulumi.sandbox.yaml").write_bytes(SANDBOX)
+    (tmp_path / "Pulumi.yaml").write_bytes(b"name: clinspark-environments\xff\n")
+    code = main(["--example", "--dir", str(tmp_path), "check", "sandbox"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Pulumi.yaml: not UTF-8 text" in out + err and "Traceback" not in err

@@ -326,3 +326,11 @@ def test_an_ignored_change_or_delete_before_replace_on_a_prod_database_is_report
 def test_options_on_an_uncontrolled_stack_are_not_judged(shipped):
     run = altered(shipped["sandbox"], named("acme-sandbox-main-db"), ignore_changes=["multiAz"])
     assert violations(run, rules=["change-resource-options"]) == []
+
+
+@pytest.mark.parametrize("stack, retained", [("prod", True), ("val", True), ("preprod", True), ("sandbox", False)])
+def test_keys_that_encrypt_a_final_snapshot_are_retained_on_delete_by_the_program(shipped, stack, retained):
+    """retainOnDelete is not among the options the engine hands a policy, so no rule can judge it: the program
+    sets it wherever a final snapshot is kept (a deleted key would make that snapshot unreadable)."""
+    keys = shipped[stack].by_type("aws:kms/key:Key")
+    assert keys and {k.retain_on_delete for k in keys} == {retained}
