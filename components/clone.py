@@ -101,6 +101,12 @@ async def read_clone_source(settings: StackSettings) -> Mapping[str, Any] | None
                 f"account {caller}: a clone is restored from its own account's {CLONE_SOURCE_PHASE} snapshot"])
         return {"arn": src.snapshot_arn, "allocatedStorage": src.allocated_storage, "purpose": settings.phase,
                 "customer": settings.customer}
+    organization = pulumi.get_organization()  # the engine's (None offline, where the backend is not known)
+    source_org = src.stack.split("/", 1)[0]
+    if organization and source_org != organization:
+        raise InvalidStackConfig(settings.stack, [
+            f"{settings.project}:clone_from.stack: '{src.stack}' is in organization '{source_org}', not this stack's "
+            f"organization '{organization}': a clone is made from the same organization's {CLONE_SOURCE_PHASE}"])
     ref = pulumi.StackReference(f"{settings.env_name}-clone-source", stack_name=settings.clone_from.stack)
     outputs: dict[str, Any] = {}
     for name in ("phase", "customer", SNAPSHOTS_OUTPUT):

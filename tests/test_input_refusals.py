@@ -151,3 +151,14 @@ def test_a_project_file_that_is_not_utf8_ends_in_exit_2(tmp_path, capsys):
     code = main(["--example", "--dir", str(tmp_path), "check", "sandbox"])
     out, err = capsys.readouterr()
     assert code == 2 and "Pulumi.yaml: not UTF-8 text" in out + err and "Traceback" not in err
+
+
+def test_a_clone_source_in_another_organization_is_refused_where_the_engine_names_the_organization(
+        stacks_dir, monkeypatch):
+    import pulumi
+
+    monkeypatch.setattr(pulumi, "get_organization", lambda: "another-org")
+    _refused(stacks_dir, "prod", lambda c: None, f"{NS}:clone_from.stack",
+             "is in organization 'clinspark', not this stack's organization 'another-org'")
+    monkeypatch.setattr(pulumi, "get_organization", lambda: "clinspark")
+    assert _plan(stacks_dir, "prod", lambda c: None).outputs["phase"] == "prod"
