@@ -162,3 +162,20 @@ def test_a_clone_source_in_another_organization_is_refused_where_the_engine_name
              "is in organization 'clinspark', not this stack's organization 'another-org'")
     monkeypatch.setattr(pulumi, "get_organization", lambda: "clinspark")
     assert _plan(stacks_dir, "prod", lambda c: None).outputs["phase"] == "prod"
+
+
+# --------------------------------------------------------------------------------------------
+# Overlapping networks of one customer in the directory checked (issue 8, item 9)
+# --------------------------------------------------------------------------------------------
+def test_overlapping_networks_of_one_customer_are_found_and_of_two_customers_are_not(example_copy):
+    from envctl.fleet import network_overlaps
+    from tests.conftest import SHIPPED, TODAY, set_config
+
+    assert network_overlaps(example_copy, SHIPPED, TODAY) == {}  # the shipped stacks each have their own range
+    set_config(example_copy, "sandbox", f"{NS}:network", {"cidr": "10.44.0.0/20"})  # inside VAL's 10.44.0.0/16
+    found = network_overlaps(example_copy, SHIPPED, TODAY)
+    assert set(found) == {"sandbox", "val"}
+    assert "overlaps stack 'val' (10.44.0.0/16) of the same customer 'acme'" in found["sandbox"]
+    set_config(example_copy, "sandbox", f"{NS}:customer", "globex")
+    (example_copy / "Pulumi.sandbox.yaml").rename(example_copy / "Pulumi.globex-sandbox.yaml")
+    assert network_overlaps(example_copy, ["globex-sandbox", *SHIPPED], TODAY) == {}
