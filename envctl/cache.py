@@ -40,6 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from changecontrol import integrity, layout, stackfiles
 from changecontrol.digest import canonical_json
 from changecontrol.trust import (
@@ -201,6 +203,7 @@ class Keys:
     policy_config: Mapping[str, Any] | None
     _run: str = ""
     _stacks: dict[str, str] = field(default_factory=dict)
+    _local: set[str] | None = None
 
     def __post_init__(self) -> None:
         self.stacks_dir = Path(self.stacks_dir)
@@ -255,16 +258,59 @@ class Keys:
         return self._stacks[stack]
 
     def _references(self, stack: str) -> list[str]:
-        """The local stacks whose outputs answer this stack's references, as the offline engine finds them."""
+        """The local stacks whose outputs may answer this stack's references: every stack of the directory
+        that any string of its stack file (or of JSON text in one) names as its last path segment, as the
+        offline engine takes a reference's stack name. More than the engine plans, never fewer."""
+        if self._local is None:
+            self._local = {p.name[len("Pulumi."):-len(".yaml")] for p in self.stacks_dir.glob("Pulumi.*.yaml")}
+        try:
+            data = layout.stack_file(self.stacks_dir, stack).read_bytes()
+        except OSError:
+            return []
+        named = _names_in(data)
+        if named is None:  # not even YAML tokens: the engine refuses it, but key it exactly all the same
+            return self._references_as_read(stack)
+        return sorted((named & self._local) - {stack})
+
+    def _references_as_read(self, stack: str) -> list[str]:
         from .offline import _references
 
+        project = stackfiles.project_name(Path(self.program_dir))
         try:
-            sf = stackfiles.read(self.stacks_dir, stack, stackfiles.project_name(Path(self.program_dir)))
-            refs = _references(sf, stackfiles.project_name(Path(self.program_dir)))
+            refs = _references(stackfiles.read(self.stacks_dir, stack, project), project)
         except (stackfiles.StackFileError, RecursionError, ValueError):
             return []
         names = [ref.rsplit("/", 1)[-1] for ref in refs]
         return sorted(n for n in names if layout.stack_file(self.stacks_dir, n).is_file())
+
+
+def _names_in(data: bytes) -> set[str] | None:
+    """The last path segment of every string in a YAML file and in JSON text inside it; None if unreadable."""
+    try:
+        strings = [t.value for t in yaml.scan(data.decode("utf-8"), Loader=_Loader) if isinstance(t, yaml.ScalarToken)]
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
+        return None
+    names: set[str] = set()
+    while strings:
+        text = strings.pop()
+        names.add(text.rsplit("/", 1)[-1])
+        if text.strip()[:1] in ("{", "["):
+            try:
+                values = [json.loads(text)]
+            except (ValueError, RecursionError):
+                continue
+            while values:
+                value = values.pop()
+                if isinstance(value, str):
+                    strings.append(value)
+                elif isinstance(value, dict):
+                    values += [*value.keys(), *value.values()]
+                elif isinstance(value, list):
+                    values += value
+    return names
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # --------------------------------------------------------------------------------------------

@@ -77,7 +77,20 @@ def test_a_changed_stack_file_is_checked_again(example_copy, cache_dir):
     assert "release" in result.error and "latest" in result.error
 
 
-def test_a_changed_clone_source_is_checked_again_for_the_clone(example_copy, cache_dir):
+@pytest.mark.parametrize("spelling", ["as shipped", "escaped", "json text"])
+def test_a_changed_clone_source_is_checked_again_for_the_clone(example_copy, cache_dir, spelling):
+    prod = example_copy / "Pulumi.prod.yaml"
+    if spelling == "escaped":  # the same reference, spelt with a YAML escape
+        doc = yaml.safe_load(prod.read_text())
+        source = doc["config"].pop(f"{NS}:clone_from")
+        text = yaml.safe_dump(doc, sort_keys=False) + (f'  {NS}:clone_from: {{stack: "{source["stack"][:-4]}\\x70rod", '
+                                                       f'snapshot: {source["snapshot"]}}}\n')
+        prod.write_text(text)
+    elif spelling == "json text":  # the reference as JSON text, its name escaped in JSON
+        doc = yaml.safe_load(prod.read_text())
+        source = doc["config"][f"{NS}:clone_from"]
+        doc["config"][f"{NS}:clone_from"] = json.dumps(source).replace("preprod", "pre\\u0070rod")
+        prod.write_text(yaml.safe_dump(doc, sort_keys=False))
     warm_and_marked(example_copy, ["preprod", "prod"], cache_dir)
     doc = yaml.safe_load((example_copy / "Pulumi.preprod.yaml").read_text())
     doc["config"][f"{NS}:snapshots"] = [s for s in doc["config"][f"{NS}:snapshots"] if s["name"] != "golive"]
