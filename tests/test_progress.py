@@ -76,3 +76,18 @@ def test_check_reports_each_stack_on_a_terminal(example_copy):
 def test_check_prints_no_progress_when_stderr_is_no_terminal(example_copy, capsys):
     check_all(PROJECT, example_copy, ["sandbox", "demo"], None, OPTIONS, jobs=1, progress=Progress())
     assert capsys.readouterr().err == ""  # pytest's captured stderr is not a terminal
+
+
+def test_plan_reports_each_stack_on_a_terminal(example_copy):
+    from envctl.offline import RunOptions
+    from envctl.planning import plan_all
+    from tests.conftest import EXAMPLE, NOW
+
+    out = io.StringIO()
+    results = plan_all(PROJECT, example_copy, RunOptions(now=NOW, example=EXAMPLE), ["sandbox", "demo"],
+                       progress=Progress(out, is_terminal=lambda: True, clock=Clock(5.0)))
+    assert [(stack, run is not None, error) for stack, run, error in results] == [("sandbox", True, None),
+                                                                                 ("demo", True, None)]
+    frames = [f.strip() for f in out.getvalue().split("\r") if f.strip()]
+    assert frames == ["stack 0 of 2, estimating the time left", "stack 1 of 2, about 5 s left",
+                      "stack 2 of 2, done"]
