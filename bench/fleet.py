@@ -67,14 +67,15 @@ TEAM_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".
                                      "change-records", "tests", "bench")
 
 
-def make_team(workdir: Path, now: datetime) -> tuple[Path, dict[str, Path]]:
-    """A real team's checkout (this code, its own keys): the trust root the fleet is checked from."""
+def make_team(workdir: Path, now: datetime, code: Path = PROJECT) -> tuple[Path, dict[str, Path]]:
+    """A real team's checkout (this code, or an older checkout's, with its own keys): the trust root the fleet
+    is checked from."""
     from changecontrol import layout
     from changecontrol.trust import TrustRoot
     from envctl import ecr
 
     team = workdir / "team"
-    shutil.copytree(PROJECT, team, ignore=TEAM_IGNORE)
+    shutil.copytree(code, team, ignore=TEAM_IGNORE)
     keys = {}
     for name in ("requester", "approver"):
         keys[name] = workdir / name
@@ -228,7 +229,7 @@ print(time.perf_counter() - start)
 """
 
 
-def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: datetime, bare_only: bool) -> None:
+def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: datetime, cold_only: bool) -> None:
     """The timed part, run from the team's checkout (its trust root)."""
     from changecontrol.trust import OWN_ROOT
     from envctl.check import check_all
@@ -239,14 +240,17 @@ def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: date
     options = RunOptions(now=now)
     cache_dir = Path(tempfile.mkdtemp(prefix="envctl-cache-"))
     start = time.perf_counter()
-    results = check_all(OWN_ROOT, fleet, stacks, None, options, jobs=jobs, cache_dir=None if bare_only else cache_dir)
+    if cold_only:  # as an older checkout's check_all is called: no cache
+        results = check_all(OWN_ROOT, fleet, stacks, None, options, jobs=jobs)
+    else:
+        results = check_all(OWN_ROOT, fleet, stacks, None, options, jobs=jobs, cache_dir=cache_dir)
     elapsed = time.perf_counter() - start
     counts = [r.resources for r in results]
     errors = [r for r in results if r.error]
     total = sum(counts)
     print(f"fleet: {customers} customers x {len(PHASES)} phases = {len(stacks)} stacks, "
           f"{total} resources, {os.cpu_count()} cores, {jobs} workers")
-    print(f"cold envctl check{'' if bare_only else ' (empty cache)'}: {elapsed:.1f} s, "
+    print(f"cold envctl check{'' if cold_only else ' (empty cache)'}: {elapsed:.1f} s, "
           f"{len(stacks) / elapsed:.1f} stacks/s, {elapsed / len(stacks) * 1000:.0f} ms/stack, "
           f"{elapsed / total * 1000:.2f} ms/resource")
     print(f"  stacks with mandatory violations: {sum(1 for r in results if r.mandatory)}, not checkable: {len(errors)}")
@@ -254,7 +258,7 @@ def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: date
         print(f"  error: {r.error.splitlines()[0]}")
     for r in [r for r in results if r.mandatory][:3]:
         print(f"  violation in {r.stack}: {r.mandatory[0].message[:200]}")
-    if bare_only:
+    if cold_only:
         return
 
     start = time.perf_counter()
@@ -304,6 +308,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the generated stack files")
     parser.add_argument("--cold-only", action="store_true",
                         help="only the cold check, without a cache (to compare with an older checkout)")
+    parser.add_argument("--code", type=Path, default=PROJECT,
+                        help="the checkout whose code the team runs (default: this one; an older one to compare)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the inner run, from the team's checkout
     parser.add_argument("--now", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -315,7 +321,7 @@ def main() -> int:
     now = datetime.now(timezone.utc).replace(microsecond=0)  # one pinned clock for every run of the benchmark
     workdir = Path(tempfile.mkdtemp(prefix="envctl-fleet-"))
     try:
-        team, keys = make_team(workdir, now)
+        team, keys = make_team(workdir, now, args.code)
         fleet = workdir / "fleet"
         fleet.mkdir()
         stacks = generate(fleet, args.customers, now.date())

@@ -214,8 +214,8 @@ def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy
         assert cache_dir is not None
         if options.now is None:  # one clock for the whole run: the date its keys name
             options = replace(options, now=datetime.now(timezone.utc).replace(microsecond=0))
-        keys = cache.Keys(project_dir, stacks_dir, options.now, options.example, policy_config)
-        for stack in dict.fromkeys(stacks):
+        keys = _keys(project_dir, stacks_dir, options, policy_config)
+        for stack in dict.fromkeys(stacks) if keys is not None else ():
             stored = cache.load(cache_dir, keys.key(stack))
             if stored is not None and stored["stack"] == stack:
                 done[stack] = _from_cache(stored)
@@ -230,13 +230,22 @@ def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy
     if keys is not None and computed:
         assert cache_dir is not None
         # Keys made again after the run: a result is kept only if nothing it read changed while it ran.
-        after = cache.Keys(project_dir, stacks_dir, options.now, options.example, policy_config)
+        after = _keys(project_dir, stacks_dir, options, policy_config)
         for result in computed:
             doc = _storable(result)
-            if doc is not None and keys.key(result.stack) == after.key(result.stack):
+            if doc is not None and after is not None and keys.key(result.stack) == after.key(result.stack):
                 cache.store(cache_dir, keys.key(result.stack), doc)
     done.update((r.stack, r) for r in computed)
     return [done[s] for s in stacks]
+
+
+def _keys(project_dir: Path, stacks_dir: Path, options: RunOptions,
+          policy_config: Mapping[str, Any] | None) -> cache.Keys | None:
+    """The run's cache keys; None (no cache) when what they hash cannot be read."""
+    try:
+        return cache.Keys(project_dir, stacks_dir, options.now, options.example, policy_config)
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _check(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy_config: Mapping[str, Any] | None,
