@@ -88,15 +88,20 @@ def _entry(path: Path) -> Any:
         return ["unreadable", str(e)]
 
 
-def _tree(base: Path, *, mtimes: bool = False) -> Any:
-    """Every entry below `base`, walked without following links; with `mtimes`, the whole-second
-    modification time of each source file too (Python decides by it whether bytecode is used)."""
+def _tree(base: Path, *, code: bool = False) -> Any:
+    """Every entry below `base`, walked without following links. With `code`: bytecode is left out (Python
+    writes it as it imports; whether it is its source's code is the integrity check's verdict, which the key
+    holds), and the whole-second modification time of each source file is in (Python decides by it whether
+    bytecode is used)."""
+    mtimes = code
     if not base.is_dir() or base.is_symlink():
         return _entry(base)
     found = []
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames.sort()
         here = Path(dirpath)
+        if code:
+            dirnames[:] = [d for d in dirnames if d != "__pycache__" or (here / d).is_symlink()]
+        dirnames.sort()
         for name in sorted(dirnames + filenames):
             path = here / name
             item = [path.relative_to(base).as_posix(), _entry(path)]
@@ -112,8 +117,9 @@ def _tree(base: Path, *, mtimes: bool = False) -> Any:
 
 def _checkout(root: Path) -> dict[str, Any]:
     """What the integrity check reads of a checkout: its root entries (files by content, except
-    stack files, which are each stack's own input), its importable names, and every file of its
-    program and tooling packages with their bytecode."""
+    stack files, which are each stack's own input), its importable names, every file of its program
+    and tooling packages, and its verdict on their bytecode (a forged or foreign `.pyc` is a problem
+    there; bytecode Python writes for a source is not, so importing does not change the key)."""
     entries = []
     for path in sorted(root.iterdir()):
         name = path.name
@@ -124,9 +130,10 @@ def _checkout(root: Path) -> dict[str, Any]:
             entries.append([name, "stack file"])
         else:
             entries.append([name, _entry(path)])
-    packages = {p: _tree(root / p, mtimes=True) for p in (*layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES)}
+    packages = {p: _tree(root / p, code=True) for p in (*layout.PROGRAM_PACKAGES, *layout.TOOLING_PACKAGES)}
     return {"root": str(root), "entries": entries, "modules": sorted(integrity._root_modules(root)),
-            "packages": packages, "example": _tree(root / layout.EXAMPLE_DIR)}
+            "packages": packages, "example": _tree(root / layout.EXAMPLE_DIR),
+            "integrity": integrity.tree_problems(root)}
 
 
 def _site_packages(program_dir: Path) -> list[Path]:

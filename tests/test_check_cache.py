@@ -8,6 +8,7 @@ where the input changes the verdict, the new verdict is reported.
 
 from __future__ import annotations
 
+import compileall
 import json
 import shutil
 from collections.abc import Sequence
@@ -156,7 +157,7 @@ def checker_copy(tmp_path, monkeypatch) -> Path:
     "policies/rules/lifecycle.py",                        # the policy pack
     "changecontrol/trust.py",                             # the trust library
     "components/settings.py",                             # the program
-    "components/__pycache__/planted.cpython-311.pyc",     # bytecode the integrity check reads
+    "components/__pycache__/naming.cpython-311.pyc",      # bytecode that is not its source's code
     "requirements.txt",                                   # the pins
     "change-records/tooling/ECR-tooling-0001.yaml",       # the trust root's tooling chain
     "change-records/signers/ECR-signers-0001.yaml",       # the trust root's signers chain
@@ -165,10 +166,23 @@ def test_a_changed_checker_or_trust_root_is_checked_again(example_copy, cache_di
     warm_and_marked(example_copy, ["sandbox"], cache_dir)
     target = checker_copy / path
     target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("ab") as f:
-        f.write(b"\n# changed\n")
+    if target.suffix == ".pyc":
+        target.write_bytes(b"\x00" * 32)
+    else:
+        with target.open("ab") as f:
+            f.write(b"\n# changed\n")
     (result,) = check(example_copy, ["sandbox"], cache_dir)
     assert not served(result)
+
+
+def test_bytecode_python_writes_as_it_imports_keeps_the_entries(checker_copy, example_copy):
+    for pyc in checker_copy.rglob("__pycache__"):
+        shutil.rmtree(pyc)
+    before = cache.Keys(PROJECT, example_copy, NOW, EXAMPLE, None).key("prod")
+    compileall.compile_dir(checker_copy / "components", quiet=1)
+    compileall.compile_dir(checker_copy / "policies", quiet=1)
+    assert list((checker_copy / "components").rglob("*.pyc"))
+    assert cache.Keys(PROJECT, example_copy, NOW, EXAMPLE, None).key("prod") == before
 
 
 def test_example_mode_is_part_of_the_key(example_copy, cache_dir):
