@@ -222,6 +222,7 @@ from changecontrol.trust import OWN_ROOT
 from envctl.check import check_all
 from envctl.offline import RunOptions
 fleet, cache, now, jobs = Path(sys.argv[1]), Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3]), int(sys.argv[4])
+assert OWN_ROOT == Path(sys.argv[5]), f"the fresh process must run the team's checkout, not {OWN_ROOT}"
 stacks = (fleet / "stacks.txt").read_text().split()
 results = check_all(OWN_ROOT, fleet, stacks, None, RunOptions(now=now), jobs=jobs, cache_dir=cache)
 assert not any(r.error for r in results)
@@ -229,7 +230,8 @@ print(time.perf_counter() - start)
 """
 
 
-def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: datetime, cold_only: bool) -> None:
+def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: datetime, cold_only: bool,
+            no_floor: bool = False) -> None:
     """The timed part, run from the team's checkout (its trust root)."""
     from changecontrol.trust import OWN_ROOT
     from envctl.check import check_all
@@ -275,11 +277,14 @@ def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: date
     one_changed = time.perf_counter() - start
     assert not any(r.error for r in again)
     path.write_text(path.read_text().replace("onboarding", "migration-team"))
-    fresh = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(fleet), str(cache_dir), now.isoformat(),
-                            str(jobs)], capture_output=True, text=True, check=True)
+    # -P: nothing from the working directory is importable (as envctl runs), so the team's checkout is the one run
+    fresh = subprocess.run([sys.executable, "-P", "-c", FRESH_PROCESS, str(fleet), str(cache_dir), now.isoformat(),
+                            str(jobs), str(OWN_ROOT)], capture_output=True, text=True, check=True)
     print(f"re-check, nothing changed: {unchanged:.2f} s; one stack file changed ({changed}): {one_changed:.2f} s "
           f"in the same process, {float(fresh.stdout):.2f} s in a fresh process (its imports included)")
 
+    if no_floor:
+        return
     # The floor: the same program, its preprods' outputs answering the clones' references (computed first,
     # not timed, by the offline engine: they are data here).
     answers = {}
@@ -308,6 +313,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the generated stack files")
     parser.add_argument("--cold-only", action="store_true",
                         help="only the cold check, without a cache (to compare with an older checkout)")
+    parser.add_argument("--no-floor", action="store_true", help="leave out the floor and the split")
     parser.add_argument("--code", type=Path, default=PROJECT,
                         help="the checkout whose code the team runs (default: this one; an older one to compare)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the inner run, from the team's checkout
@@ -315,7 +321,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.measure is not None:
         stacks = (args.measure / "stacks.txt").read_text().split()
-        measure(args.measure, args.customers, args.jobs, stacks, datetime.fromisoformat(args.now), args.cold_only)
+        measure(args.measure, args.customers, args.jobs, stacks, datetime.fromisoformat(args.now), args.cold_only,
+                args.no_floor)
         return 0
 
     now = datetime.now(timezone.utc).replace(microsecond=0)  # one pinned clock for every run of the benchmark
@@ -333,7 +340,8 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": str(team)}
         subprocess.run([sys.executable, __file__, "--measure", str(fleet), "--customers", str(args.customers),
                         "--jobs", str(args.jobs), "--now", now.isoformat()]
-                       + (["--cold-only"] if args.cold_only else []), env=env, check=True)
+                       + (["--cold-only"] if args.cold_only else []) + (["--no-floor"] if args.no_floor else []),
+                       env=env, check=True)
     finally:
         if args.keep:
             print(f"stack files kept in {workdir}")
