@@ -244,13 +244,18 @@ class Keys:
         self._counterpart = counterpart(TrustRoot(trusted), stacks)
 
     def key(self, stack: str) -> str:
-        return self._key(stack, ())
+        """The stack's key; a stack whose references lead back to itself gets a key no run repeats (never served,
+        never stored): what the engine makes of a cycle is not worth reasoning about."""
+        try:
+            return self._key(stack, ())
+        except _Cycle:
+            return "cycle-" + os.urandom(16).hex()
 
     def _key(self, stack: str, seen: tuple[str, ...]) -> str:
         if stack in self._stacks:
             return self._stacks[stack]
         if stack in seen:
-            return "cycle:" + stack
+            raise _Cycle(stack)
         own = {
             "run": self._run,
             "stack": stack,
@@ -289,6 +294,10 @@ class Keys:
             return []
         names = [ref.rsplit("/", 1)[-1] for ref in refs]
         return sorted(n for n in names if layout.stack_file(self.stacks_dir, n).is_file())
+
+
+class _Cycle(Exception):
+    pass
 
 
 def _names_in(data: bytes) -> set[str] | None:

@@ -332,3 +332,11 @@ def test_the_default_cache_directory_is_outside_any_checkout():
         Path("/srv/envctl-cache")
     assert cache.default_dir({"XDG_CACHE_HOME": "/home/u/.cache-x"}) == Path("/home/u/.cache-x/envctl")
     assert cache.default_dir({}) == Path.home() / ".cache" / "envctl"
+
+
+def test_stacks_whose_references_form_a_cycle_are_never_served(example_copy):
+    set_config(example_copy, "preprod", f"{NS}:tags", {"twin": "clinspark/clinspark-environments/val"})
+    first = cache.Keys(PROJECT, example_copy, NOW, EXAMPLE, None)
+    again = cache.Keys(PROJECT, example_copy, NOW, EXAMPLE, None)
+    assert first.key("val") != again.key("val") and first.key("preprod") != again.key("preprod")
+    assert first.key("sandbox") == again.key("sandbox")
