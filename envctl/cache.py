@@ -211,6 +211,7 @@ class Keys:
     _run: str = ""
     _stacks: dict[str, str] = field(default_factory=dict)
     _local: set[str] | None = None
+    _exact: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stacks_dir = Path(self.stacks_dir)
@@ -246,16 +247,20 @@ class Keys:
     def key(self, stack: str) -> str:
         """The stack's key; a stack whose references lead back to itself gets a key no run repeats (never served,
         never stored): what the engine makes of a cycle is not worth reasoning about."""
-        try:
-            return self._key(stack, ())
-        except _Cycle:
-            return "cycle-" + os.urandom(16).hex()
+        for exact in (False, True):  # the quick superset of references may see a cycle the engine's reading has not
+            try:
+                return self._key(stack, (), exact)
+            except _Cycle:
+                continue
+        return "cycle-" + os.urandom(16).hex()
 
-    def _key(self, stack: str, seen: tuple[str, ...]) -> str:
-        if stack in self._stacks:
-            return self._stacks[stack]
+    def _key(self, stack: str, seen: tuple[str, ...], exact: bool) -> str:
+        memo = self._exact if exact else self._stacks
+        if stack in memo:
+            return memo[stack]
         if stack in seen:
             raise _Cycle(stack)
+        references = self._references_as_read(stack) if exact else self._references(stack)
         own = {
             "run": self._run,
             "stack": stack,
@@ -264,10 +269,10 @@ class Keys:
             "waivers": _entry(layout.waivers_file(self.stacks_dir, stack)),
             "chain": _chain(self.stacks_dir, stack),
             "trusted_chain": _chain(self._counterpart, stack),
-            "references": {ref: self._key(ref, (*seen, stack)) for ref in self._references(stack)},
+            "references": {ref: self._key(ref, (*seen, stack), exact) for ref in references},
         }
-        self._stacks[stack] = _sha(canonical_json(own).encode())
-        return self._stacks[stack]
+        memo[stack] = _sha(canonical_json(own).encode())
+        return memo[stack]
 
     def _references(self, stack: str) -> list[str]:
         """The local stacks whose outputs may answer this stack's references: every stack of the directory

@@ -335,7 +335,8 @@ def test_the_default_cache_directory_is_outside_any_checkout():
 
 
 def test_stacks_whose_references_form_a_cycle_are_never_served(example_copy):
-    set_config(example_copy, "preprod", f"{NS}:tags", {"twin": "clinspark/clinspark-environments/val"})
+    set_config(example_copy, "preprod", f"{NS}:clone_from", {"stack": "clinspark/clinspark-environments/val",
+                                                              "snapshot": "x"})
     first = cache.Keys(PROJECT, example_copy, NOW, EXAMPLE, None)
     again = cache.Keys(PROJECT, example_copy, NOW, EXAMPLE, None)
     assert first.key("val") != again.key("val") and first.key("preprod") != again.key("preprod")
