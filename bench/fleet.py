@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/fleet.py --customers 100
 
-Prints stacks per second, milliseconds per stack, peak memory, and, measured in the same run, the
-time the bare Pulumi SDK needs under mocks to register the same number of resources (a flat
-program of plain custom resources with trivial mocks), serially and with the same worker pool.
+Prints, with one pinned clock: a cold check of the whole fleet with an empty cache; a re-check with
+nothing changed and with one stack file changed (in the same process, and in a fresh one); and the
+floor: the same program under Pulumi's documented mocks (`set_mocks` with mocks that echo inputs as
+outputs, the SDK as shipped), with the same workers; then the split of a check and peak memory.
 Not a test: speed targets live here, and the README records what it printed.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextvars
-import gc
 import multiprocessing
 import os
 import resource
@@ -67,14 +67,15 @@ TEAM_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".
                                      "change-records", "tests", "bench")
 
 
-def make_team(workdir: Path, now: datetime) -> tuple[Path, dict[str, Path]]:
-    """A real team's checkout (this code, its own keys): the trust root the fleet is checked from."""
+def make_team(workdir: Path, now: datetime, code: Path = PROJECT) -> tuple[Path, dict[str, Path]]:
+    """A real team's checkout (this code, or an older checkout's, with its own keys): the trust root the fleet
+    is checked from."""
     from changecontrol import layout
     from changecontrol.trust import TrustRoot
     from envctl import ecr
 
     team = workdir / "team"
-    shutil.copytree(PROJECT, team, ignore=TEAM_IGNORE)
+    shutil.copytree(code, team, ignore=TEAM_IGNORE)
     keys = {}
     for name in ("requester", "approver"):
         keys[name] = workdir / name
@@ -107,62 +108,102 @@ def approve_controlled(fleet: Path, team: Path, keys: dict[str, Path], stacks: l
             ecr.approve(fleet, record.id, keys["approver"], TrustRoot(team), now)
 
 
-# -- the bare SDK: the same number of resources, nothing else ----------------------------------
-def _bare_stack(count: int) -> None:
+# -- the floor: the same program under Pulumi's documented mocks, nothing of envctl -------------
+FLOOR_INVOKES = {  # what the program's invokes read; everything else is echoed
+    "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ["eu-central-1a", "eu-central-1b",
+                                                                      "eu-central-1c"]},
+    "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012", "userId": "floor",
+                                                      "arn": "arn:aws:iam::123456789012:user/floor"},
+    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:route53/getZone:getZone": {"zoneId": "Z0FLOOR"},
+    "aws:elb/getServiceAccount:getServiceAccount": {"arn": "arn:aws:iam::054676820928:root"},
+    "aws:rds/getSnapshot:getSnapshot": {"snapshotCreateTime": "2026-01-01T00:00:00Z"},
+}
+
+
+def _floor_stack(program: Path, fleet: Path, stack: str, project: str, answers: dict, now: datetime) -> None:
+    """One stack as a Pulumi unit test runs a program: `set_mocks` with mocks that echo inputs as outputs
+    (a stack reference is answered with its source's outputs), the stack's config, the SDK as shipped."""
+    import json
+
     import pulumi
     from pulumi.runtime.mocks import Mocks, set_mocks
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    class Trivial(Mocks):
+    from changecontrol import runcontext, stackfiles
+    from components.program import main
+
+    class Echo(Mocks):
         def new_resource(self, args):
-            return f"{args.name}-id", dict(args.inputs)
+            if args.typ == "pulumi:pulumi:StackReference":
+                return f"{args.name}-id", {**args.inputs, "outputs": answers.get(args.inputs.get("name"), {})}
+            outputs = dict(args.inputs)
+            if args.typ == "aws:acm/certificate:Certificate":  # the one computed output the program indexes
+                outputs["domainValidationOptions"] = [{"domainName": args.inputs.get("domainName"),
+                                                       "resourceRecordName": "_floor", "resourceRecordType": "CNAME",
+                                                       "resourceRecordValue": "_floor.acm-validations.aws"}]
+            return f"{args.name}-id", outputs
 
         def call(self, args):
-            return {}
+            return {**dict(args.args), **FLOOR_INVOKES.get(args.token, {})}
+
+    sf = stackfiles.read(fleet, stack, project)
 
     def body() -> None:
-        set_mocks(Trivial(), project="bare", stack="bare", preview=False)
+        # The program's one in-process input: where the fleet's records are, and the run's clock.
+        runcontext.set_for_this_context(runcontext.RunContext(now=now, stacks_dir=fleet))
+        set_mocks(Echo(), project=project, stack=stack, preview=False)
+        os.environ["PULUMI_CONFIG"] = json.dumps(sf.config)
+        os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(sf.secret_keys))
 
-        def program() -> None:
-            for i in range(count):
-                pulumi.CustomResource("bare:index:Resource", f"r{i}", {"index": i, "tags": {"phase": "bare"}})
+        async def program() -> None:
+            for key, value in (await main()).items():
+                pulumi.export(key, value)
 
         _sync_await(run_pulumi_func(program))
 
     contextvars.Context().run(body)
 
 
-def _bare_group(counts: list[int], gc_threshold: tuple[int, int, int] | None = None) -> None:
-    if gc_threshold:
-        gc.set_threshold(*gc_threshold)
-    for count in counts:
-        _bare_stack(count)
+def _floor_group(program: str, fleet: str, stacks: list[str], answers: dict, now: datetime) -> int:
+    from changecontrol import stackfiles
+
+    project = stackfiles.project_name(Path(program))
+    for stack in stacks:
+        _floor_stack(Path(program), Path(fleet), stack, project, answers, now)
+    return len(stacks)
 
 
-def bare(counts: list[int], jobs: int, gc_threshold: tuple[int, int, int] | None = None) -> float:
-    """Always in fresh spawned processes, untouched by envctl's imports (serially: one worker)."""
-    chunks = [counts[i::jobs * 4] for i in range(jobs * 4)]
+def floor(program: Path, fleet: Path, stacks: list[str], jobs: int, answers: dict, now: datetime) -> float:
+    """The floor with the same workers and the same grouping as the check (fresh spawned processes)."""
+    from envctl.check import _customer_groups
+
+    groups = _customer_groups(stacks, max(jobs * 4, min(len(stacks) // 10, jobs * 16)))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_bare_group, [[]] * jobs))  # workers started before the clock runs
+        list(pool.map(_floor_group, [str(program)] * jobs, [str(fleet)] * jobs, [[]] * jobs, [{}] * jobs,
+                      [now] * jobs))  # workers started before the clock runs
         start = time.perf_counter()
-        list(pool.map(_bare_group, chunks, [gc_threshold] * len(chunks)))
-        return time.perf_counter() - start
+        done = sum(pool.map(_floor_group, [str(program)] * len(groups), [str(fleet)] * len(groups), groups,
+                            [answers] * len(groups), [now] * len(groups)))
+        elapsed = time.perf_counter() - start
+    assert done == len(stacks)
+    return elapsed
 
 
-def split(program: Path, workdir: Path, stacks: list[str]) -> tuple[float, float]:
+def split(program: Path, workdir: Path, stacks: list[str], now: datetime) -> tuple[float, float]:
     """On a sample, serially: planning alone (the SDK running the program) against the whole check."""
     from envctl.check import _check_group
     from envctl.offline import LocalStacks, RunOptions
 
-    _check_group(str(program), str(workdir), stacks[:5], None, RunOptions())  # warm imports and caches
+    _check_group(str(program), str(workdir), stacks[:5], None, RunOptions(now=now))  # warm imports and caches
     start = time.perf_counter()
-    local = LocalStacks(program, workdir, RunOptions(review_only=True))
+    local = LocalStacks(program, workdir, RunOptions(now=now, review_only=True))
     for stack in stacks:
         local.run(stack)
     plan = time.perf_counter() - start
     start = time.perf_counter()
-    _check_group(str(program), str(workdir), stacks, None, RunOptions())
+    _check_group(str(program), str(workdir), stacks, None, RunOptions(now=now))
     return plan, time.perf_counter() - start
 
 
@@ -172,43 +213,97 @@ def peak_mib() -> tuple[float, float]:
     return own, children
 
 
-def measure(fleet: Path, customers: int, jobs: int, stacks: list[str]) -> None:
+FRESH_PROCESS = """
+import sys, time
+start = time.perf_counter()
+from datetime import datetime
+from pathlib import Path
+from changecontrol.trust import OWN_ROOT
+from envctl.check import check_all
+from envctl.offline import RunOptions
+fleet, cache, now, jobs = Path(sys.argv[1]), Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3]), int(sys.argv[4])
+assert OWN_ROOT == Path(sys.argv[5]), f"the fresh process must run the team's checkout, not {OWN_ROOT}"
+stacks = (fleet / "stacks.txt").read_text().split()
+results = check_all(OWN_ROOT, fleet, stacks, None, RunOptions(now=now), jobs=jobs, cache_dir=cache)
+assert not any(r.error for r in results)
+print(time.perf_counter() - start)
+"""
+
+
+def measure(fleet: Path, customers: int, jobs: int, stacks: list[str], now: datetime, cold_only: bool,
+            no_floor: bool = False) -> None:
     """The timed part, run from the team's checkout (its trust root)."""
     from changecontrol.trust import OWN_ROOT
     from envctl.check import check_all
-    from envctl.offline import RunOptions
+    from envctl.offline import LocalStacks, RunOptions
 
     if OWN_ROOT == PROJECT:
         raise SystemExit("the measured run must import the team's checkout (its trust root), not this one")
+    options = RunOptions(now=now)
+    cache_dir = Path(tempfile.mkdtemp(prefix="envctl-cache-"))
     start = time.perf_counter()
-    results = check_all(OWN_ROOT, fleet, stacks, None, RunOptions(), jobs=jobs)
+    if cold_only:  # as an older checkout's check_all is called: no cache
+        results = check_all(OWN_ROOT, fleet, stacks, None, options, jobs=jobs)
+    else:
+        results = check_all(OWN_ROOT, fleet, stacks, None, options, jobs=jobs, cache_dir=cache_dir)
     elapsed = time.perf_counter() - start
     counts = [r.resources for r in results]
     errors = [r for r in results if r.error]
-    sample = stacks[: 5 * min(5, customers)]
-    plan_only, check_sample = split(OWN_ROOT, fleet, sample)
-    bare_serial = bare(counts, 1)
-    bare_pool = bare(counts, jobs)
-    bare_tuned = bare(counts, jobs, gc_threshold=(10_000, 20, 50))
-    own, children = peak_mib()
     total = sum(counts)
     print(f"fleet: {customers} customers x {len(PHASES)} phases = {len(stacks)} stacks, "
           f"{total} resources, {os.cpu_count()} cores, {jobs} workers")
-    print(f"envctl check: {elapsed:.1f} s, {len(stacks) / elapsed:.1f} stacks/s, "
-          f"{elapsed / len(stacks) * 1000:.0f} ms/stack, {elapsed / total * 1000:.2f} ms/resource")
+    print(f"cold envctl check{'' if cold_only else ' (empty cache)'}: {elapsed:.1f} s, "
+          f"{len(stacks) / elapsed:.1f} stacks/s, {elapsed / len(stacks) * 1000:.0f} ms/stack, "
+          f"{elapsed / total * 1000:.2f} ms/resource")
     print(f"  stacks with mandatory violations: {sum(1 for r in results if r.mandatory)}, not checkable: {len(errors)}")
-    print(f"bare SDK, same resources: serial {bare_serial:.1f} s, {jobs} workers {bare_pool:.1f} s")
-    print(f"bare SDK with envctl's garbage-collection thresholds, {jobs} workers: {bare_tuned:.1f} s")
-    print(f"ratio envctl check / bare SDK: {elapsed / bare_serial:.2f}x serial, {elapsed / bare_pool:.2f}x same workers, "
-          f"{elapsed / bare_tuned:.2f}x same workers and thresholds")
-    print(f"of which planning (the SDK running the program and the offline engine), serially on {len(sample)} "
-          f"stacks: {plan_only / check_sample:.0%}; policy evaluation, signatures and approvals: "
-          f"{1 - plan_only / check_sample:.0%}")
-    print(f"peak memory: main process {own:.0f} MiB, largest worker {children:.0f} MiB")
     for r in errors[:3]:
         print(f"  error: {r.error.splitlines()[0]}")
     for r in [r for r in results if r.mandatory][:3]:
         print(f"  violation in {r.stack}: {r.mandatory[0].message[:200]}")
+    if cold_only:
+        return
+
+    start = time.perf_counter()
+    warm = check_all(OWN_ROOT, fleet, stacks, None, options, jobs=jobs, cache_dir=cache_dir)
+    unchanged = time.perf_counter() - start
+    assert [r.to_json() for r in warm] == [r.to_json() for r in results], "a warm run must answer what the cold did"
+    changed = f"{stacks[0].rsplit('-', 1)[0]}-sandbox"
+    path = fleet / f"Pulumi.{changed}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["config"][f"{NS}:tags"] = {"cost-centre": "onboarding"}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    start = time.perf_counter()
+    again = check_all(OWN_ROOT, fleet, stacks, None, options, jobs=jobs, cache_dir=cache_dir)
+    one_changed = time.perf_counter() - start
+    assert not any(r.error for r in again)
+    path.write_text(path.read_text().replace("onboarding", "migration-team"))
+    # -P: nothing from the working directory is importable (as envctl runs), so the team's checkout is the one run
+    fresh = subprocess.run([sys.executable, "-P", "-c", FRESH_PROCESS, str(fleet), str(cache_dir), now.isoformat(),
+                            str(jobs), str(OWN_ROOT)], capture_output=True, text=True, check=True)
+    print(f"re-check, nothing changed: {unchanged:.2f} s; one stack file changed ({changed}): {one_changed:.2f} s "
+          f"in the same process, {float(fresh.stdout):.2f} s in a fresh process (its imports included)")
+
+    if no_floor:
+        return
+    # The floor: the same program, its preprods' outputs answering the clones' references (computed first,
+    # not timed, by the offline engine: they are data here).
+    answers = {}
+    local = LocalStacks(OWN_ROOT, fleet, RunOptions(now=now, review_only=True))
+    for stack in stacks:
+        if stack.endswith("-preprod"):
+            answers[f"clinspark/{NS}/{stack}"] = local.run(stack).outputs
+    floor_pool = floor(OWN_ROOT, fleet, stacks, jobs, answers, now)
+    print(f"floor: the same program under set_mocks with echo mocks, the SDK unpatched, {jobs} workers: "
+          f"{floor_pool:.1f} s")
+    print(f"ratio cold envctl check / floor: {elapsed / floor_pool:.2f}x")
+    sample = stacks[: 5 * min(5, customers)]
+    plan_only, check_sample = split(OWN_ROOT, fleet, sample, now)
+    print(f"of which planning (the SDK running the program and the offline engine), serially on {len(sample)} "
+          f"stacks: {plan_only / check_sample:.0%}; policy evaluation, signatures and approvals: "
+          f"{1 - plan_only / check_sample:.0%}")
+    own, children = peak_mib()
+    print(f"peak memory: main process {own:.0f} MiB, largest worker {children:.0f} MiB")
+    shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def main() -> int:
@@ -216,17 +311,24 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep", action="store_true", help="keep the generated stack files")
+    parser.add_argument("--cold-only", action="store_true",
+                        help="only the cold check, without a cache (to compare with an older checkout)")
+    parser.add_argument("--no-floor", action="store_true", help="leave out the floor and the split")
+    parser.add_argument("--code", type=Path, default=PROJECT,
+                        help="the checkout whose code the team runs (default: this one; an older one to compare)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the inner run, from the team's checkout
+    parser.add_argument("--now", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure is not None:
         stacks = (args.measure / "stacks.txt").read_text().split()
-        measure(args.measure, args.customers, args.jobs, stacks)
+        measure(args.measure, args.customers, args.jobs, stacks, datetime.fromisoformat(args.now), args.cold_only,
+                args.no_floor)
         return 0
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc).replace(microsecond=0)  # one pinned clock for every run of the benchmark
     workdir = Path(tempfile.mkdtemp(prefix="envctl-fleet-"))
     try:
-        team, keys = make_team(workdir, now)
+        team, keys = make_team(workdir, now, args.code)
         fleet = workdir / "fleet"
         fleet.mkdir()
         stacks = generate(fleet, args.customers, now.date())
@@ -237,7 +339,9 @@ def main() -> int:
         (fleet / "stacks.txt").write_text("\n".join(stacks))
         env = {**os.environ, "PYTHONPATH": str(team)}
         subprocess.run([sys.executable, __file__, "--measure", str(fleet), "--customers", str(args.customers),
-                        "--jobs", str(args.jobs)], env=env, check=True)
+                        "--jobs", str(args.jobs), "--now", now.isoformat()]
+                       + (["--cold-only"] if args.cold_only else []) + (["--no-floor"] if args.no_floor else []),
+                       env=env, check=True)
     finally:
         if args.keep:
             print(f"stack files kept in {workdir}")

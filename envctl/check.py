@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pulumi_policy import EnforcementLevel
 
@@ -26,11 +26,11 @@ from changecontrol.trust import OWN_ROOT, TrustRoot
 from components import tokens
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
+from . import cache, stackfile
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
 from .offline import LocalStacks, RunOptions, StackRunError
-from . import stackfile
 from .planning import stacks_for
-
+from .progress import Progress
 
 APPROVED_STATE = "change-approved-state"
 
@@ -176,10 +176,15 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
 
 
 def _check_group(project_dir: str, stacks_dir: str, stacks: Sequence[str], policy_config: Mapping[str, Any] | None,
-                 options: RunOptions) -> list[StackCheck]:
+                 options: RunOptions, on_checked: Callable[[StackCheck], None] | None = None) -> list[StackCheck]:
     plan_options = replace(options, review_only=True)
     local = stacks_for(Path(project_dir), Path(stacks_dir), plan_options, list(stacks))
-    return [check_stack(local, s, policy_config, Path(stacks_dir), options) for s in stacks]
+    results = []
+    for s in stacks:
+        results.append(check_stack(local, s, policy_config, Path(stacks_dir), options))
+        if on_checked is not None:
+            on_checked(results[-1])
+    return results
 
 
 def _customer_groups(stacks: Sequence[str], groups: int) -> list[list[str]]:
@@ -193,23 +198,101 @@ def _customer_groups(stacks: Sequence[str], groups: int) -> list[list[str]]:
     return [b for b in buckets if b]
 
 
+def _from_cache(stored: Mapping[str, Any]) -> StackCheck:
+    return StackCheck(stored["stack"], stored["phase"], stored["resources"],
+                      [Violation(v["policy"], v["level"], v["urn"], v["message"]) for v in stored["violations"]],
+                      list(stored["waivers"]), None,
+                      {n["policy"]: list(n["reasons"]) for n in stored["notApplicable"]})
+
+
+def _storable(result: StackCheck) -> dict[str, Any] | None:
+    """A complete result that reads back exactly as it is; never an error."""
+    if result.error is not None:
+        return None
+    doc = result.to_json()
+    try:
+        same = json.loads(json.dumps(doc)) == doc
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return doc if same else None
+
+
+def with_fleet_refusals(results: Sequence[StackCheck], refusals: Mapping[str, str]) -> list[StackCheck]:
+    """The results with what only the whole directory shows (envctl.fleet) as each stack's error: such a stack
+    is refused (exit 2) even though its own check is clean. Never cached: it depends on the other stacks."""
+    return [replace(r, error="; ".join(filter(None, (r.error, refusals[r.stack])))) if r.stack in refusals else r
+            for r in results]
+
+
 def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy_config: Mapping[str, Any] | None,
-              options: RunOptions | None = None, jobs: int | None = None) -> list[StackCheck]:
+              options: RunOptions | None = None, jobs: int | None = None, *, cache_dir: Path | None = None,
+              progress: Progress | None = None) -> list[StackCheck]:
+    """Check `stacks` of `stacks_dir`, planned with the program of `project_dir`.
+
+    `cache_dir`: where results are kept by their inputs (envctl.cache); None, no cache. A run whose
+    stacks the cache may not hold (a checked tree with a program of its own, a cache directory inside
+    the checked tree) runs without it. `progress`: reports "stack n of N" on a terminal (envctl.progress).
+    """
     options = options or RunOptions()
+    done: dict[str, StackCheck] = {}
+    keys: cache.Keys | None = None
+    if cache.cacheable(project_dir, stacks_dir, cache_dir):
+        assert cache_dir is not None
+        if options.now is None:  # one clock for the whole run: the date its keys name
+            options = replace(options, now=datetime.now(timezone.utc).replace(microsecond=0))
+        keys = _keys(project_dir, stacks_dir, options, policy_config)
+        for stack in dict.fromkeys(stacks) if keys is not None else ():
+            stored = cache.load(cache_dir, keys.key(stack))
+            if stored is not None and stored["stack"] == stack:
+                done[stack] = _from_cache(stored)
+    todo = [s for s in dict.fromkeys(stacks) if s not in done]
+    if progress is not None:
+        progress.start(len(stacks), already=len(stacks) - len(todo))
+    try:
+        computed = _check(project_dir, stacks_dir, todo, policy_config, options, jobs, progress) if todo else []
+    finally:
+        if progress is not None:
+            progress.finish()
+    if keys is not None and computed:
+        assert cache_dir is not None
+        # Keys made again after the run: a result is kept only if nothing it read changed while it ran.
+        after = _keys(project_dir, stacks_dir, options, policy_config)
+        for result in computed:
+            doc = _storable(result)
+            if doc is not None and after is not None and keys.key(result.stack) == after.key(result.stack):
+                cache.store(cache_dir, keys.key(result.stack), doc)
+    done.update((r.stack, r) for r in computed)
+    return [done[s] for s in stacks]
+
+
+def _keys(project_dir: Path, stacks_dir: Path, options: RunOptions,
+          policy_config: Mapping[str, Any] | None) -> cache.Keys | None:
+    """The run's cache keys; None (no cache) when what they hash cannot be read."""
+    try:
+        return cache.Keys(project_dir, stacks_dir, options.now, options.example, policy_config)
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _check(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy_config: Mapping[str, Any] | None,
+           options: RunOptions, jobs: int | None, progress: Progress | None) -> list[StackCheck]:
     jobs = jobs or min(len(stacks), os.cpu_count() or 1)
     foreign = Path(project_dir).resolve() != OWN_ROOT.resolve()  # one child process plans them all
     if jobs <= 1 or len(stacks) < 8 or foreign:
-        results = _check_group(str(project_dir), str(stacks_dir), stacks, policy_config, options)
-    else:
-        groups = _customer_groups(stacks, jobs * 4)
-        # spawn, not fork: the parent may hold the SDK's executor threads, and a forked child
-        # inherits their locks held.
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_check_group, str(project_dir), str(stacks_dir), g, policy_config, options)
-                       for g in groups]
-            results = [r for f in futures for r in f.result()]
-    order = {s: i for i, s in enumerate(stacks)}
-    return sorted(results, key=lambda r: order[r.stack])
+        advance = (lambda _result: progress.advance()) if progress is not None else None
+        return _check_group(str(project_dir), str(stacks_dir), stacks, policy_config, options, advance)
+    # Small groups, each customer's stacks together: an even spread over the workers, and progress that
+    # moves (each worker keeps its caches from group to group).
+    groups = _customer_groups(stacks, max(jobs * 4, min(len(stacks) // 10, jobs * 16)))
+    # spawn, not fork: the parent may hold the SDK's executor threads, and a forked child
+    # inherits their locks held.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_check_group, str(project_dir), str(stacks_dir), g, policy_config, options)
+                   for g in groups]
+        if progress is not None:
+            for future in as_completed(futures):
+                progress.advance(len(future.result()))
+        return [r for f in futures for r in f.result()]
 
 
 def render(results: Sequence[StackCheck], trust: str) -> str:

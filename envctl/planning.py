@@ -105,3 +105,25 @@ def stacks_for(program_dir: Path, stacks_dir: Path, options: Any, stacks: list[s
     if Path(program_dir).resolve() == OWN_ROOT.resolve():
         return LocalStacks(program_dir, stacks_dir, options)
     return CheckedTree(program_dir, stacks_dir, options, stacks)
+
+
+def plan_all(program_dir: Path, stacks_dir: Path, options: Any, stacks: list[str],
+             progress: Any = None) -> list[tuple[str, StackRun | None, StackRunError | None]]:
+    """Plan each stack (`envctl plan`); a stack that fails carries its error instead of a run. `progress`
+    (envctl.progress.Progress) reports "stack n of N" on a terminal."""
+    local = stacks_for(program_dir, stacks_dir, options, list(stacks))
+    results: list[tuple[str, StackRun | None, StackRunError | None]] = []
+    if progress is not None:
+        progress.start(len(stacks))
+    try:
+        for stack in stacks:
+            try:
+                results.append((stack, local.run(stack), None))
+            except StackRunError as e:
+                results.append((stack, None, e))
+            if progress is not None:
+                progress.advance()
+    finally:
+        if progress is not None:
+            progress.finish()
+    return results

@@ -9,10 +9,10 @@ from typing import Any
 
 from changecontrol import runcontext, strictyaml
 
-from . import stackfile
+from . import planning, stackfile
 from .errors import UsageError
 from .offline import RunOptions, StackRun, StackRunError
-from .planning import stacks_for
+from .progress import Progress
 
 
 def run_options(review_only: bool = False) -> RunOptions:
@@ -22,15 +22,10 @@ def run_options(review_only: bool = False) -> RunOptions:
 
 
 def plan_all(stacks_dir: Path, stacks: Sequence[str]) -> list[tuple[str, StackRun | None, StackRunError | None]]:
-    """Plan each stack offline; a stack that fails carries its error instead of a run."""
-    local = stacks_for(stackfile.program_dir(stacks_dir), stacks_dir, run_options(), list(stacks))
-    results: list[tuple[str, StackRun | None, StackRunError | None]] = []
-    for stack in stacks:
-        try:
-            results.append((stack, local.run(stack), None))
-        except StackRunError as e:
-            results.append((stack, None, e))
-    return results
+    """Plan each stack offline; a stack that fails carries its error instead of a run. On a terminal, progress
+    on stderr for more than one stack."""
+    return planning.plan_all(stackfile.program_dir(stacks_dir), stacks_dir, run_options(), list(stacks),
+                             progress=Progress())
 
 
 def read_policy_config(path: str) -> dict[str, Any]:

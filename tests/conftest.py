@@ -50,6 +50,13 @@ REQUESTER_KEY, APPROVER_KEY = _private_copies("a.berger", "m.keller")
 
 
 @pytest.fixture(autouse=True)
+def private_check_cache(tmp_path_factory, monkeypatch) -> None:
+    """envctl check keeps results in a cache by default: each test gets its own, never the user's, so no test
+    is served by another's results (tests of the cache itself set their own)."""
+    monkeypatch.setenv("ENVCTL_CACHE_DIR", str(tmp_path_factory.mktemp("check-cache")))
+
+
+@pytest.fixture(autouse=True)
 def example_context() -> Iterator[None]:
     """Every test runs with the fixed clock, in example mode, unless it sets another context."""
     with runcontext.using(runcontext.RunContext(now=NOW, example=EXAMPLE)):

@@ -179,3 +179,15 @@ def test_overlapping_networks_of_one_customer_are_found_and_of_two_customers_are
     set_config(example_copy, "sandbox", f"{NS}:customer", "globex")
     (example_copy / "Pulumi.sandbox.yaml").rename(example_copy / "Pulumi.globex-sandbox.yaml")
     assert network_overlaps(example_copy, ["globex-sandbox", *SHIPPED], TODAY) == {}
+
+
+def test_envctl_check_refuses_overlapping_networks_of_one_customer(example_copy, capsys):
+    from envctl.cli import main
+    from tests.conftest import set_config
+
+    set_config(example_copy, "sandbox", f"{NS}:network", {"cidr": "10.44.0.0/20"})
+    code = main(["--example", "--dir", str(example_copy), "check", "sandbox", "val", "prod"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "overlaps stack 'val' (10.44.0.0/16) of the same customer 'acme'" in err
+    code = main(["--example", "--dir", str(example_copy), "check", "prod"])  # prod overlaps nobody
+    assert code == 0 and "overlaps" not in capsys.readouterr().err

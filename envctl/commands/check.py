@@ -7,10 +7,12 @@ import argparse
 
 from changecontrol.trust import TrustRoot
 
-from .. import stackfile, status_codes
-from ..check import check_all
+from .. import cache, stackfile, status_codes
+from ..check import check_all, with_fleet_refusals
 from ..errors import UsageError
+from ..fleet import network_overlaps
 from ..formats import FORMATS, render
+from ..progress import Progress
 from ..runs import read_policy_config, run_options
 
 NAME = "check"
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy-config", metavar="FILE",
                         help="the policy-pack config to use (default: made from each stack's ECRs and waivers)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: one per core)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="check every stack afresh; by default a stack's result is reused when nothing it reads "
+                             "has changed (kept in $ENVCTL_CACHE_DIR, else $XDG_CACHE_HOME/envctl or ~/.cache/envctl)")
 
 
 def output_format(args: argparse.Namespace) -> str:
@@ -43,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = output_format(args)
     trust = TrustRoot.own()
     results = check_all(stackfile.program_dir(stacks_dir), stacks_dir, stacks, policy_config, run_options(),
-                        jobs=args.jobs)
+                        jobs=args.jobs, cache_dir=None if args.no_cache else cache.default_dir(), progress=Progress())
+    results = with_fleet_refusals(results, network_overlaps(stacks_dir, stacks))
     print(render(fmt, results, trust=trust, checked=stacks_dir))
     unchecked = [r.error for r in results if r.error]
     if unchecked:
