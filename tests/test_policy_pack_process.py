@@ -86,13 +86,17 @@ def struct(values: dict[str, Any]) -> struct_pb2.Struct:
 
 
 def resources(run) -> list[analyzer_pb2.AnalyzerResource]:
-    """A plan as AnalyzeStack presents it: custom resources with their inputs, components with their outputs."""
+    """A plan as AnalyzeStack presents it: custom resources with their inputs, components with their outputs,
+    each with the resources it depends on and, per input, those its value came from."""
     out = []
     for reg in run.registrations:
         props = reveal(reg.inputs) if reg.custom else (reg.outputs or {})
         out.append(analyzer_pb2.AnalyzerResource(
             type=reg.type, urn=reg.urn, name=reg.name, parent=reg.parent, properties=struct(props),
-            options=analyzer_pb2.AnalyzerResourceOptions(protect=reg.protect, parent=reg.parent)))
+            options=analyzer_pb2.AnalyzerResourceOptions(protect=reg.protect, parent=reg.parent),
+            dependencies=reg.dependencies,
+            propertyDependencies={key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                                  for key, urns in reg.property_dependencies.items()}))
     return out
 
 
