@@ -26,7 +26,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .mocks import Registration, map_secrets
+from .monitor import Registration, map_secrets
 from .offline import StackRun
 
 LEVELS = {level.value: level for level in EnforcementLevel}

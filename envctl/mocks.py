@@ -1,4 +1,5 @@
-"""Offline engine: Pulumi mocks that answer like AWS, and a monitor that records what was registered.
+"""Offline engine: Pulumi mocks that answer like AWS (the monitor that records what was registered is
+:mod:`envctl.monitor`).
 
 The mocks compute what AWS would compute (ids, ARNs, endpoints, autonames) from the resource's
 type and name, deterministically, so the same stack always plans the same. They never invent a
@@ -8,18 +9,16 @@ setting the program did not ask for: the recorded inputs are exactly what the pr
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
 import random as _random
 import string
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from google.protobuf import json_format, struct_pb2
-from pulumi.runtime.proto import resource_pb2
 
 from components import tokens
+
+from .monitor import ResourceRejected
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
@@ -28,8 +27,6 @@ ELB_ACCOUNTS = {"eu-central-1": "054676820928", "eu-west-1": "156460612806", "us
                 "us-west-2": "797873946194", "eu-west-2": "652711504416"}
 ALB_ZONES = {"eu-central-1": "Z215JYRZR1TBD5", "eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K"}
 
-SECRET_MARK = "[secret]"
-STACK_TYPE = tokens.STACK
 
 
 def _digest(*parts: str, n: int = 17) -> str:
@@ -39,10 +36,6 @@ def _digest(*parts: str, n: int = 17) -> str:
 def _uuid(*parts: str) -> str:
     h = _digest(*parts, n=32)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-class ResourceRejected(Exception):
-    """What the provider would refuse at `pulumi up` (so the offline plan refuses it too)."""
 
 
 def _autoname(name: str, *, max_len: int = 255, lower: bool = False) -> str:
@@ -55,32 +48,6 @@ def _autoname(name: str, *, max_len: int = 255, lower: bool = False) -> str:
         )
     out = f"{name}-{_digest('autoname', name, n=7)}"
     return out.lower() if lower else out
-
-
-@dataclass
-class Registration:
-    """One resource as the engine saw it: the request and the state the provider answered."""
-
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    parent: str
-    protect: bool
-    dependencies: list[str]
-    provider: str
-    ignore_changes: list[str]
-    delete_before_replace: bool
-    retain_on_delete: bool
-    deleted_with: str
-    replace_on_changes: list[str]
-    aliases: list[str]
-    inputs: dict[str, Any]
-    id: str = ""
-    state: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Any] | None = None  # what a component passed to register_outputs
-    read: bool = False  # read (a stack reference), not managed
-    property_dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs its value came from
 
 
 class AwsMocks(pulumi_mocks.Mocks):
@@ -341,112 +308,3 @@ _HANDLERS: dict[str, Callable[[AwsMocks, str, dict], tuple[str, dict]]] = {
     tokens.CERTIFICATE_VALIDATION: _certificate_validation,
     tokens.DNS_RECORD: _record,
 }
-
-
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A mock monitor that keeps every registration request, as a real engine would see it."""
-
-    def __init__(self, mocks: AwsMocks, stack: str, project: str):
-        super().__init__(mocks)
-        self.stack, self.project = stack, project
-        self.registrations: dict[str, Registration] = {}
-        self.order: list[str] = []
-
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
-        """The URN the engine builds: the parent's whole qualified type chain (the root stack not
-        included), `$`, the resource's type; waivers and reports name resources by these URNs."""
-        if parent:
-            qualified = parent.split("::")[2]
-            if qualified != STACK_TYPE:
-                type_ = f"{qualified}${type_}"
-        return "urn:pulumi:" + "::".join([self.stack, self.project, type_, name])
-
-    def alias_urns(self, request) -> list[str]:
-        """The URNs a registration's aliases name, as the engine resolves them: a full URN as given, a
-        spec (what the SDK sends to an engine that supports them) from its name, type and parent,
-        each defaulting to the resource's own (a spec of another stack or project keeps that one)."""
-        urns = []
-        for alias in request.aliases:
-            if alias.urn:
-                urns.append(alias.urn)
-                continue
-            spec = alias.spec
-            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
-            urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
-            if spec.stack or spec.project:
-                rest = urn.split("::", 2)[2]
-                urn = f"urn:pulumi:{spec.stack or self.stack}::{spec.project or self.project}::{rest}"
-            urns.append(urn)
-        return urns
-
-    def RegisterResource(self, request):
-        urn = self.make_urn(request.parent, request.type, request.name)
-        if request.type == STACK_TYPE:
-            return resource_pb2.RegisterResourceResponse(urn=urn)
-        if urn in self.registrations:
-            raise ResourceRejected(f"Duplicate resource URN '{urn}'; try giving it a unique name")
-        inputs = _plain_struct(request.object)
-        args = pulumi_mocks.MockResourceArgs(
-            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
-            resource_id=request.importId, custom=request.custom or False,
-        )
-        rid, state = self.mocks.new_resource(args)
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid, state)
-        self.registrations[urn] = Registration(
-            urn=urn, type=request.type, name=request.name, custom=bool(request.custom), parent=request.parent,
-            protect=bool(request.protect), dependencies=list(request.dependencies), provider=request.provider,
-            ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
-            retain_on_delete=bool(request.retainOnDelete), deleted_with=request.deletedWith,
-            replace_on_changes=list(request.replaceOnChanges), aliases=self.alias_urns(request),
-            inputs=inputs, id=rid or "", state=state,
-            property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
-        )
-        self.order.append(urn)
-        obj = struct_pb2.Struct()
-        obj.update(state)  # plain wire values in, plain wire values out: no serializer round trip
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
-
-    def ReadResource(self, request):
-        urn = self.make_urn(request.parent, request.type, request.name)
-        if urn in self.registrations:
-            raise ResourceRejected(f"Duplicate resource URN '{urn}'; try giving it a unique name")
-        response = super().ReadResource(request)
-        state = self.resources[response.urn].state
-        self.registrations[response.urn] = Registration(
-            urn=response.urn, type=request.type, name=request.name, custom=True, parent=request.parent, protect=False,
-            dependencies=list(request.dependencies), provider=request.provider, ignore_changes=[],
-            delete_before_replace=False, retain_on_delete=False, deleted_with="", replace_on_changes=[], aliases=[],
-            inputs=rpc.deserialize_properties(request.properties), id=request.id, state=state, read=True,
-        )
-        self.order.append(response.urn)
-        return response
-
-    def RegisterResourceOutputs(self, request):
-        reg = self.registrations.get(request.urn)
-        if reg is not None:
-            reg.outputs = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
-
-
-def _plain_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A request's properties as plain data in the wire format (secrets stay marked as such).
-
-    The inputs of a resource registration carry only plain values, secrets and unknowns; none of
-    them needs the SDK's deserializer, whose output for them is this same data."""
-    return json_format.MessageToDict(struct)
-
-
-def map_secrets(value: Any, secret: Callable[[Any], Any]) -> Any:
-    """`value` with every secret (as the wire format marks it) replaced by `secret(its plain value)`."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return secret(value.get("value"))
-        return {k: map_secrets(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [map_secrets(v, secret) for v in value]
-    return value
-
-
-def reveal(value: Any) -> Any:
-    """Every secret replaced with a mark: plans never print secrets."""
-    return map_secrets(value, lambda _plain_value: SECRET_MARK)

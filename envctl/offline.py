@@ -26,7 +26,8 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from . import stackfile
-from .mocks import SECRET_MARK, AwsMocks, RecordingMonitor, Registration, ResourceRejected
+from .mocks import AwsMocks
+from .monitor import SECRET_MARK, RecordingMonitor, Registration, ResourceRejected
 
 DEFAULT_REGION = "us-east-1"
 _NO_ROOT_YET = object()

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from components import tokens
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
-from .mocks import Registration, reveal
+from .monitor import Registration, reveal
 from .offline import StackRun
 
 # The settings worth seeing per resource type in the tree (input names as the engine sees them).

@@ -94,7 +94,7 @@ def plan(program_dir: Path, stacks_dir: Path, stacks: list[str], options: Any, c
 
 def parse_result(text: str, stacks: list[str]) -> dict[str, Any]:
     """The child's JSON, checked for shape: ValueError, TypeError or KeyError on anything else."""
-    from .mocks import Registration
+    from .monitor import Registration
     from .offline import StackRun, StackRunError
 
     doc = json.loads(text)
@@ -132,9 +132,13 @@ def _jsonable(value: Any) -> Any:
 def _child(request_path: str, result_path: str) -> int:
     request = json.loads(Path(request_path).read_text())
     checker_root = Path(request["checker_root"]).resolve()
-    from changecontrol.trust import load_example  # the checker's: read before its modules are forgotten
+    from changecontrol.trust import (
+        load_example,  # the checker's: read before its modules are forgotten
+    )
 
-    from . import offline  # the checker's engine; it keeps its own references to what it imported
+    from . import (
+        offline,  # the checker's engine; it keeps its own references to what it imported
+    )
 
     example = load_example(checker_root) if request["example"] else None
     for name in list(sys.modules):

@@ -16,7 +16,7 @@ import yaml
 from changecontrol import layout, runcontext
 from changecontrol.trust import TrustRoot, load_example
 from envctl import ecr
-from envctl.mocks import Registration
+from envctl.monitor import Registration
 from envctl.offline import LocalStacks, RunOptions, StackRun, StackRunError, run_stack
 from policies.framework import ENVIRONMENT_TYPE
 

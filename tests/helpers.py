@@ -13,7 +13,7 @@ from components import tokens
 from components.tokens import INSTANCE_KEYS
 from envctl.cli import main
 from envctl.evaluate import Violation, effective_policies, evaluate
-from envctl.mocks import Registration, reveal
+from envctl.monitor import Registration, reveal
 from envctl.offline import StackRun
 from policies import facts
 from policies.pack import POLICIES

@@ -18,7 +18,7 @@ import pytest
 from components.database import POSTGRES_ENGINE_VERSION
 from components.phases import LOG_RETENTION_DAYS, PHASES, Role, Topology
 from components.settings import MANAGED_BY, RESERVED_TAGS
-from envctl.mocks import Registration
+from envctl.monitor import Registration
 from envctl.offline import StackRun, StackRunError
 from tests.conftest import NS, SHIPPED, TODAY, environment, stack_config
 from tests.helpers import instances, under

@@ -21,7 +21,7 @@ import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from envctl.mocks import reveal
+from envctl.monitor import reveal
 from envctl.offline import RunOptions
 from envctl.planning import stacks_for
 from policies.framework import FSBP_FRAMEWORK

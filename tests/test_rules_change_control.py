@@ -19,7 +19,7 @@ from envctl.evaluate import (
     effective_policies,
     evaluate,
 )
-from envctl.mocks import Registration
+from envctl.monitor import Registration
 from envctl.offline import StackRun
 from policies import facts
 from policies.framework import ENVIRONMENT_TYPE

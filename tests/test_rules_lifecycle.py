@@ -16,7 +16,7 @@ from pulumi_policy import EnforcementLevel
 
 from components.phases import CLONE_SOURCE_PHASE, PHASES
 from envctl.evaluate import NotApplicableResult, Violation, effective_policies, evaluate
-from envctl.mocks import Registration
+from envctl.monitor import Registration
 from envctl.offline import StackRun
 from policies.framework import ENVIRONMENT_TYPE, INSTANCE_TYPE, PAIR_TYPE
 from policies.pack import POLICIES

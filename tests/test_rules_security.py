@@ -25,7 +25,7 @@ from envctl.evaluate import (
     evaluate,
     policy_resources,
 )
-from envctl.mocks import Registration
+from envctl.monitor import Registration
 from envctl.offline import StackRun
 from policies.framework import Rule, StackView, from_policy_resource, to_policy
 from policies.rules import security_compute, security_network, security_rds, security_s3
