@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -75,11 +76,34 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_STATS: list[dict[str, Any]] = []  # while keys are made: the inode state of every path they read
+
+
+def _note(path: Path) -> None:
+    """Remember the inode state (device, inode, size, change time) of what a key reads, through links: a file
+    replaced or rewritten while a run reads it changes its change time, which no user can set back."""
+    if _STATS:
+        for follow in (False, True):
+            try:
+                st = os.stat(path, follow_symlinks=follow)
+            except OSError:
+                _STATS[-1][f"{path}|{follow}"] = None
+                continue
+            if not stat.S_ISDIR(st.st_mode):  # a directory's entries are noted one by one
+                _STATS[-1][f"{path}|{follow}"] = (st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns)
+
+
 def _entry(path: Path) -> Any:
-    """One path as it is: absent, a link (its target), a directory, or a file (its content)."""
+    """One path as it is: absent, a link (its target and what it leads to: readers follow links), a
+    directory, or a file (its content)."""
+    _note(path)
     try:
         if path.is_symlink():
-            return ["link", os.readlink(path)]
+            try:
+                resolved = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                return ["link", os.readlink(path), "dangling"]
+            return ["link", os.readlink(path), _tree(resolved) if resolved.is_dir() else _entry(resolved)]
         if path.is_dir():
             return ["dir"]
         return ["file", _sha(path.read_bytes())]
@@ -213,8 +237,16 @@ class Keys:
     _stacks: dict[str, str] = field(default_factory=dict)
     _local: set[str] | None = None
     _exact: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)  # the inode state of everything the keys read
 
     def __post_init__(self) -> None:
+        _STATS.append(self.stats)
+        try:
+            self._make()
+        finally:
+            _STATS.pop()
+
+    def _make(self) -> None:
         self.stacks_dir = Path(self.stacks_dir)
         stacks = self.stacks_dir.resolve()
         trusted = ROOT
@@ -248,6 +280,13 @@ class Keys:
     def key(self, stack: str) -> str:
         """The stack's key; a stack whose references lead back to itself gets a key no run repeats (never served,
         never stored): what the engine makes of a cycle is not worth reasoning about."""
+        _STATS.append(self.stats)
+        try:
+            return self._key_of(stack)
+        finally:
+            _STATS.pop()
+
+    def _key_of(self, stack: str) -> str:
         for exact in (False, True):  # the quick superset of references may see a cycle the engine's reading has not
             try:
                 return self._key(stack, (), exact)

@@ -245,6 +245,7 @@ def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy
             stored = cache.load(cache_dir, keys.key(stack))
             if stored is not None and stored["stack"] == stack:
                 done[stack] = _from_cache(stored)
+    read_before = dict(keys.stats) if keys is not None else {}  # the inode state of what the keys read, now
     todo = [s for s in dict.fromkeys(stacks) if s not in done]
     if progress is not None:
         progress.start(len(stacks), already=len(stacks) - len(todo))
@@ -257,10 +258,19 @@ def check_all(project_dir: Path, stacks_dir: Path, stacks: Sequence[str], policy
         assert cache_dir is not None
         # Keys made again after the run: a result is kept only if nothing it read changed while it ran.
         after = _keys(project_dir, stacks_dir, options, policy_config)
+        if after is not None:
+            for stack in dict.fromkeys(stacks):
+                after.key(stack)  # read what every key of the run reads, so its inode state is known
+        stored: list[tuple[str, dict[str, Any]]] = []
         for result in computed:
             doc = _storable(result)
             if doc is not None and after is not None and keys.key(result.stack) == after.key(result.stack):
-                cache.store(cache_dir, keys.key(result.stack), doc)
+                stored.append((result.stack, doc))
+        # ... and only if no file a key read was replaced or rewritten meanwhile, even back to the same bytes
+        # (a file swapped for another state and back would otherwise leave that state's result under this key).
+        if after is not None and after.stats == read_before:
+            for stack, doc in stored:
+                cache.store(cache_dir, keys.key(stack), doc)
     done.update((r.stack, r) for r in computed)
     return [done[s] for s in stacks]
 

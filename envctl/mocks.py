@@ -17,14 +17,12 @@ from typing import Any, Callable, Mapping
 from pulumi.runtime import mocks as pulumi_mocks
 
 from components import tokens
+from components.regions import ELB_LOG_ACCOUNTS
 
 from .monitor import ResourceRejected
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
-# Elastic Load Balancing's log-delivery accounts of a few regions; others get a plausible one.
-ELB_ACCOUNTS = {"eu-central-1": "054676820928", "eu-west-1": "156460612806", "us-east-1": "127311923021",
-                "us-west-2": "797873946194", "eu-west-2": "652711504416"}
 ALB_ZONES = {"eu-central-1": "Z215JYRZR1TBD5", "eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K"}
 
 
@@ -80,7 +78,7 @@ class AwsMocks(pulumi_mocks.Mocks):
             zone = a.get("name", "example.com")
             return {"zoneId": "Z" + _digest("zone", zone, n=20).upper(), "name": zone, "id": "Z" + _digest("zone", zone, n=20).upper()}
         if tok == tokens.GET_ELB_SERVICE_ACCOUNT:
-            acct = ELB_ACCOUNTS.get(r, "0" + _digest("elb", r, n=11).translate(str.maketrans("abcdef", "123456")))
+            acct = ELB_LOG_ACCOUNTS.get(r, "0" + _digest("elb", r, n=11).translate(str.maketrans("abcdef", "123456")))
             return {"arn": f"arn:{PARTITION}:iam::{acct}:root", "id": acct}
         if tok == tokens.GET_RDS_SNAPSHOT:
             snap = self._by_id.get(a.get("dbSnapshotIdentifier", ""), {})

@@ -62,6 +62,9 @@ def select(stacks_dir: Path, arguments: Sequence[str]) -> tuple[Path, list[str]]
         if not found:
             raise UsageError(f"no stack files (Pulumi.<stack>.yaml) in {stacks_dir}")
         return stacks_dir, found
+    if any(not s for s in names):
+        raise UsageError("an empty stack name: give stack names such as prod or acme-sandbox, or one directory")
+    names = list(dict.fromkeys(names))  # a stack named twice is checked once
     paths = [s for s in names if is_directory_argument(s)]
     if paths:
         raise UsageError(f"give either stack names or one directory, not both ({', '.join(paths)})")

@@ -287,3 +287,12 @@ def test_output_piped_into_head_ends_quietly():
                 "echo ${PIPESTATUS[0]}")
     done = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, timeout=300, cwd=PROJECT)
     assert done.stderr == "" and done.stdout.strip() == "1", (done.stdout, done.stderr)
+
+
+def test_a_stack_named_twice_is_checked_once_and_an_empty_name_or_no_workers_is_refused(capsys):
+    code, out, _ = run(capsys, "check", "sandbox", "sandbox")
+    assert code == 0 and "1 stacks checked" in out
+    code, _, err = run(capsys, "check", "")
+    assert code == 2 and "an empty stack name" in err
+    code, _, err = run(capsys, "check", "--jobs", "0", "sandbox")
+    assert code == 2 and "0 is not a number of workers" in err

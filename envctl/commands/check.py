@@ -20,6 +20,14 @@ HELP = "offline policy check: plan under mocks and evaluate the policy pack"
 
 
 
+def positive(text: str) -> int:
+    """A count of one or more (argparse turns the ValueError into a usage error, exit 2)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of workers: give 1 or more")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stacks", nargs="*", metavar="STACK",
                         help="stacks to check, or one directory of stack files (default: every stack file)")
@@ -29,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON (the same as --format json)")
     parser.add_argument("--policy-config", metavar="FILE",
                         help="the policy-pack config to use (default: made from each stack's ECRs and waivers)")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: one per core)")
+    parser.add_argument("--jobs", type=positive, default=None, help="parallel worker processes (default: one per core)")
     parser.add_argument("--no-cache", action="store_true",
                         help="check every stack afresh; by default a stack's result is reused when nothing it reads "
                              "has changed (kept in $ENVCTL_CACHE_DIR, else $XDG_CACHE_HOME/envctl or ~/.cache/envctl)")

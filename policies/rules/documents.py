@@ -9,11 +9,14 @@ into :class:`Statement` s with lists everywhere, so a rule never meets a form it
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..framework import UNKNOWN, as_list
+
+_ANY_SERVICE = re.compile(r"^arn:(\*|[^:]*:\*)")
 
 
 class Unreadable(ValueError):
@@ -44,7 +47,8 @@ class Statement:
         return bool(self.not_actions) or any(a in ("*", "*:*") for a in self.actions)
 
     def on_every_resource(self) -> bool:
-        return bool(self.not_resources) or "*" in self.resources
+        """NotResource, `*`, or an ARN pattern whose partition or service is a wildcard (`arn:aws:*:*:*:*`)."""
+        return bool(self.not_resources) or any(r == "*" or _ANY_SERVICE.match(r) for r in self.resources)
 
     def anyone(self) -> bool:
         """The principal is everyone: `"Principal": "*"` or `{"AWS": "*"}` (or `*` among the AWS values)."""

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Mapping
 from pulumi_policy import Severity
 
 from components import tokens
+from components.regions import ELB_LOG_ACCOUNTS
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
 from ..framework import (
@@ -45,6 +46,10 @@ SERVICES = {
     tokens.KMS_KEY: ("logs.{region}.amazonaws.com", "fargate.amazonaws.com"),
     tokens.KMS_KEY_POLICY: ("logs.{region}.amazonaws.com", "fargate.amazonaws.com"),
 }
+POSITIVE_OPERATORS = ("StringEquals", "ArnEquals", "ArnLike")
+# The condition keys that pin a service's request to the account it acts for.
+ACCOUNT_KEYS = ("aws:SourceAccount", "aws:SourceArn", "aws:SourceOwner", "kms:EncryptionContext:aws:logs:arn",
+                "kms:EncryptionContext:aws:ecs:clusterAccount")
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):")
 
 
@@ -68,16 +73,31 @@ def _values(value: Any) -> Iterator[str]:
 
 
 def _names_account(condition: Any, account: str) -> bool:
-    """Whether a condition pins the request to this account: some value is the account id or an ARN in it."""
-    return any(v == account or f":{account}:" in v for v in _values(condition))
+    """Whether a condition pins the request to this account: a positive operator (StringEquals, ArnEquals,
+    ArnLike; no IfExists, no ForAnyValue) on a key that names the caller's account or resource, every value
+    of which is this account or an ARN in it. A negated or optional operator pins nothing."""
+    if not isinstance(condition, Mapping):
+        return False
+    for operator, tests in condition.items():
+        if operator not in POSITIVE_OPERATORS or not isinstance(tests, Mapping):
+            continue
+        for key, value in tests.items():
+            values = list(_values(value))
+            if key in ACCOUNT_KEYS and values and all(v == account or f":{account}:" in v for v in values):
+                return True
+    return False
 
 
-def _log_delivery_only(s: Statement, account: str) -> bool:
-    return (set(s.actions) <= {"s3:PutObject"} and bool(s.resources)
-            and all(f"/AWSLogs/{account}/" in r for r in s.resources) and not s.not_resources)
+def _log_delivery_only(s: Statement, account: str, prefix: str) -> bool:
+    """s3:PutObject only (named, not by NotAction), on this environment's log path in this account only."""
+    return (bool(s.actions) and set(s.actions) <= {"s3:PutObject"} and not s.not_actions and bool(s.resources)
+            and not s.not_resources
+            and all(re.fullmatch(rf"arn:aws[a-z-]*:s3:::[a-z0-9.-]+/{re.escape(prefix)}/[^*]*\*?/AWSLogs/{account}/\*", r)
+                    for r in s.resources))
 
 
-def _statement_problems(s: Statement, raw_condition: Any, typ: str, account: str, region: str) -> list[str]:
+def _statement_problems(s: Statement, raw_condition: Any, typ: str, account: str, region: str,
+                        prefix: str) -> list[str]:
     if not s.allows:
         return []
     problems = []
@@ -89,8 +109,10 @@ def _statement_problems(s: Statement, raw_condition: Any, typ: str, account: str
         owner = _account_of(principal)
         if owner == account:
             continue
-        if owner is not None and typ == tokens.S3_BUCKET_POLICY and _log_delivery_only(s, account):
-            continue  # the regional ELB log-delivery account, on this account's log path only
+        elb = ELB_LOG_ACCOUNTS.get(region)
+        if owner is not None and owner == elb and typ == tokens.S3_BUCKET_POLICY and _log_delivery_only(s, account,
+                                                                                                      prefix):
+            continue  # the regional ELB log-delivery account, on this environment's log path in this account only
         problems.append(f"{s.label} grants {principal}, outside account {account}")
     allowed = tuple(x.format(region=region) for x in SERVICES.get(typ, ()))
     for service in s.principals.get("Service", ()):
@@ -126,6 +148,7 @@ def _findings(view: StackView, documents: list[Resource], grants: list[Resource]
     env = view.environment
     account = str((env.props if env else {}).get(ENV_KEYS.account_id) or "")
     region = str((env.props if env else {}).get(ENV_KEYS.region) or "")
+    prefix = str((env.props if env else {}).get(ENV_KEYS.environment_name) or "")
     if not re.fullmatch(r"\d{12}", account):
         yield Finding(env.urn if env else "", "the stack's account is not known from its Environment, so grants to "
                                               "other accounts cannot be told apart: build it with the project's "
@@ -141,8 +164,8 @@ def _findings(view: StackView, documents: list[Resource], grants: list[Resource]
         except (Unreadable, ValueError) as e:
             yield Finding(r.urn, f"{r.label}: its policy cannot be read ({e}): write a JSON policy document", r.name)
             continue
-        problems = [p for s, c in zip(found or [], conditions) for p in _statement_problems(s, c, r.type, account,
-                                                                                             region)]
+        problems = [p for s, c in zip(found or [], conditions)
+                    for p in _statement_problems(s, c, r.type, account, region, prefix)]
         if problems:
             yield Finding(r.urn, f"{r.label}: {'; '.join(problems)}: grant only this account, the services the "
                                  f"program needs under a condition naming this account, and the regional ELB "

@@ -24,6 +24,7 @@ from ..framework import (
     ResourceResult,
     Rule,
     Violated,
+    as_list,
     read_known,
 )
 from .documents import Unreadable, statements
@@ -51,13 +52,20 @@ def _policy_documents(r: Resource) -> list[tuple[str, Any]]:
     return [("policy", r.props.get("policy"))]
 
 
+def _admin_managed(arn: Any) -> str | None:
+    name = str(arn).rsplit("/", 1)[-1] if isinstance(arn, str) else ""
+    if isinstance(arn, str) and arn.startswith("arn:aws") and ":iam::aws:policy/" in arn and name in ADMIN_MANAGED_POLICIES:
+        return name
+    return None
+
+
 def iam_no_admin(r: Resource, config: Mapping[str, Any]) -> ResourceResult:
+    arns = [r.props.get("policyArn")] if r.type in ATTACHMENTS else as_list(r.props.get("managedPolicyArns"))
+    admin = [name for arn in arns if (name := _admin_managed(read_known(lambda a=arn: a)))]
+    if admin:
+        return Violated(f"{r.label} attaches the AWS-managed {admin[0]}, which grants every action: attach a policy "
+                        f"that names the actions and resources the role needs")
     if r.type in ATTACHMENTS:
-        arn = read_known(lambda: r.props.get("policyArn"))
-        name = str(arn).rsplit("/", 1)[-1] if isinstance(arn, str) else ""
-        if isinstance(arn, str) and arn.startswith("arn:aws") and ":iam::aws:policy/" in arn and name in ADMIN_MANAGED_POLICIES:
-            return Violated(f"{r.label} attaches the AWS-managed {name}, which grants every action: attach a policy "
-                            f"that names the actions and resources the role needs")
         return COMPLIANT
     documents = read_known(lambda: _policy_documents(r))
     if documents is UNKNOWN:

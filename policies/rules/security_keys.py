@@ -29,9 +29,9 @@ from ..framework import (
 
 # Per type: the inputs that hold a key reference (top-level; nested references live under these inputs).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
-    tokens.RDS_INSTANCE: ("kmsKeyId", "performanceInsightsKmsKeyId"),
+    tokens.RDS_INSTANCE: ("kmsKeyId", "performanceInsightsKmsKeyId", "masterUserSecretKmsKeyId"),
     tokens.RDS_SNAPSHOT_COPY: ("kmsKeyId",),
-    tokens.RDS_CLUSTER: ("kmsKeyId", "performanceInsightsKmsKeyId"),
+    tokens.RDS_CLUSTER: ("kmsKeyId", "performanceInsightsKmsKeyId", "masterUserSecretKmsKeyId"),
     tokens.SECRET: ("kmsKeyId",),
     tokens.LOG_GROUP: ("kmsKeyId",),
     tokens.EBS_VOLUME: ("kmsKeyId",),

@@ -17,7 +17,15 @@ from pulumi_policy import Severity
 
 from components import tokens
 
-from ..framework import Finding, NotApplicable, Resource, Rule, StackResult, StackView
+from ..framework import (
+    Finding,
+    NotApplicable,
+    Resource,
+    Rule,
+    StackResult,
+    StackView,
+    as_list,
+)
 
 ROUTE = tokens.ROUTE
 ACCESS_LOGS = "access-logs"  # the purpose of the bucket that receives the logs: it does not log into itself
@@ -27,24 +35,48 @@ def _sources(r: Resource, name: str) -> set[str]:
     return set(r.property_dependencies.get(name, ()))
 
 
+def _to_gateway(value: Any) -> bool:
+    """A gateway id that names an internet gateway (`igw-...`), whoever produced it."""
+    return isinstance(value, str) and value.startswith("igw-")
+
+
 def public_subnets(view: StackView) -> set[str]:
-    """URNs of the subnets whose route table routes to an internet gateway."""
+    """URNs of the subnets whose route table routes to an internet gateway: one of the stack's, or any id
+    `igw-...` written in or read from elsewhere (fail closed)."""
     gateways = {g.urn for g in view.of_type(tokens.INTERNET_GATEWAY)}
-    public_tables = {t.urn for t in view.of_type(tokens.ROUTE_TABLE) if _sources(t, "routes") & gateways}
-    public_tables |= {next(iter(_sources(r, "routeTableId")), "") for r in view.of_type(ROUTE)
-                      if _sources(r, "gatewayId") & gateways}
+    public_tables = {t.urn for t in view.of_type(tokens.ROUTE_TABLE)
+                     if _sources(t, "routes") & gateways
+                     or any(isinstance(r, Mapping) and _to_gateway(r.get("gatewayId"))
+                            for r in as_list(t.props.get("routes")))}
+    for r in view.of_type(ROUTE):
+        if _sources(r, "gatewayId") & gateways or _to_gateway(r.props.get("gatewayId")):
+            public_tables |= _sources(r, "routeTableId")
     return {s for a in view.of_type(tokens.ROUTE_TABLE_ASSOCIATION) if _sources(a, "routeTableId") & public_tables
             for s in _sources(a, "subnetId")}
+
+
+def associated_subnets(view: StackView) -> set[str]:
+    """URNs of the subnets with an explicit route table association (the others use the VPC's main table)."""
+    return {s for a in view.of_type(tokens.ROUTE_TABLE_ASSOCIATION) for s in _sources(a, "subnetId")}
 
 
 def db_subnets_private(view: StackView, config: Mapping[str, Any]) -> StackResult:
     groups = view.of_type(tokens.RDS_SUBNET_GROUP)
     if not groups:
         return NotApplicable("no database subnet group in the stack")
-    public = public_subnets(view)
-    return [Finding(g.urn, f"{g.label} places the database in public subnets (routed to an internet gateway): use "
-                           f"the private subnets only", g.name)
-            for g in groups if _sources(g, "subnetIds") & public]
+    public, associated = public_subnets(view), associated_subnets(view)
+    subnets = {s.urn for s in view.of_type(tokens.SUBNET)}
+    findings = []
+    for g in groups:
+        used = _sources(g, "subnetIds")
+        if used & public:
+            findings.append(Finding(g.urn, f"{g.label} places the database in public subnets (routed to an internet "
+                                           f"gateway): use the private subnets only", g.name))
+        elif (used & subnets) - associated:
+            findings.append(Finding(g.urn, f"{g.label} uses subnets with no route table of their own, so the VPC's "
+                                           f"main route table (which no rule sees) decides whether they are public: "
+                                           f"associate each with a private route table", g.name))
+    return findings
 
 
 def lb_logs_in_environment(view: StackView, config: Mapping[str, Any]) -> StackResult:
