@@ -128,6 +128,7 @@ class Environment(pulumi.ComponentResource):
 
         instances: dict[Role, Instance]
         exchange_bucket = None
+        extra_keys: list[pulumi.Output[str]] = []
         if phase.topology is Topology.PAIR:
             pair = InstancePair(
                 f"{name}-pair",
@@ -136,6 +137,7 @@ class Environment(pulumi.ComponentResource):
                 opts=child,
             )
             instances, exchange_bucket = pair.instances, pair.exchange_bucket
+            extra_keys.append(pair.exchange_key_arn)
         else:
             instances = {Role.SINGLE: Instance(names.instance(Role.SINGLE), each[Role.SINGLE], opts=child)}
         snapshots = (
@@ -174,5 +176,6 @@ class Environment(pulumi.ComponentResource):
             topology=phase.topology.value,
             roles=[r.value for r in phase.roles],
             account_id=account.account_id,
+            key_arns=[*(inst.key_arn for inst in instances.values()), *extra_keys],
         )
         self.register_outputs(self.outputs.registered())

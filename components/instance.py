@@ -198,6 +198,7 @@ class Instance(pulumi.ComponentResource):
 
         self.url = entry.url
         self.database_identifier = database.identifier
+        self.key_arn = key.arn
         self.documents_bucket = documents.bucket_name
         self.secret_arn = database.secret_arn
         self.register_outputs(

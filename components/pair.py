@@ -63,6 +63,7 @@ class InstancePair(pulumi.ComponentResource):
             for role in ROLES
         }
         self.exchange_bucket = exchange.bucket_name
+        self.exchange_key_arn = key.arn
         self.register_outputs(
             {"customer": args.customer, "phase": args.phase, "role": "pair",
              "instanceNames": [names.instance(r) for r in ROLES], "exchangeBucket": exchange.bucket_name}

@@ -153,7 +153,7 @@ def _registered(outputs: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class EnvironmentOutputs:
-    """What the Environment registers (and the pack reads); the stack exports all but the last five."""
+    """What the Environment registers (and the pack reads); the stack exports all but the last six."""
 
     customer: str | None
     phase: str
@@ -178,8 +178,9 @@ class EnvironmentOutputs:
     topology: str
     roles: list[str]
     account_id: Any  # the account the stack deploys into (the engine's caller identity)
+    key_arns: Any  # the ARNs of every KMS key the stack created
 
-    NOT_EXPORTED = ("stack", "environmentName", "topology", "roles", "accountId")
+    NOT_EXPORTED = ("stack", "environmentName", "topology", "roles", "accountId", "keyArns")
 
     def registered(self) -> dict[str, Any]:
         return _registered(self)

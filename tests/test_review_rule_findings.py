@@ -72,6 +72,13 @@ def test_kms_own_keys_ignores_the_master_user_secret_key(shipped):
     assert verdict(run, ["kms-own-keys"])
 
 
+def test_kms_own_keys_takes_the_dependency_for_the_value(shipped):
+    # key.arn.apply(lambda _: FOREIGN): depends on the own key, names another account's key.
+    foreign = f"arn:aws:kms:eu-central-1:{OTHER}:key/11111111-2222-3333-4444-555555555555"
+    run, _ = edit(shipped["prod"], tokens.RDS_INSTANCE, "acme-prod-main-db", lambda i: i.__setitem__("kmsKeyId", foreign))
+    assert verdict(run, ["kms-own-keys"])
+
+
 def _replace(run, old, new):
     return dataclasses.replace(run, registrations=[new if r is old else r for r in run.registrations])
 

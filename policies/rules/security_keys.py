@@ -4,8 +4,10 @@ A key reference can be written many ways the provider accepts: a key id, a key A
 alias ARN, or `alias/aws/<service>` (the AWS-managed key, which no key policy of ours governs). None
 of those strings says whose key it is. The engine does: in stack analysis every input carries the
 resources its value came from (property dependencies), so a key reference is this stack's own key
-exactly when the input depends on an `aws:kms/key:Key` registered in the stack. Anything else (another
-stack's or account's key, an AWS-managed key, a pasted ARN) is refused.
+exactly when the input depends on an `aws:kms/key:Key` registered in the stack and, where its value is
+known, is the ARN or id of one of the keys the Environment reports (a dependency says where a value came
+from, not what it became). Anything else (another stack's or account's key, an AWS-managed key, a pasted
+ARN, a value derived from a key and then replaced) is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Iterator, Mapping
 from pulumi_policy import Severity
 
 from components import tokens
+from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
 from ..framework import (
     UNKNOWN,
@@ -64,10 +67,14 @@ def kms_own_keys(view: StackView, config: Mapping[str, Any]) -> StackResult:
     if not judged:
         return NotApplicable("no resource in the stack takes a KMS key")
     own = {r.urn for r in view.of_type(tokens.KMS_KEY)}
-    return list(_findings(judged, own))
+    env = view.environment
+    arns = read_known(lambda: list((env.props if env else {}).get(ENV_KEYS.key_arns) or []))
+    known = None if arns is UNKNOWN or not arns else {a for a in arns if isinstance(a, str)} | {
+        a.rsplit("/", 1)[-1] for a in arns if isinstance(a, str)}
+    return list(_findings(judged, own, known))
 
 
-def _findings(judged: list[Resource], own: set[str]) -> Iterator[Finding]:
+def _findings(judged: list[Resource], own: set[str], known: set[str] | None) -> Iterator[Finding]:
     for r in judged:
         for name in KEY_INPUTS[r.type]:
             value = read_known(lambda: r.props.get(name))
@@ -80,7 +87,8 @@ def _findings(judged: list[Resource], own: set[str]) -> Iterator[Finding]:
             if managed:
                 yield Finding(r.urn, f"{r.label}: {name} uses the AWS-managed key {managed[0]}, which no key policy of "
                                      f"this stack governs: use the instance's own customer-managed key", r.name)
-            elif not own & set(r.property_dependencies.get(name, ())):
+            elif not own & set(r.property_dependencies.get(name, ())) or (
+                    known is not None and any(ref not in known for ref in refs)):
                 yield Finding(r.urn, f"{r.label}: {name} names {refs[0]}, which is not one of this stack's own KMS "
                                      f"keys: pass the key of the instance (key.arn), not an id, alias or ARN written "
                                      f"by hand", r.name)
