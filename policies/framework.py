@@ -65,6 +65,18 @@ def flag(value: Any) -> Any:
     return value
 
 
+def as_days(value: Any) -> int | None:
+    """A number of days as the provider reads it (a number, or a string of digits); None if it is none."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
 def as_list(value: Any) -> list[Any]:
     """A list input as a list: None as empty, a sequence (a list, a policy-engine list proxy, but not
     a str) as its items, any other single value as a one-element list."""

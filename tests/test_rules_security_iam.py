@@ -170,3 +170,19 @@ def test_a_standalone_key_policy_resource_is_judged(prod):
                         {"keyId": "k", "policy": _document({"Effect": "Allow", "Principal": "*", "Action": "kms:*",
                                                             "Resource": "*"})})
     only(violations(run, "kms-policy-not-open"), policy.urn)
+
+
+def test_a_rotation_period_not_known_yet_is_left_to_the_update():
+    """In `pulumi preview` a period computed from another resource is unknown: not a violation, not a pass."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+    from policies.framework import NotApplicable, Resource
+
+    class Preview(dict):
+        def get(self, key, default=None):
+            if key == "rotationPeriodInDays":
+                raise UnknownValueError(UNKNOWN_STRING_VALUE, [key])
+            return super().get(key, default)
+
+    key = Resource(type=KEY, name="k", urn="urn:k", props=Preview(enableKeyRotation=True))
+    assert isinstance(security_iam.kms_rotation_period(key, {}), NotApplicable)

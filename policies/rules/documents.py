@@ -31,8 +31,12 @@ class Statement:
     resources: tuple[str, ...]
     not_resources: tuple[str, ...]
     principals: Mapping[str, tuple[str, ...]]  # kind ("AWS", "Service", "Federated", "*") -> values
-    has_condition: bool
+    condition: Any  # as written: operator -> key -> value(s)
     sid: str
+
+    @property
+    def has_condition(self) -> bool:
+        return bool(self.condition)
 
     @property
     def allows(self) -> bool:
@@ -95,7 +99,7 @@ def statements(document: Any) -> list[Statement] | None:
             resources=_strings(raw.get("Resource")),
             not_resources=_strings(raw.get("NotResource")),
             principals=_principals(raw.get("Principal")) if "NotPrincipal" not in raw else {"*": ("*",)},
-            has_condition=bool(raw.get("Condition")),
+            condition=raw.get("Condition"),
             sid=str(raw.get("Sid") or ""),
         ))
     return found

@@ -21,6 +21,7 @@ from ..framework import (
     ResourceResult,
     Rule,
     Violated,
+    as_days,
     as_list,
     flag,
     stack_phase,
@@ -108,24 +109,13 @@ def compute_encrypted_volumes(r: Resource, config: Mapping[str, Any]) -> Resourc
     return COMPLIANT
 
 
-def _days(value: Any) -> int | None:
-    """A number of days as the provider reads it (a number or a string of digits); None if it is none."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
 
 def logs_retention(group: Resource, config: Mapping[str, Any]) -> ResourceResult:
     problems = []
     phase = stack_phase(config)
     minimum = phase.log_retention_days if phase is not None else max(LOG_RETENTION_DAYS)  # no phase: fail closed
     raw = group.props.get("retentionInDays")
-    days = _days(raw)
+    days = as_days(raw)
     if days is None or days <= 0:
         problems.append(f"set retention_in_days to at least {minimum} (the phase's log retention; left unset or 0, "
                         f"logs are kept forever at the owner's cost and never expire as the phase says)")

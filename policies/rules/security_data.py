@@ -29,6 +29,7 @@ from ..framework import (
     StackResult,
     StackView,
     Violated,
+    as_days,
     as_list,
     flag,
     read_known,
@@ -82,11 +83,10 @@ def _cluster_problems(cluster: Resource, minimum_days: int, controlled: bool, re
     problems = []
     if flag(p.get("storageEncrypted")) is not True or not _customer_key(p.get("kmsKeyId")):
         problems.append("set storage_encrypted=True and kms_key_id to the instance's customer-managed key")
-    days = p.get("backupRetentionPeriod", 1)  # unset: AWS keeps one day
-    try:
-        days = int(str(days))
-    except ValueError:
-        problems.append(f"backup_retention_period {days!r} is not a number of days")
+    raw = p.get("backupRetentionPeriod", 1)  # unset: AWS keeps one day
+    days = as_days(raw)
+    if days is None:
+        problems.append(f"backup_retention_period {raw!r} is not a number of days")
     else:
         if days not in AWS_BACKUP_DAYS:
             problems.append(f"backup_retention_period {days} is outside what RDS accepts (1 to 35 days)")

@@ -32,7 +32,6 @@ from ..framework import (
     Rule,
     StackResult,
     StackView,
-    as_list,
     read_known,
 )
 from .documents import Statement, Unreadable, statements
@@ -96,8 +95,7 @@ def _log_delivery_only(s: Statement, account: str, prefix: str) -> bool:
                     for r in s.resources))
 
 
-def _statement_problems(s: Statement, raw_condition: Any, typ: str, account: str, region: str,
-                        prefix: str) -> list[str]:
+def _statement_problems(s: Statement, typ: str, account: str, region: str, prefix: str) -> list[str]:
     if not s.allows:
         return []
     problems = []
@@ -119,7 +117,7 @@ def _statement_problems(s: Statement, raw_condition: Any, typ: str, account: str
         if service not in allowed:
             problems.append(f"{s.label} grants the service {service}, which the program does not use here "
                             f"(allowed: {', '.join(allowed) or 'none'})")
-        elif not _names_account(raw_condition, account):
+        elif not _names_account(s.condition, account):
             problems.append(f"{s.label} grants {service} with no condition naming account {account} "
                             f"(aws:SourceAccount or aws:SourceArn), so any account's use of the service could reach "
                             f"it")
@@ -127,13 +125,6 @@ def _statement_problems(s: Statement, raw_condition: Any, typ: str, account: str
         if kind not in ("AWS", "Service", "*"):
             problems.append(f"{s.label} grants {kind} principals {', '.join(s.principals[kind])}")
     return problems
-
-
-def _raw_conditions(document: Any) -> list[Any]:
-    import json
-
-    doc = json.loads(document) if isinstance(document, str) else document
-    return [raw.get("Condition") if isinstance(raw, Mapping) else None for raw in as_list(doc.get("Statement"))]
 
 
 def grants_stay_in_account(view: StackView, config: Mapping[str, Any]) -> StackResult:
@@ -160,12 +151,10 @@ def _findings(view: StackView, documents: list[Resource], grants: list[Resource]
             continue  # not known yet (the update judges it), or the key's default policy (the account only)
         try:
             found = statements(document)
-            conditions = _raw_conditions(document)
-        except (Unreadable, ValueError) as e:
+        except Unreadable as e:
             yield Finding(r.urn, f"{r.label}: its policy cannot be read ({e}): write a JSON policy document", r.name)
             continue
-        problems = [p for s, c in zip(found or [], conditions)
-                    for p in _statement_problems(s, c, r.type, account, region, prefix)]
+        problems = [p for s in found or [] for p in _statement_problems(s, r.type, account, region, prefix)]
         if problems:
             yield Finding(r.urn, f"{r.label}: {'; '.join(problems)}: grant only this account, the services the "
                                  f"program needs under a condition naming this account, and the regional ELB "

@@ -24,10 +24,12 @@ from ..framework import (
     ResourceResult,
     Rule,
     Violated,
+    as_days,
     as_list,
+    flag,
     read_known,
 )
-from .documents import Unreadable, statements
+from .documents import Statement, Unreadable, statements
 
 IAM_POLICY = tokens.IAM_POLICY
 ROLE_POLICY = tokens.IAM_ROLE_POLICY
@@ -84,11 +86,19 @@ def iam_no_admin(r: Resource, config: Mapping[str, Any]) -> ResourceResult:
     return COMPLIANT
 
 
-def iam_trust_not_open(role: Resource, config: Mapping[str, Any]) -> ResourceResult:
+def _document(r: Resource, prop: str, what: str) -> list[Statement] | None | Violated:
+    """The statements of the document in `prop`; None when not known yet or not given; a Violated for a
+    document AWS would refuse."""
     try:
-        found = statements(read_known(lambda: role.props.get("assumeRolePolicy")))
+        return statements(read_known(lambda: r.props.get(prop)))
     except Unreadable as e:
-        return Violated(f"{role.label}: its trust policy cannot be read ({e}): write a JSON policy document")
+        return Violated(f"{r.label}: its {what} cannot be read ({e}): write a JSON policy document")
+
+
+def iam_trust_not_open(role: Resource, config: Mapping[str, Any]) -> ResourceResult:
+    found = _document(role, "assumeRolePolicy", "trust policy")
+    if isinstance(found, Violated):
+        return found
     if found is None:
         return NotApplicable("its trust policy is not known yet (the update judges it)")
     for s in found:
@@ -99,10 +109,9 @@ def iam_trust_not_open(role: Resource, config: Mapping[str, Any]) -> ResourceRes
 
 
 def kms_policy_not_open(key: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    try:
-        found = statements(read_known(lambda: key.props.get("policy")))
-    except Unreadable as e:
-        return Violated(f"{key.label}: its key policy cannot be read ({e}): write a JSON policy document")
+    found = _document(key, "policy", "key policy")
+    if isinstance(found, Violated):
+        return found
     if found is None:
         return NotApplicable("no key policy given (AWS's default lets the account administer the key through IAM)"
                              if key.props.get("policy") is None else "its key policy is not known yet")
@@ -114,15 +123,15 @@ def kms_policy_not_open(key: Resource, config: Mapping[str, Any]) -> ResourceRes
 
 
 def kms_rotation_period(key: Resource, config: Mapping[str, Any]) -> ResourceResult:
-    rotation = read_known(lambda: key.props.get("enableKeyRotation"))
-    if rotation not in (True, "true"):
+    if flag(read_known(lambda: key.props.get("enableKeyRotation"))) is not True:
         return NotApplicable("the key does not rotate (kms-rotation judges that)")
     days = read_known(lambda: key.props.get("rotationPeriodInDays"))
+    if days is UNKNOWN:
+        return NotApplicable("its rotation period is not known yet (the update judges it)")
     if days is None:
         return COMPLIANT  # AWS's default period is 365 days
-    try:
-        period = int(str(days))
-    except ValueError:
+    period = as_days(days)
+    if period is None:
         return Violated(f"{key.label}: rotation_period_in_days {days!r} is not a number of days: set at most "
                         f"{MAX_ROTATION_DAYS}")
     if period > MAX_ROTATION_DAYS:

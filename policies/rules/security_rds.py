@@ -26,6 +26,7 @@ from ..framework import (
     StackResult,
     StackView,
     Violated,
+    as_days,
     flag,
     stack_phase,
 )
@@ -69,17 +70,6 @@ def rds_not_public(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
     return COMPLIANT
 
 
-def _days(value: Any) -> int | None:
-    """A number of days as the provider reads it (an int, a float, or a string of digits); None if it is none."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
 
 def rds_backup_retention(db: Resource, config: Mapping[str, Any]) -> ResourceResult:
     phase = _phase_of(db, config)
@@ -87,7 +77,7 @@ def rds_backup_retention(db: Resource, config: Mapping[str, Any]) -> ResourceRes
         return phase
     raw = db.props.get("backupRetentionPeriod")
     minimum = phase.backup_retention_days
-    days = AWS_DEFAULT_BACKUP_DAYS if raw is None else _days(raw)
+    days = AWS_DEFAULT_BACKUP_DAYS if raw is None else as_days(raw)
     if days is None:
         return Violated(f"database '{db.name}': backup_retention_period {raw!r} is not a number of days: set it to "
                         f"{minimum} or more (RDS accepts {AWS_BACKUP_DAYS[0]} to {AWS_BACKUP_DAYS[-1]})")
