@@ -28,11 +28,12 @@ from envctl.evaluate import (
 from envctl.monitor import Registration
 from envctl.offline import StackRun
 from policies.framework import Rule, StackView, from_policy_resource, to_policy
+from policies.pack import RULES as PACK_RULES
 from policies.rules import security_compute, security_network, security_rds, security_s3
 from tests.conftest import SHIPPED
 
 SECURITY_RULES: list[Rule] = [*security_s3.RULES, *security_rds.RULES, *security_network.RULES, *security_compute.RULES]
-BY_ID = {rule.id: rule for rule in SECURITY_RULES}
+BY_ID = {rule.id: rule for rule in PACK_RULES}  # the helpers below evaluate any rule of the pack, alone
 
 BUCKET = "aws:s3/bucket:Bucket"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"

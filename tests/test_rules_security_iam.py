@@ -14,23 +14,18 @@ from envctl.evaluate import effective_policies, evaluate
 from policies.framework import to_policy
 from policies.rules import security_iam
 from tests.conftest import SHIPPED
-from tests.test_rules_security import added, edit, only
+from tests.test_rules_security import (
+    added,
+    edit,
+    not_applicable,
+    only,
+    violations,
+)
 
-BY_ID = {rule.id: rule for rule in security_iam.RULES}
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 KEY = "aws:kms/key:Key"
-
-
-def violations(run, rule_id):
-    return evaluate(run, effective_policies([to_policy(BY_ID[rule_id])], None)).violations
-
-
-def not_applicable(run, rule_id):
-    """URN -> the reason the rule gave for not applying to it."""
-    return {n.urn: n.reason
-            for n in evaluate(run, effective_policies([to_policy(BY_ID[rule_id])], None)).not_applicable}
 
 
 def _document(*statements):

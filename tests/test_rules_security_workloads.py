@@ -11,25 +11,18 @@ from envctl.evaluate import effective_policies, evaluate
 from policies.framework import to_policy
 from policies.rules import security_workloads
 from tests.conftest import SHIPPED
-from tests.test_rules_security import added, edit, only
+from tests.test_rules_security import (
+    added,
+    edit,
+    not_applicable,
+    only,
+    violations,
+)
 
-BY_ID = {rule.id: rule for rule in security_workloads.RULES}
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"
 SUBNET = "aws:ec2/subnet:Subnet"
 EIP = "aws:ec2/eip:Eip"
-
-
-def evaluation(run, rule_id):
-    return evaluate(run, effective_policies([to_policy(BY_ID[rule_id])], None))
-
-
-def violations(run, rule_id):
-    return evaluation(run, rule_id).violations
-
-
-def not_applicable(run, rule_id):
-    return {n.urn: n.reason for n in evaluation(run, rule_id).not_applicable}
 
 
 @pytest.fixture
