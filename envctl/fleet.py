@@ -16,16 +16,20 @@ from pathlib import Path
 from changecontrol.stackfiles import StackFileError, discover
 from components.settings import InvalidStackConfig
 
-from .stackfile import load_stack_settings
+from .stackfile import load_stack_settings, program_dir, project_name
 
 
 def network_overlaps(stacks_dir: Path, stacks: Sequence[str], today: date | None = None) -> dict[str, str]:
     """For each of `stacks` whose VPC range overlaps that of another stack of the same customer in
     `stacks_dir`, the message that says so. Stacks whose settings do not load are left to their own error."""
     networks: dict[str, tuple[str, ipaddress.IPv4Network]] = {}
+    try:
+        project = project_name(program_dir(stacks_dir))
+    except StackFileError:
+        return {}  # the project itself cannot be read: every stack's own check says so
     for stack in discover(stacks_dir):
         try:
-            settings = load_stack_settings(stacks_dir, stack, today)
+            settings = load_stack_settings(stacks_dir, stack, today, project)
         except (StackFileError, InvalidStackConfig):
             continue
         if settings.customer and settings.network.cidr:

@@ -33,12 +33,13 @@ def program_dir(stacks_dir: Path) -> Path:
     return program_of(stacks_dir)
 
 
-def load_stack_settings(stacks_dir: Path, stack: str, today: date | None = None):
+def load_stack_settings(stacks_dir: Path, stack: str, today: date | None = None, project: str | None = None):
     """A stack's validated settings from its stack file, as the program would see them on `today` (default: today
-    in UTC, by the injectable clock); raises StackFileError or InvalidStackConfig."""
+    in UTC, by the injectable clock); raises StackFileError or InvalidStackConfig. `project`: the project's name,
+    when a caller reading many stacks has read it once (default: read from the stacks' program)."""
     from components.settings import load_settings
 
-    project = project_name(program_dir(stacks_dir))
+    project = project or project_name(program_dir(stacks_dir))
     sf = read(Path(stacks_dir), stack, project)
     return load_settings(stack, project, sf.config, today=today or clock.today(), source=sf.path.name)
 
