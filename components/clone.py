@@ -8,8 +8,10 @@ from typing import Any, Mapping
 import pulumi
 import pulumi_aws as aws
 
+from . import engines
+from .database import SNAPSHOT_TIMEOUTS, snapshot_suffix
 from .naming import Names
-from .phases import CLONE_SOURCE_PHASE, Role
+from .phases import CLONE_SOURCE_PHASE, DATABASE_ENGINE, Role
 from .refs import RestoreFrom
 from .settings import InvalidStackConfig, SnapshotSpec, StackSettings
 
@@ -30,16 +32,27 @@ class SnapshotsToPublish:
 
 
 def publish_snapshots(what: SnapshotsToPublish, database_identifier: pulumi.Output[str], parent) -> dict[str, Any]:
-    """One manual snapshot per configured name; a new one never touches the running database."""
+    """One manual snapshot per configured name.
+
+    Taking one is not free for the running database: on a Single-AZ instance (Pre-PROD's), AWS documents
+    that creating a DB snapshot briefly suspends I/O, from a few seconds to a few minutes depending on the
+    size and class of the instance (Multi-AZ instances take it from the standby). Take one outside working
+    hours of whoever builds the configuration."""
     published: dict[str, Any] = {}
     for spec in what.specs:
         tags = {**what.tags, "snapshot": spec.name, "snapshot-purpose": spec.purpose}
+        logical = f"{what.names.env}-snapshot-{spec.name}"
+        # A pinned identifier (taken before identifiers were unique) is kept; a new snapshot's ends in a suffix
+        # replaced with its database (a new database means a new snapshot), so a retake never collides.
+        identifier = spec.identifier or snapshot_suffix(
+            f"{logical}-id", {"database": database_identifier}, pulumi.ResourceOptions(parent=parent),
+        ).apply(lambda suffix, name=spec.name: what.names.published_snapshot(name, suffix))
         snap = aws.rds.Snapshot(
-            f"{what.names.env}-snapshot-{spec.name}",
+            logical,
             db_instance_identifier=database_identifier,
-            db_snapshot_identifier=what.names.published_snapshot(spec.name),
+            db_snapshot_identifier=identifier,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=parent, protect=what.protected),
+            opts=pulumi.ResourceOptions(parent=parent, protect=what.protected, custom_timeouts=SNAPSHOT_TIMEOUTS),
         )
         # The snapshot resource does not report when it was taken; read it back once it exists.
         taken = aws.rds.get_snapshot_output(
@@ -76,9 +89,31 @@ def check_source(settings: StackSettings, outputs: Mapping[str, Any]) -> Mapping
             f"{key}.snapshot: '{src.snapshot}' was taken for {snap.get('purpose')}, not {settings.phase}: "
             f"take a snapshot with purpose {settings.phase} in {src.stack}"
         )
+    else:
+        problems += restore_version_problems(settings, snap.get("engineVersion"))
     if problems:
         raise InvalidStackConfig(settings.stack, problems)
     return snap
+
+
+def restore_version_problems(settings: StackSettings, snapshot_version: str | None) -> list[str]:
+    """A restore never asks for a downgrade: RDS restores a snapshot at its own engine version, and the provider
+    then asks ModifyDBInstance for the configured one, which RDS refuses when it is lower (or another major)."""
+    pin = settings.engine_version
+    if not snapshot_version or pin is None:
+        return []
+    src = settings.clone_from
+    assert src is not None
+    where = f"snapshot '{src.snapshot}' of {src.stack}"
+    if engines.major_of(snapshot_version) != DATABASE_ENGINE.major:
+        return [f"{settings.project}:engine_version: {where} is {DATABASE_ENGINE.engine} {snapshot_version}, not "
+                f"{DATABASE_ENGINE.major} (the catalog's major): a clone is never upgraded across majors on restore; "
+                f"take a snapshot of a {DATABASE_ENGINE.major} database"]
+    if engines.is_newer(snapshot_version, pin):
+        return [f"{settings.project}:engine_version: {where} runs {snapshot_version}, newer than this stack's pin "
+                f"{pin}; RDS restores it at {snapshot_version} and refuses a downgrade to {pin}: move engine_version "
+                f"to {snapshot_version} (or a newer offered version) through an ECR, then pulumi up again"]
+    return []
 
 
 async def read_clone_source(settings: StackSettings) -> Mapping[str, Any] | None:
@@ -121,5 +156,6 @@ def restore_sources(settings: StackSettings, snapshot: Mapping[str, Any] | None)
         return {}
     restored = settings.phase_spec.restored_roles
     storage = int(snapshot.get("allocatedStorage") or 0)
-    return {role: RestoreFrom(settings.clone_from.snapshot, snapshot["arn"], storage)
+    copies = settings.clone_from.copies
+    return {role: RestoreFrom(settings.clone_from.snapshot, snapshot["arn"], storage, copies.get(role))
             for role in settings.roles if role in restored}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -11,15 +12,43 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from . import tokens
-from .naming import Names
-from .phases import Role, Size
+from .naming import SNAPSHOT_SUFFIX_LENGTH, Names
+from .phases import DATABASE_ENGINE, Role, Size
 from .refs import Lifecycle, RestoreFrom
 
-POSTGRES_ENGINE_VERSION = "16.4"
-POSTGRES_FAMILY = "postgres16"
 DB_PORT = 5432
 DB_NAME = "edc"
 DB_USER = "edc_admin"
+
+# gp3 storage of RDS for PostgreSQL: 20 GiB to 64 TiB. Storage autoscaling needs a maximum at least 10% above the
+# allocated storage (RDS refuses less: "Invalid max storage size"); AWS recommends 26%, so that reaching the
+# maximum raises no event at once.
+GP3_MIN_GB, GP3_MAX_GB = 20, 65536
+AUTOSCALING_MIN_HEADROOM = 0.10
+AUTOSCALING_HEADROOM = 0.26
+
+# Long operations on databases of hundreds of GB outlast the provider's defaults (snapshot and snapshot copy:
+# 20 minutes to create; instance: 40 to create, 80 to update, 60 to delete). Each timeout below says why.
+SNAPSHOT_TIMEOUTS = pulumi.CustomTimeouts(create="4h")  # a first snapshot copies every block of the volume
+COPY_TIMEOUTS = pulumi.CustomTimeouts(create="6h")  # a copy under another key re-encrypts the whole snapshot
+RESTORED_TIMEOUTS = pulumi.CustomTimeouts(
+    create="6h",  # restore, then the provider's ModifyDBInstance (engine version, storage) on the full volume
+    update="6h",  # a minor upgrade or storage change of a restored volume of hundreds of GB
+    delete="3h",  # the final snapshot is taken before the instance is deleted
+)
+
+
+def max_storage_gb(size: Size, allocated_gb: int) -> int:
+    """The autoscaling ceiling: the size's, or 26% above what is allocated (a restore may be larger than the
+    size's storage), within gp3's maximum."""
+    return min(GP3_MAX_GB, max(size.db_max_storage_gb, math.ceil(allocated_gb * (1 + AUTOSCALING_HEADROOM))))
+
+
+def snapshot_suffix(name: str, keepers: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """The random part of a snapshot identifier, kept in state: replaced exactly when `keepers` change, which are
+    what would replace the snapshot it names, so that a snapshot taken anew never collides with the one before."""
+    return random.RandomString(name, length=SNAPSHOT_SUFFIX_LENGTH, special=False, upper=False,
+                               keepers=dict(keepers), opts=opts).result
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,7 @@ class DatabaseArgs:
     backup_retention_days: int
     tags: Mapping[str, str] = field(default_factory=dict)
     multi_az: bool = False
+    engine_version: str = DATABASE_ENGINE.major  # a pinned minor (controlled) or the major alone
     auto_minor_version_upgrade: bool = False  # upgrades are changes like any other
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     restore: RestoreFrom | None = None
@@ -44,6 +74,9 @@ class DatabaseArgs:
     def __post_init__(self) -> None:
         if self.backup_retention_days < 1:
             raise ValueError("a database keeps backups for at least one day")
+        if self.engine_version.split(".")[0] != DATABASE_ENGINE.major:
+            raise ValueError(f"the database runs {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}, "
+                             f"not {self.engine_version}")
 
 
 class Database(pulumi.ComponentResource):
@@ -67,32 +100,46 @@ class Database(pulumi.ComponentResource):
         subnet_group = aws.rds.SubnetGroup(f"{base}-db-subnets", subnet_ids=list(args.subnet_ids), tags=tags,
                                            opts=child)
         parameters = aws.rds.ParameterGroup(
-            f"{base}-db-params", family=POSTGRES_FAMILY, description=f"{base}: TLS only, connections logged",
+            f"{base}-db-params", family=DATABASE_ENGINE.family, description=f"{base}: TLS only, connections logged",
             parameters=[{"name": "rds.force_ssl", "value": "1"}, {"name": "log_connections", "value": "1"}],
             tags=tags, opts=child,
         )
         restore_opts: dict = {}
+        timeouts = None
         storage = args.size.db_storage_gb
         if args.restore is not None:
+            restore = args.restore
             # Our own copy, re-encrypted under this instance's key; both pinned, so that a newer
             # Pre-PROD snapshot never replaces a running database.
+            copy_id = restore.copy_identifier or snapshot_suffix(
+                f"{base}-db-source-id", {"snapshot": restore.snapshot_name, "key": args.key_arn}, child,
+            ).apply(lambda suffix: args.names.snapshot_copy(args.role, restore.snapshot_name, suffix))
             copy = aws.rds.SnapshotCopy(
                 f"{base}-db-source",
-                source_db_snapshot_identifier=args.restore.snapshot_arn,
-                target_db_snapshot_identifier=args.names.snapshot_copy(args.role, args.restore.snapshot_name),
+                source_db_snapshot_identifier=restore.snapshot_arn,
+                target_db_snapshot_identifier=copy_id,
                 kms_key_id=args.key_arn, copy_tags=False, tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, aliases=was, protect=life.protected,
-                                            ignore_changes=["sourceDbSnapshotIdentifier"]),
+                                            ignore_changes=["sourceDbSnapshotIdentifier"],
+                                            custom_timeouts=COPY_TIMEOUTS),
             )
             restore_opts = {"snapshot_identifier": copy.db_snapshot_arn}
-            storage = max(storage, args.restore.allocated_storage_gb)
+            storage = max(storage, restore.allocated_storage_gb)
+            timeouts = RESTORED_TIMEOUTS
+        final_id = None
+        if life.final_snapshot:
+            # Replaced with what replaces the database (its key, its source), so a new database's final
+            # snapshot never takes the name of an earlier one's.
+            keepers = {"key": args.key_arn, "restoredFrom": args.restore.snapshot_name if args.restore else "none"}
+            final_id = snapshot_suffix(f"{base}-db-final-id", keepers, child).apply(
+                lambda suffix: args.names.final_snapshot(args.role, suffix))
         db = aws.rds.Instance(
             f"{base}-db",
-            engine="postgres",
-            engine_version=POSTGRES_ENGINE_VERSION,
+            engine=DATABASE_ENGINE.engine,
+            engine_version=args.engine_version,
             instance_class=args.size.db_instance_class,
             allocated_storage=storage,
-            max_allocated_storage=max(args.size.db_max_storage_gb, storage),
+            max_allocated_storage=max_storage_gb(args.size, storage),
             storage_type="gp3",
             storage_encrypted=True,
             kms_key_id=args.key_arn,
@@ -110,7 +157,7 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             deletion_protection=not life.destroyable,
             skip_final_snapshot=not life.final_snapshot,
-            final_snapshot_identifier=args.names.final_snapshot(args.role) if life.final_snapshot else None,
+            final_snapshot_identifier=final_id,
             auto_minor_version_upgrade=args.auto_minor_version_upgrade,
             iam_database_authentication_enabled=True,
             performance_insights_enabled=True,
@@ -118,7 +165,8 @@ class Database(pulumi.ComponentResource):
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, aliases=was, protect=life.protected,
-                                        ignore_changes=["snapshotIdentifier"] if args.restore else None),
+                                        ignore_changes=["snapshotIdentifier"] if args.restore else None,
+                                        custom_timeouts=timeouts),
             **restore_opts,
         )
         self.credentials = aws.secretsmanager.SecretVersion(
@@ -133,6 +181,7 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
         self.identifier = db.identifier
+        self.engine_version_actual = db.engine_version_actual
         self.address = db.address
         self.secret_arn = secret.arn
         self.register_outputs({"identifier": db.identifier, "secretArn": secret.arn})

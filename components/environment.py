@@ -164,6 +164,7 @@ class Environment(pulumi.ComponentResource):
                     "databaseIdentifier": inst.database_identifier,
                     "documentsBucket": inst.documents_bucket,
                     "secretArn": inst.secret_arn,
+                    "engineVersionActual": inst.engine_version_actual,
                 }
                 for role, inst in instances.items()
             },

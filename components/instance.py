@@ -15,7 +15,7 @@ from .application import Application, ApplicationArgs
 from .database import DB_PORT, Database, DatabaseArgs
 from .https_entry import APP_PORT, HttpsEntry, HttpsEntryArgs
 from .naming import Names
-from .phases import Role, Size
+from .phases import DATABASE_ENGINE, Role, Size
 from .refs import Account, ExchangeRefs, Lifecycle, NetworkRefs, RestoreFrom
 from .storage import SecureBucket, SecureBucketArgs
 
@@ -38,6 +38,7 @@ class InstanceSpec:
     log_retention_days: int
     tags: Mapping[str, str] = field(default_factory=dict)
     multi_az: bool = False
+    engine_version: str = DATABASE_ENGINE.major  # what its database is asked to run (components.engines)
     auto_minor_version_upgrade: bool = False
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     restore: RestoreFrom | None = None
@@ -171,6 +172,7 @@ class Instance(pulumi.ComponentResource):
             DatabaseArgs(instance_name=name, names=spec.names, role=role, size=spec.size, key_arn=key.arn,
                          subnet_ids=net.private_subnet_ids, security_group_id=db_sg.id,
                          backup_retention_days=spec.backup_retention_days, tags=tags, multi_az=spec.multi_az,
+                         engine_version=spec.engine_version,
                          auto_minor_version_upgrade=spec.auto_minor_version_upgrade, lifecycle=life,
                          restore=spec.restore),
             opts=child,
@@ -198,6 +200,7 @@ class Instance(pulumi.ComponentResource):
 
         self.url = entry.url
         self.database_identifier = database.identifier
+        self.engine_version_actual = database.engine_version_actual
         self.key_arn = key.arn
         self.documents_bucket = documents.bucket_name
         self.secret_arn = database.secret_arn
@@ -207,5 +210,6 @@ class Instance(pulumi.ComponentResource):
                 url=self.url, database_identifier=database.identifier, documents_bucket=documents.bucket_name,
                 secret_arn=database.secret_arn, key_arn=key.arn,
                 restored_from=spec.restore.snapshot_name if spec.restore else None,
+                engine_version=spec.engine_version, engine_version_actual=database.engine_version_actual,
             ).registered()
         )

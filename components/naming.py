@@ -35,6 +35,16 @@ def within(full: str, limit: int) -> str:
     return f"{full[: limit - 7].rstrip('-')}-{digest}"
 
 
+SNAPSHOT_SUFFIX_LENGTH = 8  # lowercase letters and digits: 36**8 identifiers per name
+
+
+def unique(base: str, suffix: str | None) -> str:
+    """A snapshot identifier: `base-suffix`, within RDS's limit (the base is cut, never the suffix)."""
+    if suffix is None:
+        return base[:SNAPSHOT_ID_LIMIT]
+    return f"{base[: SNAPSHOT_ID_LIMIT - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+
 SERVER_ACCESS_LOG_ROOT = "s3"  # prefix of every bucket's server access logs in the access-logs bucket
 
 
@@ -89,16 +99,24 @@ class Names:
     def hostname(self, role: Role, zone: str) -> str:
         return f"{self.env}{'-test' if role is Role.TEST else ''}.{zone}"
 
-    def published_snapshot(self, name: str) -> str:
-        """A snapshot Pre-PROD publishes for clones."""
-        return f"{self.env}-{name}"
+    # Snapshot identifiers end in a random suffix (`unique`), so that a snapshot taken again (a replacement, a
+    # stack made anew) never collides with the one before. Clones never rebuild them: they read Pre-PROD's
+    # outputs, or find a snapshot by its tags.
+    @property
+    def published_snapshot_prefix(self) -> str:
+        """What every snapshot this environment publishes for clones starts with."""
+        return f"{self.env}-"
 
-    def snapshot_copy(self, role: Role, snapshot: str) -> str:
+    def published_snapshot(self, name: str, suffix: str | None = None) -> str:
+        """A snapshot Pre-PROD publishes for clones (`suffix`: its random part; None: the name before it had one)."""
+        return unique(f"{self.published_snapshot_prefix}{name}", suffix)
+
+    def snapshot_copy(self, role: Role, snapshot: str, suffix: str | None = None) -> str:
         """A restored instance's own copy of the snapshot it is restored from."""
-        return f"{self.instance(role)}-from-{snapshot}"[:SNAPSHOT_ID_LIMIT]
+        return unique(f"{self.instance(role)}-from-{snapshot}", suffix)
 
-    def final_snapshot(self, role: Role) -> str:
-        return f"{self.instance(role)}-final"
+    def final_snapshot(self, role: Role, suffix: str | None = None) -> str:
+        return unique(f"{self.instance(role)}-final", suffix)
 
     def database_identifier(self, role: Role) -> re.Pattern[str]:
         """The database's identifier: Pulumi names it `<instance>-db` and appends a random suffix."""

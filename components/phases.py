@@ -55,6 +55,23 @@ SIZES: Mapping[str, Size] = MappingProxyType(
     }
 )
 
+@dataclass(frozen=True)
+class DatabaseEngine:
+    """The database engine every instance runs, and its major version: one fact for every phase. Uncontrolled
+    phases run the major alone and follow AWS's minor upgrades; controlled ones pin a minor of it that AWS
+    offers (components.engines)."""
+
+    engine: str
+    major: str
+
+    @property
+    def family(self) -> str:
+        """The parameter-group family of the major."""
+        return f"{self.engine}{self.major}"
+
+
+DATABASE_ENGINE = DatabaseEngine(engine="postgres", major="16")
+
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 

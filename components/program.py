@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import pulumi
+import pulumi_aws as aws
 from pulumi.runtime import get_config_env, get_config_secret_keys_env
 
 from changecontrol import clock, integrity, runcontext
 from changecontrol.trust import OWN_ROOT, StackVerdict, TrustRoot, verify_stack
 
+from . import engines
 from .clone import SnapshotsToPublish, read_clone_source, restore_sources
 from .environment import Environment, EnvironmentArgs
 from .instance import InstanceSpec
-from .phases import Role
+from .phases import DATABASE_ENGINE, Role
 from .refs import Lifecycle, RestoreFrom
 from .settings import StackSettings, load_settings
 
@@ -53,20 +55,56 @@ def lifecycle_of(settings: StackSettings) -> Lifecycle:
                      final_snapshot=settings.final_snapshot)
 
 
-def instance_spec(settings: StackSettings, role: Role, restore: RestoreFrom | None) -> InstanceSpec:
-    """What the stack says about one of its instances."""
+# The tags that say which environment and role a database serves (the program sets them on every database).
+IDENTIFYING_TAGS = ("customer", "phase", "role", "managed-by")
+
+
+def running_engine_version(settings: StackSettings, role: Role) -> str | None:
+    """The engine version the role's database runs now, or None when it does not exist yet.
+
+    Read through the plural data source, which answers an empty list where the singular one would fail,
+    filtered by the database's tags and then by its identifier (components.naming)."""
+    tags = {k: v for k, v in settings.tags_for(role).items() if k in IDENTIFYING_TAGS}
+    pattern = settings.names.database_identifier(role)
+    found = [i for i in aws.rds.get_instances(tags=tags).instance_identifiers if pattern.match(i)]
+    versions = [aws.rds.get_instance(db_instance_identifier=i).engine_version for i in found]
+    return max(versions, key=engines.version_key) if versions else None
+
+
+def engine_version(settings: StackSettings, role: Role) -> str:
+    """What the role's database is asked to run. Uncontrolled: the major alone (the provider does not diff it
+    against the running minor, and AWS's minor upgrades are followed). Controlled: the pinned minor, or the one
+    it runs when AWS upgraded it beyond the pin (never a downgrade), reported as drift."""
+    if settings.engine_version is None:
+        return DATABASE_ENGINE.major
+    running = running_engine_version(settings, role)
+    asked = engines.deploy_version(settings.engine_version, running)
+    if asked != settings.engine_version:
+        pulumi.log.warn(
+            f"{settings.names.instance(role)}: its database runs {DATABASE_ENGINE.engine} {running}, newer than the "
+            f"pinned engine_version {settings.engine_version} (an upgrade by AWS): kept at {running}, never "
+            f"downgraded. This is drift: record it with an ECR that moves engine_version to {running}."
+        )
+    return asked
+
+
+def instance_spec(settings: StackSettings, role: Role, restore: RestoreFrom | None,
+                  version: str | None = None) -> InstanceSpec:
+    """What the stack says about one of its instances (`version`: the engine version asked, by default the
+    settings' pin or the major)."""
     phase = settings.phase_spec
     return InstanceSpec(
         customer=settings.customer, phase=phase.name, role=role, release=settings.release,
         size=settings.size(role), names=settings.names, hostname=settings.hostname(role),
         backup_retention_days=phase.backup_retention_days, log_retention_days=phase.log_retention_days,
         tags=settings.tags_for(role), multi_az=role in phase.multi_az_roles,
+        engine_version=version or settings.engine_version or DATABASE_ENGINE.major,
         auto_minor_version_upgrade=not phase.controlled, lifecycle=lifecycle_of(settings), restore=restore,
     )
 
 
 def environment_args(settings: StackSettings, clone_snapshot: Mapping[str, Any] | None,
-                     verdict: StackVerdict) -> EnvironmentArgs:
+                     verdict: StackVerdict, versions: Mapping[Role, str] | None = None) -> EnvironmentArgs:
     """The edge: the stack's settings become the Environment's args (and through them every component's)."""
     s = settings
     restore = restore_sources(s, clone_snapshot)
@@ -77,7 +115,7 @@ def environment_args(settings: StackSettings, clone_snapshot: Mapping[str, Any] 
     return EnvironmentArgs(
         stack=s.stack, customer=s.customer, phase=s.phase_spec, release=s.release, region=s.region,
         zone=s.domain.zone, network=s.network, names=s.names,
-        instances={role: instance_spec(s, role, restore.get(role)) for role in s.roles},
+        instances={role: instance_spec(s, role, restore.get(role), (versions or {}).get(role)) for role in s.roles},
         tags=s.tags_for(None), image_repository=s.image_repository, lifecycle=lifecycle_of(s),
         retiring=s.retire, expires_on=s.expires_on, change_record=s.change_record,
         clone_from={"stack": s.clone_from.stack, "snapshot": s.clone_from.snapshot} if s.clone_from else None,
@@ -97,5 +135,6 @@ async def main() -> dict[str, Any]:
             raise UntrackedChange(verdict)
         pulumi.log.warn(f"review only: {UntrackedChange(verdict)}")
     clone_snapshot = await read_clone_source(settings)
-    env = Environment(settings.env_name, environment_args(settings, clone_snapshot, verdict))
+    versions = {role: engine_version(settings, role) for role in settings.roles}
+    env = Environment(settings.env_name, environment_args(settings, clone_snapshot, verdict, versions))
     return env.outputs.exports()

@@ -41,6 +41,7 @@ class RestoreFrom:
     snapshot_name: str
     snapshot_arn: pulumi.Input[str]
     allocated_storage_gb: int  # a restored database is at least as large as the snapshot
+    copy_identifier: str | None = None  # pinned: the instance's copy, made before copy identifiers were unique
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,10 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, to_jsonable_python
 
-from . import naming
+from . import engines, naming
 from .phases import (
     CLONE_SOURCE_PHASE,
+    DATABASE_ENGINE,
     PHASES,
     SIZES,
     SLUG,
@@ -131,11 +132,16 @@ class DomainSettings(_Model):
     zone: str = Field(min_length=4, max_length=200, pattern=r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+SNAPSHOT_IDENTIFIER = r"^[a-z](?:-?[a-z0-9])*$"  # RDS: a letter first, letters, digits, single hyphens
+
+
 class SnapshotSpec(_Model):
     """A named snapshot of Pre-PROD's database that a clone may be made from."""
 
     name: str = Field(pattern=SLUG, min_length=3, max_length=40)
     purpose: Literal["val", "prod"]
+    # Taken before snapshot identifiers were unique: its identifier, pinned, so that it is never replaced.
+    identifier: str | None = Field(None, pattern=SNAPSHOT_IDENTIFIER, max_length=255)
 
 
 class CloneSource(_Model):
@@ -147,6 +153,8 @@ class CloneSource(_Model):
     # the snapshot's ARN and size, as the source exported them.
     snapshot_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[a-z0-9-]+$")
     allocated_storage: int | None = Field(None, ge=20, le=65536)
+    # Made before copy identifiers were unique: each restored role's copy identifier, pinned (never replaced).
+    copies: dict[Role, Annotated[str, Field(pattern=SNAPSHOT_IDENTIFIER, max_length=255)]] = Field(default_factory=dict)
 
     @property
     def stack_name(self) -> str:
@@ -156,8 +164,6 @@ class CloneSource(_Model):
     def _pinned_whole(self) -> "CloneSource":
         if (self.snapshot_arn is None) != (self.allocated_storage is None):
             raise ValueError("pin the source with both snapshot_arn and allocated_storage, or with neither")
-        if self.snapshot_arn and not self.snapshot_arn.endswith(f"-{self.snapshot}"):
-            raise ValueError(f"snapshot_arn names another snapshot than '{self.snapshot}'")
         return self
 
 
@@ -178,6 +184,9 @@ ACCEPTED: Mapping[str, str] = {
     "snapshots": "a list of {name, purpose: val|prod}, only in " + CLONE_SOURCE_PHASE,
     "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>} (once cloned, also snapshot_arn and "
                   "allocated_storage), for phases that clone",
+    "engine_version": f"a {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}.<minor> version AWS offers (components/data/"
+                      f"{engines.OFFERED_FILE.name}), for change-controlled phases only; uncontrolled phases run "
+                      f"{DATABASE_ENGINE.major} and follow AWS's minor upgrades",
 }
 
 
@@ -191,7 +200,8 @@ def cross_field_problems(values: Mapping[str, Any], today: date) -> list[tuple[s
         return []
     problems: list[tuple[str, str]] = []
     checks = {"customer": _customer, "sizes": _sizes, "expires_on": _expiry, "change_record": _change_record,
-              "retire": _retire, "snapshots": _snapshots, "clone_from": _clone_from}
+              "retire": _retire, "snapshots": _snapshots, "clone_from": _clone_from,
+              "engine_version": _engine_version}
     for name, check in checks.items():
         if name in values:
             reason = check(phase, values[name], values, today)
@@ -273,12 +283,33 @@ def _clone_from(phase: Phase, v: CloneSource | None, values: Mapping[str, Any], 
     if project and source_project != project:
         return (f"source stack '{v.stack}' is in project '{source_project}', not this project '{project}': a clone "
                 f"is made from this project's own {CLONE_SOURCE_PHASE} stack")
-    if v.snapshot_arn and customer and not v.snapshot_arn.endswith(f":snapshot:{customer}-{CLONE_SOURCE_PHASE}-{v.snapshot}"):
-        return f"snapshot_arn is not customer '{customer}''s {CLONE_SOURCE_PHASE} snapshot '{v.snapshot}'"
+    prefix = naming.clone_source(customer).published_snapshot_prefix if customer else None
+    if v.snapshot_arn and prefix and not v.snapshot_arn.split(":snapshot:", 1)[1].startswith(prefix):
+        return (f"snapshot_arn is not one of customer '{customer}''s {CLONE_SOURCE_PHASE} snapshots (their identifiers "
+                f"start with {prefix}): pin the ARN {v.stack_name} exported for snapshot '{v.snapshot}'")
+    foreign = [r.value for r in v.copies if r not in phase.restored_roles]
+    if foreign:
+        return f"copies: phase {phase.name} restores {', '.join(sorted(phase.restored_roles))}, not {', '.join(foreign)}"
     region = values.get("region")
     if v.snapshot_arn and region and v.snapshot_arn.split(":")[3] != region:
         return (f"snapshot_arn is in region '{v.snapshot_arn.split(':')[3]}', not the stack's region '{region}': a "
                 f"clone is restored in its own region from a snapshot there")
+    return None
+
+
+def _engine_version(phase: Phase, v: str | None, values: Mapping[str, Any], today: date) -> str | None:
+    offered = engines.offered()
+    if not phase.controlled:
+        return (f"phase {phase.name} is not change-controlled: its database runs {DATABASE_ENGINE.engine} "
+                f"{DATABASE_ENGINE.major} and follows AWS's minor upgrades; remove the key") if v is not None else None
+    if v is None:
+        return (f"missing; phase {phase.name} is change-controlled and pins its database's minor version: "
+                f"{offered.accepted}")
+    if engines.major_of(v) != DATABASE_ENGINE.major:
+        return (f"{v} is not {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}, the major the phase catalog pins; "
+                f"{offered.accepted}")
+    if not offered.accepts(v):
+        return f"{v} is not offered by AWS for new instances; {offered.accepted}"
     return None
 
 
@@ -301,6 +332,7 @@ class StackSettings(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     snapshots: tuple[SnapshotSpec, ...] = ()
     clone_from: CloneSource | None = None
+    engine_version: str | None = Field(None, pattern=r"^[0-9]+\.[0-9]+$")
 
     @field_validator("tags")
     @classmethod

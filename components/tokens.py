@@ -77,6 +77,7 @@ CERTIFICATE = "aws:acm/certificate:Certificate"
 CERTIFICATE_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
 DNS_RECORD = "aws:route53/record:Record"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM_STRING = "random:index/randomString:RandomString"
 
 # -- pulumi-aws v7 resources the program does not register, which rules judge all the same ----------------
 IAM_POLICY = "aws:iam/policy:Policy"
@@ -121,6 +122,8 @@ GET_AVAILABILITY_ZONES = "aws:index/getAvailabilityZones:getAvailabilityZones"
 GET_ZONE = "aws:route53/getZone:getZone"
 GET_ELB_SERVICE_ACCOUNT = "aws:elb/getServiceAccount:getServiceAccount"
 GET_RDS_SNAPSHOT = "aws:rds/getSnapshot:getSnapshot"
+GET_RDS_INSTANCES = "aws:rds/getInstances:getInstances"
+GET_RDS_INSTANCE = "aws:rds/getInstance:getInstance"
 
 
 # -- component outputs: one typed structure per component, its keys derived once ----------------------
@@ -204,6 +207,8 @@ class InstanceOutputs:
     secret_arn: Any
     key_arn: Any
     restored_from: str | None
+    engine_version: str  # what the program asked RDS to run
+    engine_version_actual: Any  # what RDS reports it runs (for the IQ)
 
     def registered(self) -> dict[str, Any]:
         return _registered(self)

@@ -45,8 +45,8 @@ from changecontrol.trust import (
 )
 from components import tokens
 from components.phases import StackNameError, parse_stack_name
-from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 from components.settings import load_settings
+from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
 from . import stackfile
 from .errors import UsageError

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import random as _random
 import string
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from pulumi.runtime import mocks as pulumi_mocks
 
-from components import tokens
+from components import engines, tokens
+from components.phases import DATABASE_ENGINE
 from components.regions import ELB_LOG_ACCOUNTS
 
 from .monitor import ResourceRejected
@@ -48,12 +50,28 @@ def _autoname(name: str, *, max_len: int = 255, lower: bool = False) -> str:
     return out.lower() if lower else out
 
 
+@dataclass(frozen=True)
+class RunningDatabase:
+    """A database that already runs in the account (by default there is none: every plan is a first `up`)."""
+
+    identifier: str
+    engine_version: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+# gp3 storage of RDS for PostgreSQL (GiB), and the autoscaling maximum's least headroom above the allocated storage
+# (in tenths: 11 tenths of the allocated storage; integers, so that 110 for 100 is not refused by rounding).
+GP3_STORAGE_GB = (20, 65536)
+MAX_STORAGE_TENTHS = 11
+
+
 class AwsMocks(pulumi_mocks.Mocks):
     """Answers resource registrations and invokes the way AWS would, for one stack in one region."""
 
     def __init__(self, region: str, stack_outputs: Callable[[str], Mapping[str, Any] | None] | None = None,
-                 now: datetime | None = None):
+                 now: datetime | None = None, running: tuple[RunningDatabase, ...] = ()):
         self.region = region
+        self.running = {db.identifier: db for db in running}
         self.stack_outputs = stack_outputs or (lambda _name: None)
         self._by_id: dict[str, dict[str, Any]] = {}
         # What "now" is for resources created in this plan (a snapshot's creation time): the run's clock.
@@ -80,6 +98,17 @@ class AwsMocks(pulumi_mocks.Mocks):
         if tok == tokens.GET_ELB_SERVICE_ACCOUNT:
             acct = ELB_LOG_ACCOUNTS.get(r, "0" + _digest("elb", r, n=11).translate(str.maketrans("abcdef", "123456")))
             return {"arn": f"arn:{PARTITION}:iam::{acct}:root", "id": acct}
+        if tok == tokens.GET_RDS_INSTANCES:  # a plural data source: no match is an empty answer, not an error
+            wanted = a.get("tags") or {}
+            found = [db for db in self.running.values() if all(db.tags.get(k) == v for k, v in wanted.items())]
+            return {"instanceIdentifiers": [db.identifier for db in found],
+                    "instanceArns": [self.arn("rds", f"db:{db.identifier}") for db in found], "id": r}
+        if tok == tokens.GET_RDS_INSTANCE:
+            db = self.running.get(a.get("dbInstanceIdentifier", ""))
+            if db is None:
+                raise ResourceRejected(f"DBInstanceNotFound: DB instance {a.get('dbInstanceIdentifier')} not found")
+            return {"dbInstanceIdentifier": db.identifier, "engine": DATABASE_ENGINE.engine,
+                    "engineVersion": db.engine_version, "tags": dict(db.tags), "id": db.identifier}
         if tok == tokens.GET_RDS_SNAPSHOT:
             snap = self._by_id.get(a.get("dbSnapshotIdentifier", ""), {})
             return {**snap, "id": a.get("dbSnapshotIdentifier"), "snapshotCreateTime": self.now}
@@ -136,12 +165,47 @@ def _kms_key(m: AwsMocks, name: str, inputs: dict):
                     "customerMasterKeySpec": "SYMMETRIC_DEFAULT", "rotationPeriodInDays": 365}
 
 
+def _engine_version_actual(m: AwsMocks, ident: str, inputs: dict) -> str:
+    """What RDS runs for the version asked: an offered minor as asked; the major alone as its newest offered
+    minor; the version a running database already runs (RDS never moves it down). Anything else is refused."""
+    asked = str(inputs.get("engineVersion") or "")
+    offered = engines.offered()
+    running = m.running.get(ident)
+    if running is not None and asked in (running.engine_version, DATABASE_ENGINE.major):
+        return running.engine_version
+    if asked == DATABASE_ENGINE.major:
+        return max(offered.versions, key=engines.version_key)
+    if not offered.accepts(asked):
+        raise ResourceRejected(f"InvalidParameterCombination: cannot find version {asked} for {DATABASE_ENGINE.engine} "
+                               f"(database {ident}); offered: {offered.accepted}")
+    return asked
+
+
+def _storage(ident: str, inputs: dict) -> None:
+    """gp3's limits, and the autoscaling maximum RDS accepts (at least 10% above the allocated storage)."""
+    allocated = int(inputs.get("allocatedStorage") or 0)
+    ceiling = int(inputs.get("maxAllocatedStorage") or 0)
+    low, high = GP3_STORAGE_GB
+    if inputs.get("storageType") == "gp3" and not low <= allocated <= high:
+        raise ResourceRejected(f"InvalidParameterValue: database {ident}: gp3 storage is {low} to {high} GiB, "
+                               f"not {allocated}")
+    if ceiling and ceiling > high:
+        raise ResourceRejected(f"InvalidParameterValue: database {ident}: max_allocated_storage {ceiling} is above "
+                               f"gp3's {high} GiB")
+    if ceiling and ceiling * 10 < allocated * MAX_STORAGE_TENTHS:
+        raise ResourceRejected(f"InvalidParameterCombination: Invalid max storage size for {DATABASE_ENGINE.engine}: "
+                               f"database {ident}: max_allocated_storage {ceiling} must be at least 10% above the "
+                               f"allocated {allocated} GiB")
+
+
 def _rds_instance(m: AwsMocks, name: str, inputs: dict):
     ident = inputs.get("identifier") or _autoname(name, max_len=63, lower=True)
+    actual = _engine_version_actual(m, ident, inputs)
+    _storage(ident, inputs)
     host = f"{ident}.c{_digest('rds', m.region, n=11)}.{m.region}.rds.amazonaws.com"
     return ident, {"identifier": ident, "address": host, "endpoint": f"{host}:5432", "port": 5432,
                    "arn": m.arn("rds", f"db:{ident}"), "resourceId": "db-" + _digest("dbres", name, n=26).upper(),
-                   "hostedZoneId": "Z1RLNUO7B9Q6NB", "status": "available"}
+                   "hostedZoneId": "Z1RLNUO7B9Q6NB", "status": "available", "engineVersionActual": actual}
 
 
 def _rds_snapshot(m: AwsMocks, name: str, inputs: dict):
@@ -184,6 +248,19 @@ def _random_password(m: AwsMocks, name: str, inputs: dict):
     alphabet = string.ascii_letters + string.digits + (inputs.get("overrideSpecial") or "")
     value = "".join(rng.choice(alphabet) for _ in range(int(inputs.get("length", 16))))
     return "none", {"result": value, "bcryptHash": "$2a$10$" + _digest("bcrypt", name, n=53)}
+
+
+def _random_string(m: AwsMocks, name: str, inputs: dict):
+    rng = _random.Random(_digest("string", name, json_keepers(inputs), n=32))
+    alphabet = string.ascii_lowercase + string.digits
+    value = "".join(rng.choice(alphabet) for _ in range(int(inputs.get("length", 16))))
+    return value, {"result": value}
+
+
+def json_keepers(inputs: dict) -> str:
+    """The keepers a random value is kept for, in a stable text (new keepers: a new value, as the provider does)."""
+    keepers = inputs.get("keepers") or {}
+    return "/".join(f"{k}={keepers[k]}" for k in sorted(keepers))
 
 
 def _load_balancer(m: AwsMocks, name: str, inputs: dict):
@@ -280,6 +357,7 @@ _HANDLERS: dict[str, Callable[[AwsMocks, str, dict], tuple[str, dict]]] = {
     tokens.SECRET: _secret,
     tokens.SECRET_VERSION: _secret_version,
     tokens.RANDOM_PASSWORD: _random_password,
+    tokens.RANDOM_STRING: _random_string,
     tokens.VPC: _hexid("vpc"),
     tokens.SUBNET: _hexid("subnet"),
     tokens.SECURITY_GROUP: _hexid("sg"),

@@ -46,6 +46,7 @@ class Registration:
     outputs: dict[str, Any] | None = None  # what a component passed to register_outputs
     read: bool = False  # read (a stack reference), not managed
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs its value came from
+    custom_timeouts: dict[str, str] = field(default_factory=dict)  # operation (create/update/delete) -> duration
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -105,6 +106,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             replace_on_changes=list(request.replaceOnChanges), aliases=self.alias_urns(request),
             inputs=inputs, id=rid or "", state=state,
             property_dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
+            custom_timeouts=_timeouts(request),
         )
         self.order.append(urn)
         obj = struct_pb2.Struct()
@@ -131,6 +133,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if reg is not None:
             reg.outputs = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
+
+
+def _timeouts(request) -> dict[str, str]:
+    """The custom timeouts a registration asks for, by operation (the ones it leaves at the provider's default
+    are not listed)."""
+    if not request.HasField("customTimeouts"):
+        return {}
+    given = request.customTimeouts
+    return {op: getattr(given, op) for op in ("create", "update", "delete") if getattr(given, op)}
 
 
 def _plain_struct(struct: struct_pb2.Struct) -> dict[str, Any]:

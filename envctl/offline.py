@@ -26,7 +26,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from . import stackfile
-from .mocks import AwsMocks
+from .mocks import AwsMocks, RunningDatabase
 from .monitor import SECRET_MARK, RecordingMonitor, Registration, ResourceRejected
 
 DEFAULT_REGION = "us-east-1"
@@ -175,6 +175,7 @@ class RunOptions:
     example: Any = None  # changecontrol.trust.Example: example mode
     review_only: bool = False  # envctl check: an unapproved state is reported, not refused
     program_root: Path | None = None  # the checked tree whose byte-identical program this one stands for
+    running_databases: tuple[RunningDatabase, ...] = ()  # databases the account already runs (default: none)
 
 
 class LocalStacks:
@@ -244,7 +245,8 @@ def run_stack(
         stack_outputs = LocalStacks(project_dir, stacks_dir, options)
     if isinstance(stack_outputs, LocalStacks):
         stack_outputs.prepare(_references(sf, project))
-    mocks = AwsMocks(sf.config.get("aws:region") or DEFAULT_REGION, stack_outputs, now=options.now)
+    mocks = AwsMocks(sf.config.get("aws:region") or DEFAULT_REGION, stack_outputs, now=options.now,
+                     running=options.running_databases)
     monitor = RecordingMonitor(mocks, stack, project)
     program = str(project_dir / "__main__.py")
     engine_log = _EngineLog(stack)

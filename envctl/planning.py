@@ -22,7 +22,13 @@ from typing import Any
 from changecontrol import digest as digests
 from changecontrol import layout
 from changecontrol.stackfiles import StackFileError, read_project
-from changecontrol.trust import OWN_ROOT, TrustRoot, load_chain, root_divergence, signers_in_force
+from changecontrol.trust import (
+    OWN_ROOT,
+    TrustRoot,
+    load_chain,
+    root_divergence,
+    signers_in_force,
+)
 
 from . import planhost
 from .offline import LocalStacks, StackRun, StackRunError

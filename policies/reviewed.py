@@ -86,6 +86,7 @@ REVIEWED: dict[str, Review] = {
     tokens.SECRET: judged_by("kms-own-keys", "secrets-customer-key", "change-stateful-protected", "change-resource-options"),
     tokens.SECRET_VERSION: no_rule("the secret's value; the secret (its key, its protection) is judged"),
     tokens.RANDOM_PASSWORD: no_rule("a generated value kept in the stack's encrypted state; no AWS resource"),
+    tokens.RANDOM_STRING: no_rule("the random part of a snapshot identifier, kept in the stack's state; no AWS resource"),
     # databases
     tokens.RDS_INSTANCE: judged_by("kms-own-keys", "rds-encrypted-cmk", "rds-not-public", "rds-backup-retention",
                                    "rds-multi-az-prod-main", "rds-copy-tags-to-snapshot", "rds-no-auto-minor-upgrade",

@@ -17,10 +17,15 @@ BEFORE = json.loads((Path(__file__).parent / "fixtures" / "urns-before-instance-
 # Inputs changed on purpose since the baseline, each with why; the URN and physical id still may not move.
 INTENDED_INPUT_CHANGES = {
     "-access-logs-policy": "issue 8: load-balancer log delivery narrowed to this account's AWSLogs/ path",
+    "-db": "issue 9: engine version policy (controlled: the pinned offered minor, an in-place minor upgrade from "
+           "16.4; uncontrolled: the major alone) and a unique final snapshot identifier (used only at deletion, "
+           "not a replacement)",
 }
 # Resources added on purpose since the baseline, by type, each with why.
 INTENDED_NEW_TYPES = {
     "aws:s3/bucketLogging:BucketLogging": "issue 8: server access logging of the documents and exchange buckets",
+    "random:index/randomString:RandomString": "issue 9: the random part of unique snapshot identifiers (final "
+                                              "snapshots; new published snapshots and copies)",
 }
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from components.naming import LB_NAME_LIMIT, Names, clone_source, environment_name, within
+from components.naming import (
+    LB_NAME_LIMIT,
+    SNAPSHOT_SUFFIX_LENGTH,
+    Names,
+    clone_source,
+    environment_name,
+    within,
+)
 from components.phases import Role
 from tests.conftest import SHIPPED
 
@@ -43,7 +50,9 @@ def test_a_clones_snapshot_copies_and_preprods_snapshots_are_named_by_the_module
     published = registered(shipped["preprod"], "aws:rds/snapshot:Snapshot", "dbSnapshotIdentifier")
     assert published == sorted(clone_source("acme").published_snapshot(n) for n in ("val-2026-11", "golive"))
     finals = registered(shipped["prod"], "aws:rds/instance:Instance", "finalSnapshotIdentifier")
-    assert finals == sorted(Names("acme-prod").final_snapshot(r) for r in (Role.MAIN, Role.TEST))
+    suffixes = [f.rsplit("-", 1)[1] for f in finals]
+    assert finals == sorted(Names("acme-prod").final_snapshot(r, s) for r, s in zip((Role.MAIN, Role.TEST), suffixes))
+    assert all(len(s) == SNAPSHOT_SUFFIX_LENGTH for s in suffixes) and len(set(suffixes)) == 2
 
 
 def test_environment_names():
