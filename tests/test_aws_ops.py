@@ -38,6 +38,9 @@ from tests.moto_server import REGION, MotoAws, aws, moto_endpoint  # noqa: F401 
 PROJECT = "clinspark-environments"
 CIDRS = {"preprod": "10.43.0.0/16", "val": "10.44.0.0/16", "prod": "10.45.0.0/16", "sandbox": "10.46.0.0/16"}
 SNAPSHOTS = [{"name": "val-2026-11", "purpose": "val"}, {"name": "golive", "purpose": "prod"}]
+# The minor the shipped controlled stacks pin (their stack files say it).
+PIN = yaml.safe_load((Path(__file__).parent.parent / "Pulumi.preprod.yaml").read_text())["config"][
+    f"{PROJECT}:engine_version"]
 
 # Documents of acme's Pre-PROD instance: key -> (content, content type, user metadata).
 DOCUMENTS = {
@@ -63,6 +66,7 @@ def stack_config(customer: str, phase: str, **extra: Any) -> dict[str, Any]:
     }
     if spec.controlled:
         config[f"{PROJECT}:change_record"] = f"ECR-{customer}-{phase}-0001"
+        config[f"{PROJECT}:engine_version"] = PIN
     if spec.disposable:
         config[f"{PROJECT}:expires_on"] = (TODAY + timedelta(days=30)).isoformat()
     config.update({f"{PROJECT}:{k}": v for k, v in extra.items()})
@@ -78,17 +82,21 @@ def preprod_config(customer: str = "acme") -> dict[str, Any]:
     return stack_config(customer, "preprod", snapshots=SNAPSHOTS)
 
 
-def clone_config(customer: str, phase: str, snapshot: str, source: str) -> dict[str, Any]:
-    return stack_config(customer, phase, clone_from={"stack": f"clinspark/{PROJECT}/{source}", "snapshot": snapshot})
+def clone_config(customer: str, phase: str, snapshot: str, source: str, **clone: Any) -> dict[str, Any]:
+    return stack_config(customer, phase, clone_from={"stack": f"clinspark/{PROJECT}/{source}", "snapshot": snapshot,
+                                                     **clone})
 
 
 def preprod(customer: str = "acme") -> StackSettings:
     return settings("preprod" if customer == "acme" else f"{customer}-preprod", preprod_config(customer))
 
 
-def val(customer: str = "acme", snapshot: str = "val-2026-11") -> StackSettings:
+def val(customer: str = "acme", snapshot: str = "val-2026-11", *, pin: str | None = None, **clone: Any) -> StackSettings:
     source = "preprod" if customer == "acme" else f"{customer}-preprod"
-    return settings("val" if customer == "acme" else f"{customer}-val", clone_config(customer, "val", snapshot, source))
+    config = clone_config(customer, "val", snapshot, source, **clone)
+    if pin:
+        config[f"{PROJECT}:engine_version"] = pin
+    return settings("val" if customer == "acme" else f"{customer}-val", config)
 
 
 def prod(snapshot: str = "golive") -> StackSettings:
@@ -105,23 +113,25 @@ def instance_key(aws: MotoAws, settings_: StackSettings, role: Role) -> str:
     return arn
 
 
-def preprod_database(aws: MotoAws, customer: str = "acme", *, encrypted: bool = True) -> str:
-    """Pre-PROD's PostgreSQL database, named the way Pulumi names it."""
+def preprod_database(aws: MotoAws, customer: str = "acme", *, encrypted: bool = True, version: str = PIN) -> str:
+    """Pre-PROD's PostgreSQL database, named the way Pulumi names it, running `version`."""
     identifier = f"{customer}-preprod-single-db-1a2b3c4"
     extra = {"KmsKeyId": instance_key(aws, preprod(customer), Role.SINGLE)} if encrypted else {}
     aws.client("rds").create_db_instance(
-        DBInstanceIdentifier=identifier, Engine="postgres", EngineVersion="16.4", DBInstanceClass="db.t4g.large",
+        DBInstanceIdentifier=identifier, Engine="postgres", EngineVersion=version, DBInstanceClass="db.t4g.large",
         AllocatedStorage=50, MasterUsername="edc_admin", MasterUserPassword="not-a-real-password-1",
         StorageEncrypted=encrypted, **extra,
     )
     return identifier
 
 
-def publish_snapshot(aws: MotoAws, name: str, purpose: str, database: str, **tags: str) -> str:
-    """A snapshot as Pre-PROD's stack publishes it (components/clone.py), with optional wrong tags."""
+def publish_snapshot(aws: MotoAws, name: str, purpose: str, database: str, suffix: str | None = "k3v9x2q7",
+                     **tags: str) -> str:
+    """A snapshot as Pre-PROD's stack publishes it (components/clone.py): its identifier ends in a random part
+    (`suffix`; None: a snapshot taken before identifiers were unique), with optional wrong tags."""
     source = preprod()
     wanted = {**source.tags_for(Role.SINGLE), "snapshot": name, "snapshot-purpose": purpose, **tags}
-    identifier = f"{source.env_name}-{name}"
+    identifier = source.names.published_snapshot(name, suffix)
     aws.client("rds").create_db_snapshot(
         DBSnapshotIdentifier=identifier, DBInstanceIdentifier=database,
         Tags=[{"Key": k, "Value": v} for k, v in wanted.items()],
@@ -175,12 +185,11 @@ def test_a_val_clone_of_a_good_preprod_snapshot_passes_every_check(aws: MotoAws,
     report = clone_check(api, val())
 
     assert report.passed, render_clone_check(report)
-    assert report.snapshot_identifier == "acme-preprod-val-2026-11"
+    assert report.snapshot_identifier == "acme-preprod-val-2026-11-k3v9x2q7"  # found by its tags, not rebuilt
     # VAL restores both instances: each gets its own copy and its own key checked.
     assert {r.name for r in report.rows} >= {
-        "main: copy acme-val-main-from-val-2026-11 can be made",
-        "test: copy acme-val-test-from-val-2026-11 can be made",
-        "main: its own key usable", "test: its own key usable",
+        "main: copy can be made", "test: copy can be made", "main: its own key usable", "test: its own key usable",
+        "engine version restorable",
     }
     assert datetime.fromisoformat(report.checked_at) == NOW  # the one clock, injected
     text = render_clone_check(report)
@@ -195,7 +204,7 @@ def test_promoting_prod_checks_the_golive_snapshot_for_prod_main_only(aws: MotoA
 
     assert report.passed, render_clone_check(report)
     assert not [r for r in report.rows if r.name.startswith("test:")]  # PROD test is never restored
-    assert row(report, "main: copy").name == "main: copy acme-prod-main-from-golive can be made"
+    assert row(report, "main: copy").name == "main: copy can be made"
 
 
 def test_a_missing_snapshot_fails_and_says_how_to_take_it(aws: MotoAws, api: AwsClients) -> None:
@@ -206,7 +215,7 @@ def test_a_missing_snapshot_fails_and_says_how_to_take_it(aws: MotoAws, api: Aws
     assert not report.passed
     missing = row(report, "snapshot exists")
     assert not missing.passed
-    assert "acme-preprod-val-2026-11" in missing.detail
+    assert "acme-preprod-val-2026-11-*" in missing.detail
     assert missing.remedy == (
         "take the snapshot in Pre-PROD: add {name: val-2026-11, purpose: val} to clinspark-environments:snapshots "
         "in Pulumi.preprod.yaml, draft an ECR, pulumi up -s preprod"
@@ -260,18 +269,65 @@ def test_an_existing_copy_passes_only_if_it_is_a_copy_of_the_same_snapshot(
     aws: MotoAws, api: AwsClients
 ) -> None:
     database = preprod_database(aws)
-    source = publish_snapshot(aws, "val-2026-11", "val", database)
-    older = publish_snapshot(aws, "val-2026-10", "val", database)
+    source = publish_snapshot(aws, "val-2026-11", "val", database, suffix=None)
+    older = publish_snapshot(aws, "val-2026-10", "val", database, suffix=None)
     rds = aws.client("rds")
     rds.copy_db_snapshot(SourceDBSnapshotIdentifier=source, TargetDBSnapshotIdentifier="acme-val-main-from-val-2026-11")
     rds.copy_db_snapshot(SourceDBSnapshotIdentifier=older, TargetDBSnapshotIdentifier="acme-val-test-from-val-2026-11")
+    pinned = {"main": "acme-val-main-from-val-2026-11", "test": "acme-val-test-from-val-2026-11"}
 
-    report = clone_check(api, val())
+    report = clone_check(api, val(copies=pinned))  # copies made before identifiers were unique, pinned
 
     assert row(report, "main: copy").passed
     stale = row(report, "test: copy")
     assert not stale.passed
     assert "aws rds delete-db-snapshot --db-snapshot-identifier acme-val-test-from-val-2026-11" in (stale.remedy or "")
+
+
+def test_a_snapshot_newer_than_the_targets_pin_fails_as_a_downgrade(aws: MotoAws, api: AwsClients) -> None:
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws, version="16.13"))
+
+    report = clone_check(api, val())
+
+    assert [r.name for r in report.failures] == ["engine version restorable"]
+    failed = report.failures[0]
+    assert f"postgres 16.13, newer than val's pin {PIN}" in failed.detail and "downgrade" in failed.detail
+    assert "move clinspark-environments:engine_version to 16.13" in (failed.remedy or "")
+
+
+def test_a_snapshot_older_than_the_pin_is_restored_and_upgraded(aws: MotoAws, api: AwsClients) -> None:
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws, version="16.10"))
+
+    report = clone_check(api, val())
+
+    assert report.passed, render_clone_check(report)
+    assert row(report, "engine version restorable").detail == f"postgres 16.10; val asks for {PIN}"
+
+
+def test_a_snapshot_of_another_major_fails(aws: MotoAws, api: AwsClients) -> None:
+    publish_snapshot(aws, "val-2026-11", "val", preprod_database(aws, version="15.8"))
+
+    report = clone_check(api, val())
+
+    assert [r.name for r in report.failures] == ["engine version restorable"]
+    assert "another major than 16" in report.failures[0].detail
+
+
+def test_two_snapshots_tagged_with_the_same_name_are_ambiguous_and_a_pinned_arn_decides(
+    aws: MotoAws, api: AwsClients
+) -> None:
+    database = preprod_database(aws)
+    first = publish_snapshot(aws, "val-2026-11", "val", database, suffix="aaaa1111")
+    publish_snapshot(aws, "val-2026-11", "val", database, suffix="bbbb2222")
+
+    ambiguous = row(clone_check(api, val()), "snapshot exists")
+    assert not ambiguous.passed and "2 snapshots" in ambiguous.detail and first in ambiguous.detail
+    assert "clone_from.snapshot_arn" in (ambiguous.remedy or "")
+
+    arn = aws.client("rds").describe_db_snapshots(DBSnapshotIdentifier=first)["DBSnapshots"][0]["DBSnapshotArn"]
+    pinned = clone_check(api, val(snapshot_arn=arn, allocated_storage=50))
+    assert pinned.passed, render_clone_check(pinned)
+    assert pinned.snapshot_identifier == first
 
 
 def test_a_disabled_preprod_key_fails(aws: MotoAws, api: AwsClients) -> None:

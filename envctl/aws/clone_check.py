@@ -1,9 +1,10 @@
 """clone-check: before `pulumi up` of a VAL or PROD stack, may it clone its Pre-PROD snapshot?
 
 Is the snapshot the stack clones from there, usable, encrypted, this customer's, taken for this
-phase, and can each restored instance make its own copy of it? Names are the Pulumi program's
-(:mod:`components.naming`): Pre-PROD's snapshot N is published as ``<customer>-preprod-N``; the
-instance ``<env>-<role>`` copies it under its own key. The report is rendered by :mod:`.render`.
+phase, of an engine version the stack may restore, and can each restored instance make its own copy
+of it? The snapshot is found by the ARN the stack pinned, or else among the customer's Pre-PROD
+snapshots (:mod:`components.naming` gives their prefix) by its `snapshot` tag: its identifier ends in a
+random part, never rebuilt here. The report is rendered by :mod:`.render`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from components import naming
+from components import engines, naming
 from components.naming import Names
-from components.phases import CLONE_SOURCE_PHASE, Role
+from components.phases import CLONE_SOURCE_PHASE, DATABASE_ENGINE, Role
 from components.settings import MANAGED_BY, StackSettings
 
 from .session import AwsClients, as_clients, error_code
@@ -39,17 +40,17 @@ WAITING_STATES = ("creating", "copying", "pending")
 # --- names, from the one naming module ------------------------------------------------------------
 
 
-def source_snapshot_identifier(target: StackSettings) -> str:
-    """The DB snapshot that Pre-PROD published under the name the VAL or PROD stack clones from."""
+def source_snapshot_prefix(target: StackSettings) -> str:
+    """What every snapshot the customer's Pre-PROD publishes starts with."""
     require_clone_target(target)
-    assert target.clone_from is not None and target.customer is not None
-    return naming.clone_source(target.customer).published_snapshot(target.clone_from.snapshot)
+    assert target.customer is not None
+    return naming.clone_source(target.customer).published_snapshot_prefix
 
 
-def copy_identifier(target: StackSettings, role: Role) -> str:
-    """The restored instance's own copy of the Pre-PROD snapshot."""
+def copy_identifier(target: StackSettings, role: Role) -> str | None:
+    """The restored instance's own copy, where the stack pinned it (new copies get a unique identifier)."""
     assert target.clone_from is not None
-    return target.names.snapshot_copy(role, target.clone_from.snapshot)
+    return target.clone_from.copies.get(role)
 
 
 def key_alias(settings: StackSettings, role: Role) -> str:
@@ -120,14 +121,17 @@ def clone_check(
     region = aws.region_for(target.region)
     rds, kms = aws.client("rds", target.region), aws.client("kms", target.region)
     checked_at = utc_stamp(now)
-    identifier = source_snapshot_identifier(target)
-    snapshot = _describe_snapshot(rds, identifier)
-    rows = [_exists_row(target, identifier, region, snapshot)]
+    found = _find_snapshot(rds, target)
+    snapshot = found[0] if len(found) == 1 else None
+    identifier = snapshot["DBSnapshotIdentifier"] if snapshot else (target.clone_from.snapshot_arn or "").split(
+        ":snapshot:")[-1] or f"{source_snapshot_prefix(target)}{target.clone_from.snapshot}-*"
+    rows = [_exists_row(target, identifier, region, snapshot, [s["DBSnapshotIdentifier"] for s in found])]
     if snapshot is not None:
         tags = _snapshot_tags(rds, snapshot)
         rows += [
             _available_row(target, snapshot, region),
             _encrypted_row(target, snapshot),
+            _engine_version_row(target, snapshot),
             _customer_row(target, snapshot, tags),
             _source_database_row(target, snapshot, tags),
             _published_row(target, tags),
@@ -143,6 +147,22 @@ def clone_check(
         snapshot=target.clone_from.snapshot, snapshot_identifier=identifier, region=region, checked_at=checked_at,
         rows=tuple(rows),
     )
+
+
+def _find_snapshot(rds: Any, target: StackSettings) -> list[dict[str, Any]]:
+    """The snapshot the stack clones from: the pinned ARN's, or the customer's Pre-PROD snapshot tagged with
+    its name (more than one is ambiguous, and reported so)."""
+    assert target.clone_from is not None
+    if target.clone_from.snapshot_arn:
+        found = _describe_snapshot(rds, target.clone_from.snapshot_arn.split(":snapshot:", 1)[1])
+        return [found] if found else []
+    prefix, name = source_snapshot_prefix(target), target.clone_from.snapshot
+    matches = []
+    for page in rds.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual"):
+        for snap in page["DBSnapshots"]:
+            if snap["DBSnapshotIdentifier"].startswith(prefix) and _snapshot_tags(rds, snap).get("snapshot") == name:
+                matches.append(snap)
+    return matches
 
 
 def _describe_snapshot(rds: Any, identifier: str) -> dict[str, Any] | None:
@@ -185,11 +205,19 @@ def _stop_foreign(target: StackSettings, identifier: str) -> str:
 
 
 def _exists_row(
-    target: StackSettings, identifier: str, region: str, snapshot: dict[str, Any] | None
+    target: StackSettings, identifier: str, region: str, snapshot: dict[str, Any] | None, found: list[str]
 ) -> CheckRow:
     assert target.clone_from is not None
     if snapshot is not None:
         return CheckRow("snapshot exists", True, f"{identifier} found in {region}")
+    if len(found) > 1:
+        return CheckRow(
+            "snapshot exists", False,
+            f"{len(found)} snapshots of {target.customer}'s {words(CLONE_SOURCE_PHASE)} are tagged "
+            f"snapshot={target.clone_from.snapshot}: {', '.join(sorted(found))}",
+            f"pin the one to clone: set {target.project}:clone_from.snapshot_arn (and allocated_storage) to the ARN "
+            f"{target.clone_from.stack_name} exports for '{target.clone_from.snapshot}' in Pulumi.{target.stack}.yaml",
+        )
     return CheckRow(
         "snapshot exists", False,
         f"no DB snapshot {identifier} in {region}: {target.clone_from.stack} has not published "
@@ -225,6 +253,27 @@ def _encrypted_row(target: StackSettings, snapshot: dict[str, Any]) -> CheckRow:
         f"pulumi preview -s {target.clone_from.stack_name} shows the drift), fix it through an ECR and take a new "
         "snapshot",
     )
+
+
+def _engine_version_row(target: StackSettings, snapshot: dict[str, Any]) -> CheckRow:
+    """A restore never asks for a downgrade nor another major: RDS restores the snapshot at its own version and
+    the program then asks for the stack's pin."""
+    name = "engine version restorable"
+    version = str(snapshot.get("EngineVersion") or "")
+    pin = target.engine_version or DATABASE_ENGINE.major
+    if not version:
+        return CheckRow(name, False, "the snapshot reports no engine version", _take_snapshot(target, f"{target.phase}-<date>"))
+    if engines.major_of(version) != DATABASE_ENGINE.major:
+        return CheckRow(
+            name, False, f"{DATABASE_ENGINE.engine} {version}: another major than {DATABASE_ENGINE.major}, which the "
+            "phase catalog pins", f"do not clone it; {_take_snapshot(target, f'{target.phase}-<date>')}")
+    if target.engine_version and engines.is_newer(version, pin):
+        return CheckRow(
+            name, False, f"{DATABASE_ENGINE.engine} {version}, newer than {target.stack}'s pin {pin}: the restore "
+            f"would ask RDS for a downgrade",
+            f"move {target.project}:engine_version to {version} (or a newer offered version) in "
+            f"Pulumi.{target.stack}.yaml through an ECR, then run envctl clone-check {target.stack} again")
+    return CheckRow(name, True, f"{DATABASE_ENGINE.engine} {version}; {target.stack} asks for {pin}")
 
 
 def _customer_row(target: StackSettings, snapshot: dict[str, Any], tags: dict[str, str]) -> CheckRow:
@@ -332,6 +381,10 @@ def _same_source(copy: dict[str, Any], source: dict[str, Any]) -> bool:
 
 def _copy_row(rds: Any, target: StackSettings, role: Role, source: dict[str, Any], region: str) -> CheckRow:
     identifier = copy_identifier(target, role)
+    if identifier is None:
+        return CheckRow(f"{role.value}: copy can be made", True,
+                        f"pulumi up -s {target.stack} copies the snapshot under {key_alias(target, role)}, with an "
+                        "identifier of its own that ends in a random part (nothing to collide with)")
     name = f"{role.value}: copy {identifier} can be made"
     existing = _describe_snapshot(rds, identifier)
     taken = existing and (existing.get("OriginalSnapshotCreateTime") or existing.get("SnapshotCreateTime"))
