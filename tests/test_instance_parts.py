@@ -17,6 +17,7 @@ BEFORE = json.loads((Path(__file__).parent / "fixtures" / "urns-before-instance-
 # Inputs changed on purpose since the baseline, each with why; the URN and physical id still may not move.
 INTENDED_INPUT_CHANGES = {
     "-access-logs-policy": "issue 8: load-balancer log delivery narrowed to this account's AWSLogs/ path",
+    "-service": "issue 9: the ECS service waits for steady state, with a health-check grace period (updated in place)",
 }
 # Resources added on purpose since the baseline, by type, each with why.
 INTENDED_NEW_TYPES = {
