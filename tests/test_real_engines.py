@@ -11,12 +11,7 @@ import pytest
 from components import tokens
 from components.application import HEALTH_CHECK_GRACE_SECONDS
 from components.naming import (
-    FIRST_LOAD_BALANCER,
-    FIRST_TARGET_GROUP,
-    LB_NAME_LIMIT,
-    TARGET_GROUP_VPC,
     Names,
-    replacement_digest,
 )
 from components.phases import Role
 from envctl.offline import StackRunError, run_stack
@@ -85,25 +80,6 @@ def test_a_certificate_is_replaced_create_before_delete(shipped, stack):
 # --------------------------------------------------------------------------------------------
 # Names that survive replacement
 # --------------------------------------------------------------------------------------------
-def test_the_first_generation_keeps_todays_names_and_any_forcing_change_gets_a_new_one():
-    names = Names("acme-prod")
-    assert names.load_balancer(Role.MAIN) == names.load_balancer(Role.MAIN, FIRST_LOAD_BALANCER) == "acme-prod-main-lb"
-    assert names.target_group(Role.MAIN, {**FIRST_TARGET_GROUP, TARGET_GROUP_VPC: "10.46.0.0/16"}) == "acme-prod-main-tg"
-    internal = names.load_balancer(Role.MAIN, {**FIRST_LOAD_BALANCER, "internal": True})
-    assert internal == "acme-prod-main-lb-" + replacement_digest({**FIRST_LOAD_BALANCER, "internal": True})
-    other_port = {**FIRST_TARGET_GROUP, "port": 8443, TARGET_GROUP_VPC: "10.46.0.0/16"}
-    moved = {**other_port, TARGET_GROUP_VPC: "10.47.0.0/16"}
-    assert len({names.target_group(Role.MAIN, other_port), names.target_group(Role.MAIN, moved),
-                names.target_group(Role.MAIN)}) == 3  # a new port, then a new VPC: each replacement a new name
-
-
-def test_a_replacement_name_fits_aws_and_differs_per_role_and_environment():
-    long = Names("averyveryverylongcustomer-migration")
-    forcing = {**FIRST_LOAD_BALANCER, "internal": True}
-    made = {long.load_balancer(r, forcing) for r in Role} | {Names("acme-sandbox").load_balancer(Role.MAIN, forcing)}
-    assert len(made) == 4 and all(len(n) <= LB_NAME_LIMIT and not n.endswith("-") for n in made)
-
-
 @pytest.mark.parametrize("stack", SHIPPED)
 def test_the_shipped_load_balancers_and_target_groups_keep_their_names(shipped, stack):
     run = shipped[stack]
