@@ -138,9 +138,13 @@ class Application(pulumi.ComponentResource):
                                    "assign_public_ip": False},
             load_balancers=[{"target_group_arn": args.target_group_arn, "container_name": "edc",
                              "container_port": APP_PORT}],
-            deployment_circuit_breaker={"enable": True, "rollback": True},
             # A green `up` means the release runs and is healthy: the engine waits until the deployment is
-            # steady (every task running and healthy behind the target group), and fails when it is not.
+            # steady (every task running and healthy behind the target group), and fails when it is not. The
+            # circuit breaker stops a failing deployment but does not roll it back: after a rollback the service
+            # is steady again on the old release, and the wait would report success (an open provider issue,
+            # hashicorp/terraform-provider-aws#20858). Stopped, the old tasks keep serving (a rolling update
+            # keeps them until new ones are healthy), the service never becomes steady and the `up` fails.
+            deployment_circuit_breaker={"enable": True, "rollback": False},
             wait_for_steady_state=True, health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS,
             tags=tags, opts=pulumi.ResourceOptions(parent=self, aliases=was, depends_on=list(args.ready_after)),
         )
