@@ -13,7 +13,13 @@ from . import tokens
 from .https_entry import APP_PORT
 from .naming import Names
 from .phases import Role, Size
-from .refs import Account, ExchangeRefs
+from .refs import Account, ExchangeRefs, Lifecycle
+
+# How long ECS ignores the load balancer's health checks after a task starts. The application migrates its
+# schema and warms its caches before /health answers 200; a task killed for being unhealthy during that
+# time would never start. An assumption until a start is measured on a real database: five minutes, well
+# above the target group's first verdict (2 healthy checks 30 s apart) and the image pull.
+HEALTH_CHECK_GRACE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class ApplicationArgs:
     database_address: pulumi.Input[str]
     database_secret_arn: pulumi.Input[str]
     target_group_arn: pulumi.Input[str]
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
     ready_after: Sequence[pulumi.Resource] = ()  # what must exist before the service starts (listener, credentials)
     exchange: ExchangeRefs | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -58,9 +65,13 @@ class Application(pulumi.ComponentResource):
         was = [pulumi.Alias(parent=opts.parent if opts else None)]
         child = pulumi.ResourceOptions(parent=self, aliases=was)
 
+        # The logs are evidence in a controlled phase: protected like its data, and kept (with the key, see
+        # instance.kms_key) when the stack is destroyed, for the phase's retention.
+        life = args.lifecycle
         log_group = aws.cloudwatch.LogGroup(
             f"{base}-logs", name=names.log_group(role), retention_in_days=args.log_retention_days,
-            kms_key_id=args.key_arn, tags=tags, opts=child,
+            kms_key_id=args.key_arn, tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, aliases=was, protect=life.protected, retain_on_delete=life.keep_logs),
         )
         execution_role = aws.iam.Role(f"{base}-execution", assume_role_policy=_assume("ecs-tasks.amazonaws.com"),
                                       tags=tags, opts=child)
@@ -127,7 +138,14 @@ class Application(pulumi.ComponentResource):
                                    "assign_public_ip": False},
             load_balancers=[{"target_group_arn": args.target_group_arn, "container_name": "edc",
                              "container_port": APP_PORT}],
-            deployment_circuit_breaker={"enable": True, "rollback": True},
+            # A green `up` means the release runs and is healthy: the engine waits until the deployment is
+            # steady (every task running and healthy behind the target group), and fails when it is not. The
+            # circuit breaker stops a failing deployment but does not roll it back: after a rollback the service
+            # is steady again on the old release, and the wait would report success (an open provider issue,
+            # hashicorp/terraform-provider-aws#20858). Stopped, the old tasks keep serving (a rolling update
+            # keeps them until new ones are healthy), the service never becomes steady and the `up` fails.
+            deployment_circuit_breaker={"enable": True, "rollback": False},
+            wait_for_steady_state=True, health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS,
             tags=tags, opts=pulumi.ResourceOptions(parent=self, aliases=was, depends_on=list(args.ready_after)),
         )
         self.register_outputs({"taskRoleArn": task_role.arn, "logGroup": log_group.name})

@@ -17,6 +17,7 @@ from .network import Network, NetworkArgs
 from .pair import InstancePair, InstancePairArgs
 from .phases import Phase, Role, Topology
 from .refs import Account, Lifecycle, NetworkRefs
+from .regions import elb_log_account
 from .settings import NetworkSettings
 from .storage import SecureBucket, SecureBucketArgs
 
@@ -51,18 +52,19 @@ class EnvironmentArgs:
                              f"not {', '.join(sorted(r.value for r in self.instances))}")
 
 
-def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str], log_prefix: str):
+def _log_delivery(account: Account, elb_account_arn: pulumi.Output[str] | None, log_prefix: str):
     """Bucket-policy statements that let the load balancers and VPC flow logs deliver logs.
 
     Each grant reaches only this account's own log path: the regional ELB account (which every customer's
-    load balancers in the region use) and the ELB log-delivery service may write only under
-    `<this environment's prefix>/<role>/AWSLogs/<this account>/`, the service only for this account."""
+    load balancers in the region use; regions launched before August 2022 only) and the ELB log-delivery
+    service may write only under `<this environment's prefix>/<role>/AWSLogs/<this account>/`, the service
+    only for this account. Where the region has no ELB account (`elb_account_arn` None), the service alone."""
 
     def statements(bucket_arn: pulumi.Output[str]):
-        return pulumi.Output.all(bucket_arn, account.account_id, elb_account_arn).apply(
-            lambda v: [
+        return pulumi.Output.all(bucket_arn, account.account_id, elb_account_arn or "").apply(
+            lambda v: ([
                 {"Sid": "LoadBalancerAccessLogs", "Effect": "Allow", "Principal": {"AWS": v[2]},
-                 "Action": "s3:PutObject", "Resource": f"{v[0]}/{log_prefix}/*/AWSLogs/{v[1]}/*"},
+                 "Action": "s3:PutObject", "Resource": f"{v[0]}/{log_prefix}/*/AWSLogs/{v[1]}/*"}] if v[2] else []) + [
                 {"Sid": "LoadBalancerLogDelivery", "Effect": "Allow",
                  "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
                  "Action": "s3:PutObject", "Resource": f"{v[0]}/{log_prefix}/*/AWSLogs/{v[1]}/*",
@@ -105,7 +107,9 @@ class Environment(pulumi.ComponentResource):
                 lambda a: f"{a}.dkr.ecr.{region}.amazonaws.com/clinspark/edc"
             ),
         )
-        elb_account = aws.elb.get_service_account_output(opts=invoke).arn
+        # Regions launched from August 2022 have no ELB log account (get_service_account fails there): the
+        # log-delivery service principal alone writes the load balancers' logs (components.regions).
+        elb_account = aws.elb.get_service_account_output(opts=invoke).arn if elb_log_account(region) else None
 
         # Logs that AWS services deliver (load balancer access logs, VPC flow logs). They accept
         # SSE-S3 only; the bucket keeps them as long as the phase keeps its logs.
@@ -118,11 +122,12 @@ class Environment(pulumi.ComponentResource):
         )
         network = Network(
             f"{name}-network",
-            NetworkArgs(settings=args.network, tags=tags, high_availability=bool(phase.multi_az_roles),
+            NetworkArgs(settings=args.network, region=region, tags=tags, high_availability=bool(phase.multi_az_roles),
                         flow_log_bucket_arn=logs.arn),
             opts=child,
         )
-        refs = NetworkRefs(network.vpc_id, network.private_subnet_ids, network.public_subnet_ids)
+        refs = NetworkRefs(network.vpc_id, network.private_subnet_ids, network.public_subnet_ids,
+                           origin=args.network.vpc_id or args.network.cidr or "")
         each = {role: InstanceArgs(spec=spec, account=account, network=refs, logs_bucket_name=logs.bucket_name)
                 for role, spec in args.instances.items()}
 

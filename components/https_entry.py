@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import tokens
-from .naming import Names
+from .naming import TARGET_GROUP_VPC, Names
 from .phases import Role
 
 APP_PORT = 8080
@@ -27,6 +27,7 @@ class HttpsEntryArgs:
     hostname: str
     zone_id: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
+    vpc_origin: str  # what the stack's settings say of the VPC (its cidr, or an existing vpc_id): in the TG's name
     public_subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
     logs_bucket_name: pulumi.Input[str]
@@ -44,8 +45,13 @@ class HttpsEntry(pulumi.ComponentResource):
         was = [pulumi.Alias(parent=opts.parent if opts else None)]
         child = pulumi.ResourceOptions(parent=self, aliases=was)
 
+        # The inputs that force a replacement are in the names (components.naming: names that survive
+        # replacement). A new target group is created, the listener and the service move to it in place, and
+        # the old one is deleted last: the engine's default order, which nothing here overrides.
+        lb_forcing = {"internal": False, "load_balancer_type": "application"}
+        tg_forcing = {"port": APP_PORT, "protocol": "HTTP", "target_type": "ip"}
         lb = aws.lb.LoadBalancer(
-            f"{base}-lb", name=names.load_balancer(role), load_balancer_type="application", internal=False,
+            f"{base}-lb", name=names.load_balancer(role, lb_forcing), **lb_forcing,
             subnets=list(args.public_subnet_ids), security_groups=[args.security_group_id],
             drop_invalid_header_fields=True, desync_mitigation_mode="strictest",
             enable_deletion_protection=args.deletion_protection,
@@ -53,13 +59,16 @@ class HttpsEntry(pulumi.ComponentResource):
             tags=tags, opts=child,
         )
         target = aws.lb.TargetGroup(
-            f"{base}-tg", name=names.target_group(role), port=APP_PORT, protocol="HTTP", target_type="ip",
-            vpc_id=args.vpc_id,
+            f"{base}-tg", name=names.target_group(role, {**tg_forcing, TARGET_GROUP_VPC: args.vpc_origin}),
+            **tg_forcing, vpc_id=args.vpc_id,
             health_check={"path": "/health", "matcher": "200", "healthy_threshold": 2, "unhealthy_threshold": 3},
             tags=tags, opts=child,
         )
+        # Created before the old one is deleted (the engine's default): ACM issues several certificates for one
+        # name, and the HTTPS listener moves to the new one before the old one goes. Deleting first would fail:
+        # ACM refuses to delete a certificate a listener still uses (ResourceInUseException).
         cert = aws.acm.Certificate(f"{base}-cert", domain_name=args.hostname, validation_method="DNS", tags=tags,
-                                   opts=pulumi.ResourceOptions(parent=self, aliases=was, delete_before_replace=True))
+                                   opts=child)
         option = cert.domain_validation_options[0]
         validation_record = aws.route53.Record(
             f"{base}-cert-validation", zone_id=args.zone_id, name=option.resource_record_name,

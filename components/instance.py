@@ -93,8 +93,8 @@ def kms_key(name: str, description: str, lifecycle: Lifecycle, account: Account,
             parent) -> aws.kms.Key:
     """A customer key with rotation on; the longest deletion window unless the stack is destroyable.
 
-    Where databases leave a final snapshot, the key outlives the stack: the snapshot is encrypted
-    under it, and a deleted key would make the snapshot unreadable."""
+    Where databases leave a final snapshot or the logs are kept, the key outlives the stack: the snapshot and
+    the log groups are encrypted under it, and a deleted key would make them unreadable."""
     key = aws.kms.Key(
         name,
         description=description,
@@ -104,7 +104,8 @@ def kms_key(name: str, description: str, lifecycle: Lifecycle, account: Account,
             lambda v: key_policy(v[0], v[1], account.region)
         ),
         tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent, protect=lifecycle.protected, retain_on_delete=lifecycle.final_snapshot),
+        opts=pulumi.ResourceOptions(parent=parent, protect=lifecycle.protected,
+                                    retain_on_delete=lifecycle.final_snapshot or lifecycle.keep_logs),
     )
     aws.kms.Alias(f"{name}-alias", name=Names.key_alias(name), target_key_id=key.key_id,
                   opts=pulumi.ResourceOptions(parent=parent))
@@ -180,7 +181,7 @@ class Instance(pulumi.ComponentResource):
         entry = HttpsEntry(
             f"{name}-https-entry",
             HttpsEntryArgs(instance_name=name, names=spec.names, role=role, hostname=spec.hostname,
-                           zone_id=acct.zone_id, vpc_id=net.vpc_id, public_subnet_ids=net.public_subnet_ids,
+                           zone_id=acct.zone_id, vpc_id=net.vpc_id, vpc_origin=net.origin, public_subnet_ids=net.public_subnet_ids,
                            security_group_id=lb_sg.id, logs_bucket_name=args.logs_bucket_name, tags=tags,
                            deletion_protection=not life.destroyable),
             opts=child,
@@ -192,7 +193,7 @@ class Instance(pulumi.ComponentResource):
                             security_group_id=app_sg.id, log_retention_days=spec.log_retention_days,
                             documents_bucket_arn=documents.arn, documents_bucket_name=documents.bucket_name,
                             database_address=database.address, database_secret_arn=database.secret_arn,
-                            target_group_arn=entry.target_group_arn,
+                            target_group_arn=entry.target_group_arn, lifecycle=life,
                             ready_after=(entry.https_listener, database.credentials),
                             exchange=args.exchange, tags=tags),
             opts=child,

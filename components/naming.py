@@ -11,7 +11,9 @@ An environment's name is `<customer>-<phase>`, or the stack's name when it serve
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .phases import CLONE_SOURCE_PHASE, Role
@@ -21,6 +23,8 @@ LOG_GROUP_PREFIX = "/clinspark/"
 LB_NAME_LIMIT = 32  # load balancers and target groups
 IAM_ROLE_LIMIT = 64
 SNAPSHOT_ID_LIMIT = 255
+ACM_DOMAIN_LIMIT = 64  # ACM takes at most 64 characters in a certificate's domain name (its first, the CN)
+TAG_LIMIT = 50  # user tags per resource, every service the program uses
 
 
 def environment_name(customer: str | None, phase: str, stack: str) -> str:
@@ -43,6 +47,35 @@ def unique(base: str, suffix: str | None) -> str:
     if suffix is None:
         return base[:SNAPSHOT_ID_LIMIT]
     return f"{base[: SNAPSHOT_ID_LIMIT - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+
+def replacement_digest(forcing: Mapping[str, object]) -> str:
+    """A short digest of the inputs that force AWS to replace a resource: a replacement gets another name."""
+    text = json.dumps(dict(forcing), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+# Names that survive replacement. The engine creates a replacement before it deletes the old resource, so an
+# explicit name that stayed the same would collide with itself (AWS refuses a second load balancer or target
+# group of one name). A load balancer's and a target group's name therefore carry a digest of every input that
+# forces their replacement (terraform-provider-aws, internal/service/elbv2: ForceNew): a change of any of them
+# is a new name. The inputs every load balancer and target group were created with before names carried a
+# digest (the first generation) keep the plain name, so no deployed one is renamed: renaming a load balancer
+# replaces it, and the deletion protection of a controlled stack's load balancer would stop the `up` at the
+# delete. A first-generation target group's name does not carry its VPC (README, "Names that survive
+# replacement").
+FIRST_LOAD_BALANCER: Mapping[str, object] = {"internal": False, "load_balancer_type": "application"}
+FIRST_TARGET_GROUP: Mapping[str, object] = {"port": 8080, "protocol": "HTTP", "target_type": "ip"}
+TARGET_GROUP_VPC = "vpc_id"  # the target group's VPC, as the stack's network settings name it (cidr or vpc_id)
+
+
+def replaceable(base: str, forcing: Mapping[str, object], first: Mapping[str, object], limit: int,
+                beside_first: tuple[str, ...] = ()) -> str:
+    """`base` for the first generation's forcing inputs (those in `beside_first` aside), else `base` and the
+    digest of all of them; cut to `limit` (components.naming.within)."""
+    if {k: v for k, v in forcing.items() if k not in beside_first} == dict(first):
+        return within(base, limit)
+    return within(f"{base}-{replacement_digest(forcing)}", limit)
 
 
 SERVER_ACCESS_LOG_ROOT = "s3"  # prefix of every bucket's server access logs in the access-logs bucket
@@ -78,11 +111,15 @@ class Names:
         """Named before it exists: the pair's exchange bucket policy grants it."""
         return f"{self.instance(role)}-task"[:IAM_ROLE_LIMIT]
 
-    def load_balancer(self, role: Role) -> str:
-        return within(f"{self.instance(role)}-lb", LB_NAME_LIMIT)
+    def load_balancer(self, role: Role, forcing: Mapping[str, object] = FIRST_LOAD_BALANCER) -> str:
+        """`forcing`: the load balancer's inputs that force its replacement (internal, load_balancer_type)."""
+        return replaceable(f"{self.instance(role)}-lb", forcing, FIRST_LOAD_BALANCER, LB_NAME_LIMIT)
 
-    def target_group(self, role: Role) -> str:
-        return within(f"{self.instance(role)}-tg", LB_NAME_LIMIT)
+    def target_group(self, role: Role, forcing: Mapping[str, object] = FIRST_TARGET_GROUP) -> str:
+        """`forcing`: the target group's inputs that force its replacement (port, protocol, target_type and its
+        VPC under TARGET_GROUP_VPC)."""
+        return replaceable(f"{self.instance(role)}-tg", forcing, FIRST_TARGET_GROUP, LB_NAME_LIMIT,
+                           beside_first=(TARGET_GROUP_VPC,))
 
     @property
     def access_log_root(self) -> str:

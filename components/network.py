@@ -15,9 +15,40 @@ from .settings import NetworkSettings
 @dataclass(frozen=True)
 class NetworkArgs:
     settings: NetworkSettings
+    region: str
     tags: dict[str, str]
     high_availability: bool  # a NAT gateway per zone instead of one
     flow_log_bucket_arn: pulumi.Input[str]
+
+
+class TooFewZones(pulumi.RunError):
+    """The account sees fewer availability zones in the region than the stack's az_count asks for. A RunError:
+    the CLI prints it without a traceback, instead of an IndexError inside an apply."""
+
+    def __init__(self, region: str, wanted: int, seen: list[str]):
+        super().__init__(f"stack '{pulumi.get_stack()}' (Pulumi.{pulumi.get_stack()}.yaml): "
+                         f"{pulumi.get_project()}:network.az_count asks for {wanted} availability zones, but this "
+                         f"account sees {len(seen)} available in {region} ({', '.join(seen) or 'none'}): set "
+                         f"az_count to at most {len(seen)}, or deploy to a region with {wanted} zones")
+
+
+def zone(names: list[str], i: int, region: str) -> str:
+    """The i-th available zone the account sees, or a clear refusal when it sees fewer."""
+    if i >= len(names):
+        raise TooFewZones(region, i + 1, list(names))
+    return names[i]
+
+
+def usable_public_subnet(subnet: aws.ec2.Subnet, association: aws.ec2.RouteTableAssociation,
+                         table: aws.ec2.RouteTable, gateway: aws.ec2.InternetGateway) -> pulumi.Output[str]:
+    """The public subnet's id, known only once its route to the internet exists.
+
+    AWS refuses an internet-facing load balancer in a subnet whose route table has no internet gateway
+    (`InvalidSubnet ... has no internet gateway`), and a NAT gateway there has no way out. Handing users
+    this id instead of `subnet.id` makes each of them wait for the gateway, the public route table and
+    the subnet's association (a data dependency the engine records per input), without a depends_on at
+    every user."""
+    return pulumi.Output.all(subnet.id, association.id, table.id, gateway.id).apply(lambda v: v[0])
 
 
 class Network(pulumi.ComponentResource):
@@ -64,19 +95,21 @@ class Network(pulumi.ComponentResource):
 
         public, private, nats = [], [], []
         for i in range(s.az_count):
-            az = zones.apply(lambda names, i=i: names[i])
+            az = zones.apply(lambda names, i=i: zone(names, i, args.region))
             pub = aws.ec2.Subnet(
                 f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=str(blocks[i]), availability_zone=az,
                 map_public_ip_on_launch=False, tags={**tags, "Name": f"{name}-public-{i}", "tier": "public"}, opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=pub.id, route_table_id=public_rt.id, opts=child)
-            public.append(pub)
+            rta = aws.ec2.RouteTableAssociation(f"{name}-public-{i}-rta", subnet_id=pub.id, route_table_id=public_rt.id,
+                                                opts=child)
+            ready = usable_public_subnet(pub, rta, public_rt, igw)
+            public.append(ready)
             if args.high_availability or i == 0:
                 eip = aws.ec2.Eip(f"{name}-nat-{i}-eip", domain="vpc", tags=tags, opts=child)
                 nats.append(
                     aws.ec2.NatGateway(
-                        f"{name}-nat-{i}", subnet_id=pub.id, allocation_id=eip.id, tags={**tags, "Name": f"{name}-nat-{i}"},
-                        opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                        f"{name}-nat-{i}", subnet_id=ready, allocation_id=eip.id, tags={**tags, "Name": f"{name}-nat-{i}"},
+                        opts=child,
                     )
                 )
             priv = aws.ec2.Subnet(
@@ -92,5 +125,5 @@ class Network(pulumi.ComponentResource):
             private.append(priv)
 
         self.vpc_id = vpc.id
-        self.public_subnet_ids = [p.id for p in public]
+        self.public_subnet_ids = public
         self.private_subnet_ids = [p.id for p in private]

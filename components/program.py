@@ -52,7 +52,7 @@ def approval(stack: str, project: str, config: dict[str, Any], secret_keys: tupl
 def lifecycle_of(settings: StackSettings) -> Lifecycle:
     """How the stack's stateful resources live and end, as its phase (and an approved retirement) says."""
     return Lifecycle(protected=settings.protected, destroyable=settings.destroyable,
-                     final_snapshot=settings.final_snapshot)
+                     final_snapshot=settings.final_snapshot, keep_logs=settings.keep_logs)
 
 
 # The tags that say which environment and role a database serves (the program sets them on every database).

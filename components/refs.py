@@ -23,6 +23,7 @@ class NetworkRefs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: list[pulumi.Input[str]]
     public_subnet_ids: list[pulumi.Input[str]]
+    origin: str = ""  # what the stack's settings say of the VPC: its cidr (a VPC of its own) or the existing vpc_id
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,19 @@ class Lifecycle:
     """How stateful resources live and end. The defaults are the strictest (protected, never destroyed by
     one command, a final snapshot kept); only the stack's settings loosen them, and never into a
     contradiction: a protected resource is not destroyable, and only a destroyable one skips its final
-    snapshot."""
+    snapshot or lets its logs go."""
 
     protected: bool = True
     destroyable: bool = False
     final_snapshot: bool = True
+    # Logs outlive the stack: a phase whose logs are evidence (the controlled ones) keeps its log groups, and the
+    # keys they are encrypted under, when the stack is destroyed (retiring VAL keeps its 365 days of logs).
+    keep_logs: bool = True
 
     def __post_init__(self) -> None:
         if self.protected and self.destroyable:
             raise ValueError("a protected resource cannot also be destroyable")
         if not self.final_snapshot and not self.destroyable:
             raise ValueError("only a destroyable stack may skip the final snapshot")
+        if not self.keep_logs and not self.destroyable:
+            raise ValueError("only a destroyable stack may let its logs go with it")

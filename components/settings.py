@@ -42,6 +42,7 @@ from .phases import (
     phase_from_stack_name,
     phase_words,
 )
+from .regions import SUPPORTED_REGIONS
 
 AWS_REGION_KEY = "aws:region"
 # The config namespaces other than the project's that something reads: the providers the program uses and
@@ -51,6 +52,10 @@ OTHER_NAMESPACES = ("aws", "random", "pulumi")
 # Tags the environment sets itself on every taggable resource; extra tags may not override them.
 RESERVED_TAGS = ("customer", "phase", "role", "controlled", "disposable", "expires-on", "managed-by")
 MANAGED_BY = "pulumi:clinspark-environments"
+# Tags the program adds to some resources besides those (subnets carry both, route tables and NAT gateways a Name).
+RESOURCE_TAGS = ("Name", "tier")
+# Extra tags a stack may set: AWS takes at most 50 per resource, and every resource's own must still fit.
+MAX_EXTRA_TAGS = naming.TAG_LIMIT - len(RESERVED_TAGS) - len(RESOURCE_TAGS)
 
 # The private ranges of RFC 1918, the only ones a VPC here may use. (`ipaddress.is_private` is wider: it
 # also calls 0.0.0.0/8, loopback, link-local, 198.18.0.0/15 and 240.0.0.0/4 private.)
@@ -171,7 +176,7 @@ class CloneSource(_Model):
 ACCEPTED: Mapping[str, str] = {
     "phase": "the phase the stack name says (the key may be left out)",
     "customer": "a slug of 2-20 lowercase letters, digits and single hyphens, starting with a letter",
-    "region": "an AWS region such as eu-central-1",
+    "region": "an AWS region whose load balancers can deliver access logs: " + ", ".join(SUPPORTED_REGIONS),
     "release": "a pinned application release MAJOR.MINOR.PATCH such as 2026.3.1",
     "image_repository": "a container repository without tag, such as 123456789012.dkr.ecr.eu-central-1.amazonaws.com/clinspark/edc",
     "network": "an object {cidr: 10.x.0.0/16..22, az_count: 2|3} or {vpc_id, private_subnet_ids, public_subnet_ids}",
@@ -179,7 +184,7 @@ ACCEPTED: Mapping[str, str] = {
     "sizes": "an object role -> size, with roles of this phase and sizes " + ", ".join(SIZES),
     "expires_on": "a date YYYY-MM-DD, for disposable phases only",
     "change_record": "an ECR id such as ECR-acme-prod-0001, for change-controlled phases only",
-    "tags": "an object of extra tags (keys not reserved, not aws:*, at most 128/256 characters)",
+    "tags": f"an object of at most {MAX_EXTRA_TAGS} extra tags (keys not reserved, not aws:*, at most 128/256 characters)",
     "retire": "true or false, for change-controlled phases only",
     "snapshots": "a list of {name, purpose: val|prod}, only in " + CLONE_SOURCE_PHASE,
     "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>} (once cloned, also snapshot_arn and "
@@ -199,8 +204,8 @@ def cross_field_problems(values: Mapping[str, Any], today: date) -> list[tuple[s
     if phase is None:
         return []
     problems: list[tuple[str, str]] = []
-    checks = {"customer": _customer, "sizes": _sizes, "expires_on": _expiry, "change_record": _change_record,
-              "retire": _retire, "snapshots": _snapshots, "clone_from": _clone_from,
+    checks = {"domain": _domain, "customer": _customer, "sizes": _sizes, "expires_on": _expiry,
+              "change_record": _change_record, "retire": _retire, "snapshots": _snapshots, "clone_from": _clone_from,
               "engine_version": _engine_version}
     for name, check in checks.items():
         if name in values:
@@ -222,6 +227,18 @@ def _customer(phase: Phase, v: str | None, values: Mapping[str, Any], today: dat
                 "read as another phase: give the customer a slug without phase names")
     if v is not None and stack != phase.name and stack != f"{v}-{phase.name}":
         return f"stack '{stack}' must be named '{phase.name}' or '{v}-{phase.name}' for this customer"
+    return None
+
+
+def _domain(phase: Phase, v: DomainSettings, values: Mapping[str, Any], today: date) -> str | None:
+    """Every hostname of the stack fits a certificate: ACM takes at most 64 characters in its domain name."""
+    if "stack" not in values or ("customer" not in values and phase.customer_required):
+        return None
+    names = naming.Names(naming.environment_name(values.get("customer"), phase.name, values["stack"]))
+    long = [h for h in (names.hostname(role, v.zone) for role in phase.roles) if len(h) > naming.ACM_DOMAIN_LIMIT]
+    if long:
+        return (f"the hostname {long[-1]!r} is {len(long[-1])} characters long; ACM certifies domain names of at most "
+                f"{naming.ACM_DOMAIN_LIMIT}: use a shorter zone (the hostnames are <environment>[-test].<zone>)")
     return None
 
 
@@ -334,6 +351,14 @@ class StackSettings(_Model):
     clone_from: CloneSource | None = None
     engine_version: str | None = Field(None, pattern=r"^[0-9]+\.[0-9]+$")
 
+    @field_validator("region")
+    @classmethod
+    def _supported_region(cls, v: str) -> str:
+        if v not in SUPPORTED_REGIONS:
+            raise ValueError("a region whose load balancers' access-log delivery the program knows neither by its ELB "
+                             "log account nor as a region launched from August 2022 (components/regions.py)")
+        return v
+
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: dict[str, str]) -> dict[str, str]:
@@ -344,8 +369,10 @@ class StackSettings(_Model):
         ]
         if bad:
             raise ValueError(f"tags not allowed: {', '.join(sorted(bad))} (reserved: {', '.join(RESERVED_TAGS)})")
-        if len(v) > 50 - len(RESERVED_TAGS):
-            raise ValueError(f"at most {50 - len(RESERVED_TAGS)} extra tags")
+        if len(v) > MAX_EXTRA_TAGS:
+            raise ValueError(f"{len(v)} extra tags; at most {MAX_EXTRA_TAGS}: AWS takes {naming.TAG_LIMIT} tags per "
+                             f"resource, and the program sets up to {len(RESERVED_TAGS) + len(RESOURCE_TAGS)} of its own "
+                             f"({', '.join(RESERVED_TAGS + RESOURCE_TAGS)})")
         return v
 
     @field_validator("snapshots")
@@ -407,6 +434,12 @@ class StackSettings(_Model):
     def final_snapshot(self) -> bool:
         """Databases leave a final snapshot, except a destroyable clone or uncontrolled stack."""
         return not self.destroyable or (self.phase_spec.controlled and not self.phase_spec.disposable)
+
+    @property
+    def keep_logs(self) -> bool:
+        """Log groups (and the keys they are encrypted under) outlive the stack: a controlled phase's logs are
+        evidence it must keep for its retention, retired or not; the others' logs go with the stack."""
+        return self.phase_spec.controlled or not self.destroyable
 
     def hostname(self, role: Role) -> str:
         return self.names.hostname(role, self.domain.zone)

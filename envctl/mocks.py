@@ -4,6 +4,15 @@
 The mocks compute what AWS would compute (ids, ARNs, endpoints, autonames) from the resource's
 type and name, deterministically, so the same stack always plans the same. They never invent a
 setting the program did not ask for: the recorded inputs are exactly what the program registered.
+
+An offline approximation of AWS, not AWS. It refuses, cheaply and with AWS's own limits, what AWS would
+refuse of one resource on its own (:func:`refusal`): names longer than AWS takes, more than 50 tags, ACM
+domains over 64 characters, Fargate CPU/memory pairs AWS does not offer; and it answers invokes as AWS
+would, with a few regional facts (zones an account sees, regions without an ELB log account). It cannot
+see: updates and replacements (every plan is a first creation: nothing is compared with a deployed
+state), ordering (resources are created as their inputs resolve, not as AWS's eventual consistency would
+have them), quotas and current usage of the account (`envctl preflight` reads those live), or IAM
+permissions (nothing is authorised or denied).
 """
 
 from __future__ import annotations
@@ -17,9 +26,9 @@ from typing import Any, Callable, Mapping
 
 from pulumi.runtime import mocks as pulumi_mocks
 
-from components import engines, tokens
+from components import engines, naming, tokens
 from components.phases import DATABASE_ENGINE
-from components.regions import ELB_LOG_ACCOUNTS
+from components.regions import ELB_LOG_ACCOUNTS, ZONES_SEEN, ZONES_SEEN_ELSEWHERE
 
 from .monitor import ResourceRejected
 
@@ -90,13 +99,18 @@ class AwsMocks(pulumi_mocks.Mocks):
         if tok == tokens.GET_REGION:
             return {"name": r, "region": r, "id": r, "endpoint": f"ec2.{r}.amazonaws.com"}
         if tok == tokens.GET_AVAILABILITY_ZONES:
-            names = [f"{r}{c}" for c in "abc"]
-            return {"names": names, "zoneIds": [f"{r[:3]}{r.split('-')[-1]}-az{i + 1}" for i in range(3)], "id": r}
+            seen = ZONES_SEEN.get(r, ZONES_SEEN_ELSEWHERE)
+            names = [f"{r}{c}" for c in "abcdef"[:seen]]
+            return {"names": names, "zoneIds": [f"{r[:3]}{r.split('-')[-1]}-az{i + 1}" for i in range(seen)], "id": r}
         if tok == tokens.GET_ZONE:
             zone = a.get("name", "example.com")
             return {"zoneId": "Z" + _digest("zone", zone, n=20).upper(), "name": zone, "id": "Z" + _digest("zone", zone, n=20).upper()}
         if tok == tokens.GET_ELB_SERVICE_ACCOUNT:
-            acct = ELB_LOG_ACCOUNTS.get(r, "0" + _digest("elb", r, n=11).translate(str.maketrans("abcdef", "123456")))
+            if r not in ELB_LOG_ACCOUNTS:  # as the provider answers a region its table does not know
+                raise ResourceRejected(f"aws.elb.get_service_account: unsupported ELB service account region {r!r}; "
+                                       f"regions launched from August 2022 have no ELB log account (grant the "
+                                       f"service principal logdelivery.elasticloadbalancing.amazonaws.com instead)")
+            acct = ELB_LOG_ACCOUNTS[r]
             return {"arn": f"arn:{PARTITION}:iam::{acct}:root", "id": acct}
         if tok == tokens.GET_RDS_INSTANCES:  # a plural data source: no match is an empty answer, not an error
             wanted = a.get("tags") or {}
@@ -125,6 +139,9 @@ class AwsMocks(pulumi_mocks.Mocks):
             return "", {}
         if typ.startswith(tokens.PROVIDER_PREFIX):
             return f"{name}-{_digest('provider', name, n=8)}", inputs
+        refused = refusal(typ, inputs)
+        if refused:
+            raise ResourceRejected(f"{typ.split(':')[-1]} '{name}': {refused}")
         handler = _HANDLERS.get(typ)
         rid, extra = handler(self, name, inputs) if handler else self._generic(typ, name, inputs)
         state = {**inputs, **extra}
@@ -384,3 +401,71 @@ _HANDLERS: dict[str, Callable[[AwsMocks, str, dict], tuple[str, dict]]] = {
     tokens.CERTIFICATE_VALIDATION: _certificate_validation,
     tokens.DNS_RECORD: _record,
 }
+
+
+# -- what AWS refuses of one resource on its own ---------------------------------------------------
+MAX_TAGS = naming.TAG_LIMIT
+ACM_DOMAIN_LIMIT = naming.ACM_DOMAIN_LIMIT
+# The longest name AWS takes, by type and input (its APIs' documented limits).
+NAME_LIMITS: Mapping[str, tuple[str, int]] = {
+    tokens.LOAD_BALANCER: ("name", naming.LB_NAME_LIMIT),
+    tokens.TARGET_GROUP: ("name", naming.LB_NAME_LIMIT),
+    tokens.IAM_ROLE: ("name", naming.IAM_ROLE_LIMIT),
+    tokens.LOG_GROUP: ("name", 512),
+    tokens.KMS_ALIAS: ("name", 256),
+    tokens.ECS_CLUSTER: ("name", 255),
+    tokens.ECS_SERVICE: ("name", 255),
+    tokens.ECS_TASK_DEFINITION: ("family", 255),
+    tokens.SECRET: ("name", 512),
+    tokens.S3_BUCKET: ("bucket", 63),
+    tokens.RDS_INSTANCE: ("identifier", 63),
+    tokens.RDS_SUBNET_GROUP: ("name", 255),
+    tokens.RDS_PARAMETER_GROUP: ("name", 255),
+    tokens.RDS_SNAPSHOT: ("dbSnapshotIdentifier", 255),
+    tokens.RDS_SNAPSHOT_COPY: ("targetDbSnapshotIdentifier", 255),
+}
+# Fargate's CPU units and the memory (MiB) each takes (AWS, "Amazon ECS task definition parameters for
+# Fargate", task size table).
+FARGATE_MEMORY: Mapping[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def refusal(typ: str, inputs: Mapping[str, Any]) -> str | None:
+    """What AWS would answer to creating this resource on its own when it refuses it, saying what it accepts;
+    None when it accepts it (as far as this approximation sees)."""
+    tags = inputs.get("tags")
+    if isinstance(tags, Mapping) and len(tags) > MAX_TAGS:
+        return f"{len(tags)} tags; AWS accepts at most {MAX_TAGS} tags per resource"
+    key, limit = NAME_LIMITS.get(typ, ("", 0))
+    name = inputs.get(key) if key else None
+    if isinstance(name, str) and len(name) > limit:
+        return f"{key} {name!r} has {len(name)} characters; AWS accepts at most {limit}"
+    if typ == tokens.CERTIFICATE:
+        domain = inputs.get("domainName")
+        if isinstance(domain, str) and len(domain) > ACM_DOMAIN_LIMIT:
+            return (f"domain name {domain!r} has {len(domain)} characters; ACM accepts at most {ACM_DOMAIN_LIMIT} "
+                    f"in a certificate's domain name")
+    if typ == tokens.ECS_TASK_DEFINITION and "FARGATE" in (inputs.get("requiresCompatibilities") or []):
+        cpu, memory = _number(inputs.get("cpu")), _number(inputs.get("memory"))
+        if cpu is not None and memory is not None and memory not in FARGATE_MEMORY.get(cpu, ()):
+            if cpu not in FARGATE_MEMORY:
+                return (f"Fargate takes no task of {cpu} CPU units; it accepts "
+                        f"{', '.join(str(c) for c in FARGATE_MEMORY)} CPU units")
+            allowed = FARGATE_MEMORY[cpu]
+            return (f"Fargate takes no task of {cpu} CPU units with {memory} MiB; with {cpu} CPU units it accepts "
+                    f"{allowed[0]}..{allowed[-1]} MiB ({', '.join(str(m) for m in allowed)})")
+    return None

@@ -20,6 +20,7 @@ INTENDED_INPUT_CHANGES = {
     "-db": "issue 9: engine version policy (controlled: the pinned offered minor, an in-place minor upgrade from "
            "16.4; uncontrolled: the major alone) and a unique final snapshot identifier (used only at deletion, "
            "not a replacement)",
+    "-service": "issue 9: the ECS service waits for steady state, with a health-check grace period (updated in place)",
 }
 # Resources added on purpose since the baseline, by type, each with why.
 INTENDED_NEW_TYPES = {

@@ -6,11 +6,15 @@ from __future__ import annotations
 import pytest
 
 from components.naming import (
+    FIRST_LOAD_BALANCER,
+    FIRST_TARGET_GROUP,
     LB_NAME_LIMIT,
     SNAPSHOT_SUFFIX_LENGTH,
+    TARGET_GROUP_VPC,
     Names,
     clone_source,
     environment_name,
+    replacement_digest,
     within,
 )
 from components.phases import Role
@@ -80,3 +84,23 @@ def test_the_database_identifier_pattern_allows_pulumis_suffix_only():
     pattern = clone_source("acme").database_identifier(Role.SINGLE)
     assert pattern.match("acme-preprod-single-db-1a2b3c4") and pattern.match("acme-preprod-single-db")
     assert not pattern.match("acme-preprod-single-db-x.y") and not pattern.match("globex-preprod-single-db")
+
+
+# Names that survive replacement (issue 9): the digest of the inputs that force a replacement
+def test_the_first_generation_keeps_todays_names_and_any_forcing_change_gets_a_new_one():
+    names = Names("acme-prod")
+    assert names.load_balancer(Role.MAIN) == names.load_balancer(Role.MAIN, FIRST_LOAD_BALANCER) == "acme-prod-main-lb"
+    assert names.target_group(Role.MAIN, {**FIRST_TARGET_GROUP, TARGET_GROUP_VPC: "10.46.0.0/16"}) == "acme-prod-main-tg"
+    internal = names.load_balancer(Role.MAIN, {**FIRST_LOAD_BALANCER, "internal": True})
+    assert internal == "acme-prod-main-lb-" + replacement_digest({**FIRST_LOAD_BALANCER, "internal": True})
+    other_port = {**FIRST_TARGET_GROUP, "port": 8443, TARGET_GROUP_VPC: "10.46.0.0/16"}
+    moved = {**other_port, TARGET_GROUP_VPC: "10.47.0.0/16"}
+    assert len({names.target_group(Role.MAIN, other_port), names.target_group(Role.MAIN, moved),
+                names.target_group(Role.MAIN)}) == 3  # a new port, then a new VPC: each replacement a new name
+
+
+def test_a_replacement_name_fits_aws_and_differs_per_role_and_environment():
+    long = Names("averyveryverylongcustomer-migration")
+    forcing = {**FIRST_LOAD_BALANCER, "internal": True}
+    made = {long.load_balancer(r, forcing) for r in Role} | {Names("acme-sandbox").load_balancer(Role.MAIN, forcing)}
+    assert len(made) == 4 and all(len(n) <= LB_NAME_LIMIT and not n.endswith("-") for n in made)
