@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     stacks_dir, stacks = stackfile.select(args.stacks_dir, args.stacks)
     trust = TrustRoot.own().describe(stacks_dir)
+    refused = refusals(stacks_dir, stacks)  # read from the stack files alone, before anything is planned
     results = plan_all(stacks_dir, stacks)
-    refused = refusals(stacks_dir, stacks)
     if args.json:
         print(plan_json([(s, r, "; ".join(filter(None, (str(e) if e else None, refused.get(s)))) or None)
                          for s, r, e in results]))
