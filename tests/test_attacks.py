@@ -546,8 +546,9 @@ def test_a_module_planted_in_the_working_directory_never_runs_in_envctl_or_its_w
     (repo / "multiprocessing.py").write_text(f"open({str(marker)!r}, 'a').write('ran\\\\n')\\n"
                                              "raise ImportError('planted')\\n")
     (repo / "Pulumi.yaml").unlink()  # taken for a fleet directory: planned with envctl's own program, in workers
-    shutil.copy(repo / "Pulumi.sandbox.yaml", repo / "Pulumi.acme-sandbox.yaml")  # 8 stacks: a worker pool
-    set_config(repo, "acme-sandbox", f"{NS}:network", {"cidr": "10.99.0.0/16"})  # its own range (envctl.fleet)
+    shutil.copy(repo / "Pulumi.sandbox.yaml", repo / "Pulumi.globex-sandbox.yaml")  # 8 stacks: a worker pool
+    set_config(repo, "globex-sandbox", f"{NS}:customer", "globex")  # another environment (envctl.fleet)
+    set_config(repo, "globex-sandbox", f"{NS}:network", {"cidr": "10.99.0.0/16"})  # and its own range
     set_config(repo, "prod", f"{NS}:release", "2099.1.1")
     done = subprocess.run([str(PROJECT / ".venv" / "bin" / "envctl"), "--example", "--dir", ".", "check"],
                           cwd=repo, capture_output=True, text=True, timeout=900)

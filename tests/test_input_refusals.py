@@ -3,6 +3,8 @@ message naming the key, what was wrong and what is accepted; the accepted neighb
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from envctl.offline import StackRunError, run_stack
@@ -191,3 +193,74 @@ def test_envctl_check_refuses_overlapping_networks_of_one_customer(example_copy,
     assert code == 2 and "overlaps stack 'val' (10.44.0.0/16) of the same customer 'acme'" in err
     code = main(["--example", "--dir", str(example_copy), "check", "prod"])  # prod overlaps nobody
     assert code == 0 and "overlaps" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# One stack per environment; demo stacks one per release (issue 9, item 3)
+# --------------------------------------------------------------------------------------------
+def _second_stack(directory, source, stack, **changes):
+    """A copy of `source`'s stack file as `stack`, with its own network unless told otherwise."""
+    import shutil
+
+    from tests.conftest import set_config
+
+    shutil.copy(directory / f"Pulumi.{source}.yaml", directory / f"Pulumi.{stack}.yaml")
+    set_config(directory, stack, f"{NS}:network", {"cidr": "10.90.0.0/16"})
+    for key, value in changes.items():
+        set_config(directory, stack, f"{NS}:{key}", value)
+
+
+def test_envctl_check_refuses_two_stacks_of_one_environment_naming_both_files(example_copy, capsys):
+    from envctl.cli import main
+
+    _second_stack(example_copy, "sandbox", "acme-sandbox")  # customer acme: environment acme-sandbox twice
+    code = main(["--example", "--dir", str(example_copy), "check", "sandbox"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert ("Pulumi.sandbox.yaml and Pulumi.acme-sandbox.yaml both make environment 'acme-sandbox'" in err
+            and "keep one stack per environment" in err), err
+    assert "overlaps" not in err  # the environment, not the network, is what collides here
+    (example_copy / "Pulumi.sandbox.yaml").unlink()  # one stack of the environment left: accepted
+    assert main(["--example", "--dir", str(example_copy), "check", "acme-sandbox"]) == 0
+    assert "both make environment" not in capsys.readouterr().err
+
+
+def test_envctl_plan_of_a_directory_refuses_two_stacks_of_one_environment(tmp_path, capsys):
+    import shutil
+
+    from envctl.cli import main
+
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    for stack in ("migration", "demo"):
+        shutil.copy(PROJECT / f"Pulumi.{stack}.yaml", fleet)
+    _second_stack(fleet, "migration", "acme-migration")
+    code = main(["--example", "plan", "--json", str(fleet)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "Pulumi.acme-migration.yaml and Pulumi.migration.yaml both make environment 'acme-migration'" in err
+    errors = {s["stack"]: s["error"] for s in json.loads(out)["stacks"]}
+    assert errors["demo"] is None and "Pulumi.migration.yaml and Pulumi.acme-migration.yaml" in errors["migration"]
+    (fleet / "Pulumi.acme-migration.yaml").rename(fleet / "Pulumi.globex-migration.yaml")
+    from tests.conftest import set_config
+
+    set_config(fleet, "globex-migration", f"{NS}:customer", "globex")  # another customer's environment
+    assert main(["--example", "plan", "--json", str(fleet)]) == 0
+    assert all(s["error"] is None for s in json.loads(capsys.readouterr().out)["stacks"])
+
+
+def test_demo_stacks_stand_side_by_side_one_per_release(example_copy, capsys):
+    from envctl.cli import main
+    from tests.conftest import stack_config
+
+    shipped_release = stack_config("demo")[f"{NS}:release"]
+    _second_stack(example_copy, "demo", "demo-next", release="2026.4.2")
+    assert main(["--example", "--dir", str(example_copy), "check", "demo", "demo-next"]) == 0
+    assert "REFUSED" not in capsys.readouterr().err
+    _second_stack(example_copy, "demo", "demo-again", release=shipped_release)
+    code = main(["--example", "--dir", str(example_copy), "check", "demo", "demo-next", "demo-again"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"Pulumi.demo-again.yaml and Pulumi.demo.yaml are demo stacks of the same release {shipped_release}"
+            in err), err
+    assert "demo-next" not in err  # the demo of another release stays accepted

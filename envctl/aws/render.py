@@ -1,4 +1,4 @@
-"""The clone-check and copy-documents reports as the engineer reads them in the terminal (and pastes
+"""The clone-check, copy-documents and preflight reports as the engineer reads them in the terminal (and pastes
 into the ECR)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from components.phases import CLONE_SOURCE_PHASE
 
 from .clone_check import CloneCheckReport
 from .copy_documents import CopyReport
+from .preflight import PreflightReport
 from .targets import words
 
 
@@ -56,4 +57,25 @@ def render_copy_report(report: CopyReport) -> str:
     lines.append("")
     lines.append(f"DONE: {report.copied} copied, {report.skipped} already there. Running it again copies only "
                  f"documents that are missing or have changed in {words(CLONE_SOURCE_PHASE)}.")
+    return "\n".join(lines)
+
+
+def render_preflight(report: PreflightReport) -> str:
+    """What the account lets the stack create, check by check."""
+    lines = [
+        f"preflight of {report.stack} ({words(report.phase)}, environment {report.environment}) in {report.region}, "
+        f"checked {report.checked_at}",
+        "",
+    ]
+    width = max((len(r.name) for r in report.rows), default=0)
+    for row in report.rows:
+        lines.append(f"  {'PASS' if row.passed else 'FAIL'}  {row.name.ljust(width)}  {row.detail}")
+        if row.remedy:
+            lines.append(f"        {''.ljust(width)}  what to do: {row.remedy}")
+    lines.append("")
+    if report.passed:
+        lines.append(f"PASSED: all {len(report.rows)} checks passed; the account has room for pulumi up -s {report.stack}.")
+    else:
+        lines.append(f"FAILED: {len(report.failures)} of {len(report.rows)} checks failed; pulumi up -s {report.stack} "
+                     "would stop part-way: fix them first.")
     return "\n".join(lines)

@@ -11,10 +11,19 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from . import check, clone_check, copy_documents, digest, ecr, plan, policy_config
+from . import (
+    check,
+    clone_check,
+    copy_documents,
+    digest,
+    ecr,
+    plan,
+    policy_config,
+    preflight,
+)
 
 COMMANDS: dict[str, ModuleType] = {
-    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents)
+    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight)
 }
 
 
