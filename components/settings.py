@@ -50,6 +50,10 @@ OTHER_NAMESPACES = ("aws", "random", "pulumi")
 # Tags the environment sets itself on every taggable resource; extra tags may not override them.
 RESERVED_TAGS = ("customer", "phase", "role", "controlled", "disposable", "expires-on", "managed-by")
 MANAGED_BY = "pulumi:clinspark-environments"
+# An application release: MAJOR.MINOR.PATCH of ASCII digits, short enough for an image tag. The stack's
+# `release` and every entry of the releases file (policies/releases.py) are read with it.
+RELEASE_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+RELEASE_MAX_LENGTH = 32
 
 # The private ranges of RFC 1918, the only ones a VPC here may use. (`ipaddress.is_private` is wider: it
 # also calls 0.0.0.0/8, loopback, link-local, 198.18.0.0/15 and 240.0.0.0/4 private.)
@@ -290,7 +294,7 @@ class StackSettings(_Model):
     phase: Literal[tuple(PHASES)]  # type: ignore[valid-type]
     customer: str | None = Field(None, min_length=2, max_length=20, pattern=SLUG)
     region: str = Field(pattern=r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
-    release: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", max_length=32)  # ASCII digits; an image tag fits
+    release: str = Field(pattern=RELEASE_PATTERN, max_length=RELEASE_MAX_LENGTH)
     image_repository: str | None = Field(None, pattern=r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+$")
     network: NetworkSettings
     domain: DomainSettings

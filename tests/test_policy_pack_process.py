@@ -144,7 +144,7 @@ def test_a_teams_pack_verifies_the_signed_approval_itself(team_analyzer, team_te
 
 
 def test_a_teams_pack_refuses_an_edited_state_whatever_its_config_claims(team_analyzer, team, keys):
-    set_config(team, "prod", f"{NS}:release", "2026.4.3")
+    set_config(team, "prod", f"{NS}:release", "2026.4.1")
     run = stacks_for(team, team, RunOptions(now=NOW, review_only=True), ["prod"]).run("prod")
     digest = run.by_type("clinspark:environment:Environment")[0].outputs["desiredStateDigest"]
     configure(team_analyzer, "prod", projectDir=str(team), approvedDigests=[digest], stack="prod",
