@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     stacks_dir, stacks = stackfile.select(args.stacks_dir, args.stacks)
     policy_config = read_policy_config(args.policy_config) if args.policy_config else None
     project = stackfile.program_dir(stacks_dir)
+    stackfile.project_name(project)  # the project file first: a broken one is refused as such
     try:  # what the pack's release rules read, refused before anything is planned
         releases.load(project)
     except releases.ReleasesError as e:
