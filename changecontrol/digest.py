@@ -8,7 +8,12 @@ program's packages); and the stack's waivers. The program computes it from the c
 engine hands it, the checker from the stack file as the CLI would hand it over: the same document.
 
 **Tooling** (approved once for the whole fleet by a record of the ``tooling`` chain): every file of
-the policy pack and of envctl, and ``pyproject.toml``.
+the policy pack and of envctl, ``pyproject.toml``, ``requirements-dev.txt``, the ``Makefile`` and the
+releases file (``releases.yaml``). The releases file belongs here, not to any stack's desired state: no
+program reads it, only the pack's release rules do, so it changes verdicts, never what a stack deploys;
+a new release is one reviewed tooling record for the fleet, not a new ECR of every controlled stack;
+and a controlled stack's check still fails (``change-approved-state``) while the file differs from what
+the tooling chain approves, so no unreviewed edit of it can pass a controlled stack.
 
 A digest is ``sha256:`` of the canonical JSON of its *document*; records carry the document, so an
 approver and an auditor see exactly which settings and file contents a record approves.

@@ -14,8 +14,10 @@ from pathlib import Path
 PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt")
 PROGRAM_PACKAGES = ("components", "changecontrol")
 # What it is checked with: the policy pack and envctl (the tooling digest covers every file in them),
-# and what builds the virtualenv they run in besides the runtime pins (the test pins, the Makefile).
-TOOLING_FILES = ("pyproject.toml", "requirements-dev.txt", "Makefile")
+# what builds the virtualenv they run in besides the runtime pins (the test pins, the Makefile), and
+# the releases file the pack's release rules read (a fleet-wide fact, reviewed once like the rules).
+RELEASES_FILE = "releases.yaml"
+TOOLING_FILES = ("pyproject.toml", "requirements-dev.txt", "Makefile", RELEASES_FILE)
 TOOLING_PACKAGES = ("policies", "envctl")
 # Importable names that may exist at the project root but never run as part of the program.
 OTHER_PACKAGES = ("tests", "bench", "tools")

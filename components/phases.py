@@ -92,6 +92,9 @@ class Phase:
     multi_az_roles: frozenset[Role]  # roles whose database runs Multi-AZ
     log_retention_days: int
     data: str  # where its data comes from, in DESIGN.md's words
+    # roles that hold dummy data only: never restored, replicated or imported from any snapshot or database
+    dummy_data_roles: frozenset[Role] = frozenset()
+    follows_latest_release: bool = False  # runs the newest release of the releases file (releases.yaml)
 
     def __post_init__(self) -> None:
         if self.log_retention_days not in LOG_RETENTION_DAYS:
@@ -156,7 +159,9 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 publishes_snapshots=False, max_life_days=None,
                 sizes=_sizes(main="large", test="small"), backup_retention_days=35,
                 multi_az_roles=frozenset({Role.MAIN}), log_retention_days=2557,
-                data="main: promoted from Pre-PROD's final snapshot; test: dummy data only",
+                data="main: promoted from Pre-PROD's final snapshot; test: dummy data only, never restored from "
+                     "Pre-PROD or any customer snapshot",
+                dummy_data_roles=frozenset({Role.TEST}),
             ),
             Phase(
                 name="demo", topology=Topology.SINGLE, controlled=False, qualified=False,
@@ -164,7 +169,7 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 publishes_snapshots=False, max_life_days=180,
                 sizes=_sizes(single="small"), backup_retention_days=1,
                 multi_az_roles=_NONE, log_retention_days=7,
-                data="vendor-internal, no customer",
+                data="vendor-internal, no customer; any release the releases file lists, one per stack",
             ),
             Phase(
                 name="community-dev", topology=Topology.SINGLE, controlled=False, qualified=False,
@@ -172,7 +177,8 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 publishes_snapshots=False, max_life_days=None,
                 sizes=_sizes(single="medium"), backup_retention_days=7,
                 multi_az_roles=_NONE, log_retention_days=30,
-                data="latest application release, no customer; shared by all customers",
+                data="the newest release the releases file lists, no customer; shared by all customers",
+                follows_latest_release=True,
             ),
         )
     }

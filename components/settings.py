@@ -57,6 +57,11 @@ RESOURCE_TAGS = ("Name", "tier")
 # Extra tags a stack may set: AWS takes at most 50 per resource, and every resource's own must still fit.
 MAX_EXTRA_TAGS = naming.TAG_LIMIT - len(RESERVED_TAGS) - len(RESOURCE_TAGS)
 
+# An application release: MAJOR.MINOR.PATCH of ASCII digits, short enough for an image tag. The stack's
+# `release` and every entry of the releases file (policies/releases.py) are read with it.
+RELEASE_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+RELEASE_MAX_LENGTH = 32
+
 # The private ranges of RFC 1918, the only ones a VPC here may use. (`ipaddress.is_private` is wider: it
 # also calls 0.0.0.0/8, loopback, link-local, 198.18.0.0/15 and 240.0.0.0/4 private.)
 RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -338,7 +343,7 @@ class StackSettings(_Model):
     phase: Literal[tuple(PHASES)]  # type: ignore[valid-type]
     customer: str | None = Field(None, min_length=2, max_length=20, pattern=SLUG)
     region: str = Field(pattern=r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
-    release: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", max_length=32)  # ASCII digits; an image tag fits
+    release: str = Field(pattern=RELEASE_PATTERN, max_length=RELEASE_MAX_LENGTH)
     image_repository: str | None = Field(None, pattern=r"^[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+$")
     network: NetworkSettings
     domain: DomainSettings

@@ -68,12 +68,17 @@ def rule_reference(rule_id: str) -> dict[str, Any]:
             "checkov": rule.checkov_ids}
 
 
-def default_policy_config(stacks_dir: Path) -> dict[str, Any]:
-    """What `envctl policy-config` writes: every rule mandatory, the pack told where the project is."""
-    from policies.facts import PROJECT_DIR_KEY
-    from policies.pack import RULE_IDS
+def default_policy_config(stacks_dir: Path, stack: str | None = None) -> dict[str, Any]:
+    """What `envctl policy-config` writes: every rule mandatory (but, for an uncontrolled `stack`, the rules
+    that only warn, at their own advisory level), the pack told where the project is."""
+    from policies.facts import PROJECT_DIR_KEY, is_controlled
+    from policies.pack import ADVISORY_RULES, RULE_IDS
 
-    return {"all": "mandatory", **{rule: {PROJECT_DIR_KEY: str(Path(stacks_dir).resolve())} for rule in RULE_IDS}}
+    here = str(Path(stacks_dir).resolve())
+    advisory = ADVISORY_RULES if stack is not None and not is_controlled(stack) else []
+    return {"all": "mandatory", **{rule: {PROJECT_DIR_KEY: here, **({"enforcementLevel": "advisory"}
+                                                                    if rule in advisory else {})}
+                                   for rule in RULE_IDS}}
 
 
 def with_project_dir(policy_config: Mapping[str, Any], stacks_dir: Path) -> dict[str, Any]:
@@ -149,12 +154,14 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     controlled = pack_facts.is_controlled(stack)
     try:
         config = with_project_dir(policy_config, stacks_dir) if policy_config is not None else \
-            default_policy_config(stacks_dir)
+            default_policy_config(stacks_dir, stack)
         effective = effective_policies(POLICIES, config)
     except (PolicyConfigError, OSError, ValueError) as e:
         result.error = f"stack '{stack}': {e}"
         return result
-    lowered = sorted(e.policy.name for e in effective if e.level != EnforcementLevel.MANDATORY)
+    # below mandatory and below the rule's own level (a rule that only warns is advisory by nature, not lowered)
+    lowered = sorted(e.policy.name for e in effective
+                     if e.level != EnforcementLevel.MANDATORY and e.level != e.policy.enforcement_level)
     if controlled and lowered:
         result.error = (f"stack '{stack}' is change-controlled: its policy config may not lower "
                         f"{', '.join(lowered)} below mandatory (only uncontrolled stacks may)")

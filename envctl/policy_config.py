@@ -16,10 +16,11 @@ from . import ecr, stackfile
 
 
 def policy_config(stacks_dir: Path, stack: str, advisory: Sequence[str], today: date) -> dict[str, object]:
-    """The config: every rule mandatory, `advisory` rules lowered (uncontrolled stacks only). The stack file is
-    read and validated once. Raises EcrError for a refused request."""
+    """The config: every rule mandatory, `advisory` rules lowered (uncontrolled stacks only); an uncontrolled
+    stack's rules that only warn keep their own advisory level (a controlled stack's stay mandatory). The stack
+    file is read and validated once. Raises EcrError for a refused request."""
     from policies.facts import PROJECT_DIR_KEY
-    from policies.pack import RULE_IDS
+    from policies.pack import ADVISORY_RULES, RULE_IDS
 
     if ecr.chain_kind(stacks_dir, stack) != "stack":
         raise ecr.EcrError(f"'{stack}' is a chain of its own, not a stack: it has no policy config")
@@ -36,7 +37,7 @@ def policy_config(stacks_dir: Path, stack: str, advisory: Sequence[str], today: 
     here = Path(stacks_dir).resolve()
     for rule in RULE_IDS:
         entry: dict[str, object] = {}
-        if rule in lowered:
+        if rule in lowered or (rule in ADVISORY_RULES and not settings.phase_spec.controlled):
             entry["enforcementLevel"] = "advisory"
         if here != pack_checkout():
             entry[PROJECT_DIR_KEY] = str(here)

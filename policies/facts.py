@@ -3,7 +3,8 @@
 The stack's name comes from the URNs the engine builds (a program cannot choose them), its phase
 from that name (so "controlled" has one answer, which no setting or resource tag changes), and its
 approval and waivers from the checked project directory: the stack file, the change records and
-``waivers/<stack>.yaml``, verified with the signers of the trust root (:mod:`changecontrol.trust`).
+``waivers/<stack>.yaml``, verified with the signers of the trust root (:mod:`changecontrol.trust`); the
+releases file from the project whose program plans the stack (:mod:`policies.releases`).
 A policy config can say *where* that directory is (``projectDir``, which ``envctl policy-config``
 writes when the pack runs from another checkout than the project), never *what* is approved.
 
@@ -28,6 +29,8 @@ from changecontrol.trust import (
 from changecontrol.waivers import Waivers, judge
 from components.phases import StackNameError, parse_stack_name
 
+from . import releases as release_file
+
 PROJECT_DIR_KEY = "projectDir"
 
 
@@ -41,6 +44,8 @@ class StackFacts:
     waivers: Waivers = field(default_factory=Waivers)
     waiver_error: str | None = None  # the waivers file as a whole cannot be used
     used: set[tuple[str, str]] = field(default_factory=set)  # (rule, urn) of the waivers that waived a finding
+    releases: release_file.Releases | None = None  # the project's releases file (releases.yaml)
+    releases_error: str | None = None  # why it cannot be used: the release rules fail closed with it
 
 
 def stack_of(urn: str) -> tuple[str, str]:
@@ -81,6 +86,10 @@ def _load(stack: str, project: str, checked: Path, trust: TrustRoot, rule_famili
     controlled = is_controlled(stack)
     facts = StackFacts(stack, project, controlled, checked)
     program = program_of(checked)
+    try:
+        facts.releases = release_file.load(program)
+    except release_file.ReleasesError as e:
+        facts.releases_error = str(e)
     if controlled:
         try:
             sf = stackfiles.read(checked, stack, project)

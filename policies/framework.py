@@ -207,6 +207,9 @@ class Rule:
     fsbp: str | None = None  # AWS Foundational Security Best Practices control
     checkov: str | None = None  # Checkov check ids, comma-separated
     extra_schema: Mapping[str, Any] = field(default_factory=dict)  # further policy config properties
+    # The rule's own level: mandatory, or advisory for a rule that only warns (the README's "level" column).
+    # A stack's policy config keeps it (envctl policy-config); only an uncontrolled stack's may lower a rule.
+    level: EnforcementLevel = EnforcementLevel.MANDATORY
     severity: Severity = field(kw_only=True)
     remediation: str = field(kw_only=True)  # one line: how to make a violation compliant
 
@@ -354,7 +357,7 @@ def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> Resource
                 raise TypeError(f"rule {rule.id} answered {result!r}, not COMPLIANT, Violated or NotApplicable")
 
         return ResourceValidationPolicy(name=rule.id, description=description, validate=validate_resource,
-                                        enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema,
+                                        enforcement_level=rule.level, config_schema=schema,
                                         **metadata(rule))
 
     stack_check: StackCheck = rule.check  # type: ignore[assignment]
@@ -373,5 +376,5 @@ def to_policy(rule: Rule, families: Mapping[str, str] | None = None) -> Resource
         _report(rule, result, facts, report_violation)
 
     return StackValidationPolicy(name=rule.id, description=description, validate=validate_stack,
-                                 enforcement_level=EnforcementLevel.MANDATORY, config_schema=schema,
+                                 enforcement_level=rule.level, config_schema=schema,
                                  **metadata(rule))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pulumi_policy import EnforcementLevel
+
 from .framework import Rule, to_policy
 from .rules import (
     change_control,
@@ -39,4 +41,5 @@ RULES: list[Rule] = [
 
 RULE_IDS = [rule.id for rule in RULES]
 FAMILIES = {rule.id: rule.family for rule in RULES}
+ADVISORY_RULES = [rule.id for rule in RULES if rule.level == EnforcementLevel.ADVISORY]  # rules that only warn
 POLICIES = [to_policy(rule, FAMILIES) for rule in RULES]

@@ -101,7 +101,7 @@ def test_1_a_customer_slug_containing_a_phase_name_is_refused(capsys, repo):
 # 2. Approvals by typing a name
 # --------------------------------------------------------------------------------------------
 def test_2_nobody_approves_by_typing_a_name(capsys, repo):
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     code, _, err = trusted(capsys, repo, "ecr", "new", "preprod", "--title", "T", "--reason", "Needed", "--by", "alice")
     assert code == 2 and "--by" in err  # there is no --by any more: identity is a key
     assert trusted(capsys, repo, "ecr", "new", "preprod", "--title", "Release", "--reason", "Needed", "--key",
@@ -157,7 +157,7 @@ def test_3_an_edited_change_control_rule_is_unapproved_tooling(capsys, repo):
     gutted = "    for problem in verdict.problems:\n        yield Finding(urn, problem, name)\n"
     assert gutted in rule.read_text()
     rule.write_text(rule.read_text().replace(gutted, "    return\n"))
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     assert own_tools(repo, "check", "preprod").returncode == 1  # envctl still judges the state itself ...
     check = repo / "envctl" / "check.py"
     check.write_text(check.read_text().replace("if controlled and facts.verdict is not None:", "if False:"))
@@ -176,7 +176,7 @@ def test_3_an_edited_change_control_rule_is_unapproved_tooling(capsys, repo):
     {"change-approved-state": {"waivers": [{"resource": "*", "reason": "r" * 30, "expires": "2026-12-01"}]}},
 ])
 def test_4_a_hand_written_policy_config_approves_nothing(capsys, repo, tmp_path, config):
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     digest = trusted(capsys, repo, "digest", "preprod")[1].strip()
     path = tmp_path / "config.json"
     path.write_text(__import__("json").dumps(config).replace("<digest>", digest))
@@ -184,7 +184,7 @@ def test_4_a_hand_written_policy_config_approves_nothing(capsys, repo, tmp_path,
 
 
 def test_4_a_config_that_disables_the_rule_is_refused_and_the_program_refuses_anyway(capsys, repo, tmp_path):
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     path = tmp_path / "config.json"
     path.write_text('{"change-approved-state": "disabled"}')
     code, out, _ = trusted(capsys, repo, "check", "--policy-config", str(path), "preprod")
@@ -235,7 +235,7 @@ def test_6_a_second_record_with_fullwidth_digits_approves_nothing(capsys, repo):
     records = repo / "change-records" / "preprod"
     for f in records.glob("ECR-preprod-0001.*"):
         shutil.copy(f, records / f.name.replace("0001", "\uff10\uff10\uff10\uff12"))
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     out = untracked(trusted(capsys, repo, "check", "preprod"))
     assert "unexpected entry in the records of 'preprod'" in out
 
@@ -244,10 +244,10 @@ def test_7_a_rewritten_history_does_not_verify(capsys, repo):
     """The record rewritten consistently (its state and digest recomputed) to approve another release."""
     record = repo / "change-records" / "preprod" / "ECR-preprod-0001.yaml"
     doc = yaml.safe_load(record.read_text())
-    doc["state"]["config"][f"{NS}:release"] = {"value": "2026.4.3"}
+    doc["state"]["config"][f"{NS}:release"] = {"value": "2026.4.1"}
     doc["digest"] = digest_of(doc["state"])
     record.write_text(RECORD_HEADER + dumps(doc))
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     out = untracked(trusted(capsys, repo, "check", "preprod"))
     assert "the requester's signature does not verify" in out
 
@@ -366,7 +366,7 @@ def test_9_a_directory_named_like_a_stack_is_refused(capsys, repo):
     decoy = repo / "preprod"
     decoy.mkdir()
     shutil.copy(repo / "Pulumi.sandbox.yaml", decoy / "Pulumi.preprod.yaml")
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     code, _, err = trusted(capsys, repo, "check", "preprod")
     assert code == 2 and "a directory in" in err and "is named like the stack" in err
 
@@ -381,7 +381,7 @@ def test_9_verifying_a_directory_without_a_chain_fails(capsys, tmp_path):
 # 10. Waivers as a second approval path
 # --------------------------------------------------------------------------------------------
 def test_10_a_waiver_of_change_control_approves_nothing(capsys, repo):
-    set_config(repo, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(repo, "preprod", f"{NS}:release", "2026.4.1")
     (repo / "waivers" / "preprod.yaml").write_text(yaml.safe_dump([{
         "rule": "change-approved-state", "resource": "*", "reason": "Released in the maintenance window.",
         "expires": "9999-12-31"}]))

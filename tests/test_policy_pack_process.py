@@ -117,14 +117,18 @@ def analyze_stack(analyzer, run) -> dict[str, list[analyzer_pb2.AnalyzeDiagnosti
     return found
 
 
-def test_the_pack_lists_every_rule_as_mandatory_and_its_config_approves_nothing(analyzer):
+def test_the_pack_lists_every_rule_as_mandatory_but_the_warning_and_its_config_approves_nothing(analyzer):
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == PACK_NAME and info.supportsConfig
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert set(levels) == {rule.id for rule in RULES}
-    assert set(levels.values()) == {analyzer_pb2.MANDATORY}
+    assert {name for name, level in levels.items() if level != analyzer_pb2.MANDATORY} == {"lifecycle-release-latest"}
+    assert levels["lifecycle-release-latest"] == analyzer_pb2.ADVISORY
+    settings = {"lifecycle-release-behind-limit": {"projectDir", "maxReleasesBehind"}}
     for policy in info.policies:
-        assert set(policy.configSchema.properties.keys()) == {"projectDir"}, policy.name
+        assert set(policy.configSchema.properties.keys()) == settings.get(policy.name, {"projectDir"}), policy.name
+    (limit,) = [p for p in info.policies if p.name == "lifecycle-release-behind-limit"]
+    assert limit.configSchema.properties["maxReleasesBehind"]["default"] == 2
 
 
 def test_under_a_real_engine_the_pack_never_trusts_the_example_keys(analyzer, shipped):
@@ -144,7 +148,7 @@ def test_a_teams_pack_verifies_the_signed_approval_itself(team_analyzer, team_te
 
 
 def test_a_teams_pack_refuses_an_edited_state_whatever_its_config_claims(team_analyzer, team, keys):
-    set_config(team, "prod", f"{NS}:release", "2026.4.3")
+    set_config(team, "prod", f"{NS}:release", "2026.4.1")
     run = stacks_for(team, team, RunOptions(now=NOW, review_only=True), ["prod"]).run("prod")
     digest = run.by_type("clinspark:environment:Environment")[0].outputs["desiredStateDigest"]
     configure(team_analyzer, "prod", projectDir=str(team), approvedDigests=[digest], stack="prod",

@@ -36,6 +36,7 @@ def test_the_readme_phase_table_is_the_phase_catalog():
         assert row[5] == "/".join(p.sizes[r] for r in p.roles)
         assert row[6] == str(p.backup_retention_days) and row[8] == str(p.log_retention_days)
         assert row[7] == (", ".join(sorted(r.value for r in p.multi_az_roles)) or "no")
+        assert row[9] == p.data
 
 
 def test_the_readme_lists_every_rule_of_the_pack_and_no_other():

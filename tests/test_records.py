@@ -40,7 +40,7 @@ def path_of(directory: Path, record: str, kind: str = "record") -> Path:
 
 def second_record(capsys, directory: Path) -> str:
     """prod's release changed and approved as ECR-prod-0002, named by the stack file."""
-    set_config(directory, "prod", f"{NS}:release", "2026.4.3")
+    set_config(directory, "prod", f"{NS}:release", "2026.4.1")
     assert new(capsys, directory)[0] == 0
     assert approve(capsys, directory, "ECR-prod-0002")[0] == 0
     set_config(directory, "prod", f"{NS}:change_record", "ECR-prod-0002")
@@ -78,7 +78,7 @@ def test_a_shipped_record_verifies_with_stock_openssh_without_envctl(stack):
 # Draft and approve: two keys
 # --------------------------------------------------------------------------------------------
 def test_a_change_is_refused_until_a_second_key_approves_the_record_the_stack_names(capsys, example_copy):
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.1")
     code, out, _ = envctl(capsys, example_copy, "check", "prod")
     assert code == 1 and "untracked change: stack 'prod' would apply desired state" in out
     code, out, _ = new(capsys, example_copy)
@@ -93,7 +93,7 @@ def test_a_change_is_refused_until_a_second_key_approves_the_record_the_stack_na
 
 
 def test_the_requesters_key_cannot_approve(capsys, example_copy):
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.1")
     assert new(capsys, example_copy, key=APPROVER_KEY)[0] == 0  # m.keller asks ...
     code, _, err = approve(capsys, example_copy, "ECR-prod-0002", key=APPROVER_KEY)  # ... and may not approve
     assert code == 2 and "requested ECR-prod-0002 and may not approve it" in err
@@ -101,7 +101,7 @@ def test_the_requesters_key_cannot_approve(capsys, example_copy):
 
 
 def test_a_key_that_may_only_author_cannot_approve(capsys, example_copy):
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.1")
     assert new(capsys, example_copy, key=APPROVER_KEY)[0] == 0
     code, _, err = approve(capsys, example_copy, "ECR-prod-0002", key=REQUESTER_KEY)
     assert code == 2 and "may not approve records" in err and layout.APPROVED in err
@@ -109,7 +109,7 @@ def test_a_key_that_may_only_author_cannot_approve(capsys, example_copy):
 
 def test_a_key_the_signers_file_does_not_list_can_neither_draft_nor_approve(capsys, example_copy, tmp_path):
     stranger = keypair(tmp_path, "mallory")
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.1")
     code, _, err = new(capsys, example_copy, key=stranger)
     assert code == 2 and "is not in the signers file in force" in err
     assert new(capsys, example_copy)[0] == 0
@@ -127,7 +127,7 @@ def test_a_key_the_signers_file_does_not_list_can_neither_draft_nor_approve(caps
     "M.Keller@clinspark.example",  # letter case
 ])
 def test_an_approval_in_another_spelling_of_the_approver_is_no_approval(capsys, example_copy, spelling):
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.1")
     assert new(capsys, example_copy)[0] == 0
     record = path_of(example_copy, "ECR-prod-0002")
     statement = ("format: clinspark-ecr-approval/2\nrecord: ECR-prod-0002\n"
@@ -170,7 +170,7 @@ def test_editing_an_old_record_and_relinking_every_later_one_breaks_their_signat
 
 def test_a_removed_record_leaves_a_gap_and_the_chain_approves_nothing(capsys, example_copy):
     second_record(capsys, example_copy)
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.4")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.0")
     assert new(capsys, example_copy)[0] == 0
     for f in path_of(example_copy, "ECR-prod-0002").parent.glob("ECR-prod-0002.*"):
         f.unlink()
@@ -218,11 +218,11 @@ def test_a_superseded_or_approved_record_cannot_be_approved_and_an_approved_stat
     assert code == 2 and "ECR-prod-0001" in err and "approves exactly this state" in err
     code, _, err = approve(capsys, example_copy, "ECR-prod-0001")
     assert code == 2 and "was already approved" in err
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.1")
     assert new(capsys, example_copy)[0] == 0
     code, _, err = new(capsys, example_copy)
     assert code == 2 and "is pending and names exactly this state" in err
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.4")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.0")
     assert new(capsys, example_copy)[0] == 0
     code, _, err = approve(capsys, example_copy, "ECR-prod-0002")
     assert code == 2 and "is not the last record of 'prod'" in err
@@ -282,7 +282,7 @@ def test_a_record_the_trust_root_holds_cannot_be_replaced(capsys, example_copy):
 
 
 def test_times_only_move_forward_along_a_chain(capsys, example_copy):
-    set_config(example_copy, "prod", f"{NS}:release", "2026.4.3")
+    set_config(example_copy, "prod", f"{NS}:release", "2026.4.1")
     assert new(capsys, example_copy)[0] == 0
     record = path_of(example_copy, "ECR-prod-0002")
     text = record.read_text().replace("requested_at: '2026-11-26T00:00:00Z'", "requested_at: '2026-11-25T00:00:00Z'")

@@ -89,7 +89,7 @@ def test_every_change_control_rule_is_mandatory_and_for_controlled_stacks_only()
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stack", CONTROLLED)
 def test_an_edited_controlled_stack_is_an_untracked_change_whatever_the_config_says(example_copy, plan_in, stack):
-    set_config(example_copy, stack, f"{NS}:release", "2026.4.3")
+    set_config(example_copy, stack, f"{NS}:release", "2026.4.1")
     run = plan_in(example_copy, stack)
     # A config that claims to approve the state (the pre-signature format) approves nothing now.
     claim = {"projectDir": str(example_copy), "approvedDigests": [digest(run)], "stack": stack,

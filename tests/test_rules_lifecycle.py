@@ -7,6 +7,10 @@ registered and evaluating the pack as the engine does. Phase facts come from the
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Callable
@@ -21,7 +25,7 @@ from envctl.offline import StackRun
 from policies.framework import ENVIRONMENT_TYPE, INSTANCE_TYPE, PAIR_TYPE
 from policies.pack import POLICIES
 from policies.rules import lifecycle
-from tests.conftest import SHIPPED, TODAY, altered, environment, of_type
+from tests.conftest import PROJECT, SHIPPED, TODAY, altered, environment, of_type
 from tests.helpers import only, verdict
 
 RULE_IDS = [rule.id for rule in lifecycle.RULES]
@@ -61,12 +65,14 @@ def test_shipped_stacks_pass_every_lifecycle_rule(shipped, stack):
     assert violations(shipped[stack]) == []
 
 
-def test_lifecycle_rules_apply_to_every_stack_and_are_mandatory():
+def test_lifecycle_rules_apply_to_every_stack_and_are_mandatory_but_the_one_that_warns():
     assert set(RULE_IDS) == {"lifecycle-expiry", "lifecycle-topology", "lifecycle-restore-allowed",
-                             "lifecycle-no-cross-customer", "lifecycle-tags-agree"}
+                             "lifecycle-no-cross-customer", "lifecycle-tags-agree", "lifecycle-dummy-data-only",
+                             "lifecycle-release-listed", "lifecycle-release-latest", "lifecycle-release-behind-limit"}
     levels = {p.name: p.enforcement_level for p in POLICIES}
-    assert all(not r.controlled_only and levels[r.id] == EnforcementLevel.MANDATORY and r.family == "lifecycle"
-               for r in lifecycle.RULES)
+    assert {r.id for r in lifecycle.RULES if levels[r.id] != EnforcementLevel.MANDATORY} == {"lifecycle-release-latest"}
+    assert levels["lifecycle-release-latest"] == EnforcementLevel.ADVISORY
+    assert all(not r.controlled_only and r.family == "lifecycle" for r in lifecycle.RULES)
 
 
 def test_a_stack_without_environment_fails_every_lifecycle_rule(shipped):
@@ -347,21 +353,122 @@ def test_a_bucket_policy_granting_a_foreign_role_as_principal_is_refused(shipped
 
 
 # --------------------------------------------------------------------------------------------
+# lifecycle-dummy-data-only
+# --------------------------------------------------------------------------------------------
+DUMMY = "lifecycle-dummy-data-only"
+CLUSTER = "aws:rds/cluster:Cluster"
+
+
+def test_prod_test_holding_a_copy_of_preprod_is_refused_explicitly(shipped):
+    run = shipped["prod"]
+    main_db, main_copy = run.one(RDS, "acme-prod-main-db"), run.one(COPY, "acme-prod-main-db-source")
+    test = instance(run, "test")
+    test_db = run.one(RDS, "acme-prod-test-db")
+    test_copy = replace(main_copy, name="acme-prod-test-db-source", parent=test.urn,
+                        urn=main_copy.urn.replace("acme-prod-main-db-source", "acme-prod-test-db-source"),
+                        inputs={**main_copy.inputs, "kmsKeyId": test.outputs["keyArn"],
+                                "targetDbSnapshotIdentifier": "acme-prod-test-from-golive"})
+    changed = added(altered(run, named(test_db.name), inputs={
+        "snapshotIdentifier": main_db.inputs["snapshotIdentifier"].replace("main", "test")}), test_copy)
+    found = [v for v in violations(changed) if v.policy == DUMMY]
+    assert {v.urn for v in found} == {test_db.urn, test_copy.urn}
+    assert all("prod test holds dummy data only" in v.message and "never restored from preprod" in v.message
+               for v in found)
+    assert "create it empty (remove snapshotIdentifier)" in only(found, DUMMY, test_db.urn).message
+    assert main_copy.inputs["sourceDbSnapshotIdentifier"] in only(found, DUMMY, test_copy.urn).message
+
+
+@pytest.mark.parametrize("key, value", [
+    ("replicateSourceDb", "acme-prod-main-db"),
+    ("restoreToPointInTime", {"sourceDbInstanceIdentifier": "acme-prod-main-db", "useLatestRestorableTime": True}),
+    ("s3Import", {"bucketName": "acme-prod-main-export", "ingestionRole": "arn:aws:iam::123456789012:role/x",
+                  "sourceEngine": "postgres", "sourceEngineVersion": "16.4"}),
+])
+def test_prod_test_made_from_main_by_any_other_way_is_refused(shipped, key, value):
+    run = shipped["prod"]
+    test_db = run.one(RDS, "acme-prod-test-db")
+    v = only(violations(altered(run, named(test_db.name), inputs={key: value})), DUMMY)
+    assert v.urn == test_db.urn and f"remove {key}" in v.message
+    assert violations(run, rules=[DUMMY]) == []
+
+
+def test_a_cluster_in_prod_test_restored_from_a_snapshot_is_refused(shipped):
+    run = shipped["prod"]
+    test_db = run.one(RDS, "acme-prod-test-db")
+    cluster = replace(test_db, type=CLUSTER, name="acme-prod-test-cluster",
+                      urn=test_db.urn.replace(RDS, CLUSTER).replace("acme-prod-test-db", "acme-prod-test-cluster"),
+                      inputs={"engine": "aurora-postgresql",
+                              "snapshotIdentifier": "arn:aws:rds:eu-central-1:123456789012:snapshot:acme-preprod-x"})
+    v = only(violations(added(run, cluster), rules=[DUMMY]), DUMMY)
+    assert v.urn == cluster.urn and "database cluster 'acme-prod-test-cluster'" in v.message
+
+
+def test_the_role_comes_from_the_instance_not_from_a_tag(shipped):
+    run = shipped["prod"]
+    test_db = run.one(RDS, "acme-prod-test-db")
+    disguised = altered(run, named(test_db.name), inputs={"replicateSourceDb": "acme-prod-main-db",
+                                                         "tags": {**test_db.inputs["tags"], "role": "main"}})
+    assert only(violations(disguised, rules=[DUMMY]), DUMMY).urn == test_db.urn
+
+
+def test_prod_main_restored_from_preprod_is_not_its_concern(shipped):
+    run = shipped["prod"]
+    assert run.one(COPY, "acme-prod-main-db-source") is not None
+    found = evaluate(run, effective_policies([p for p in POLICIES if p.name == DUMMY], None))
+    assert found.violations == [] and DUMMY in found.applied
+
+
+def test_a_catalog_edited_to_restore_prod_test_is_still_refused_by_envctl_check(tmp_path):
+    """A careless edit of the copy's phase catalog (prod restores test too) silences lifecycle-restore-allowed,
+    which reads the restored roles from that catalog; the copy's own envctl check still refuses the plan, because
+    PROD test's dummy data is a column of its own. (The trusted checker would not even plan that program.)"""
+    repo = tmp_path / "repo"
+    shutil.copytree(PROJECT, repo, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc",
+                                                                 ".pytest_cache", "*.egg-info", "bench"))
+    phases = repo / "components" / "phases.py"
+    one = "restored_roles=frozenset({Role.MAIN}),"
+    assert phases.read_text().count(one) == 1
+    phases.write_text(phases.read_text().replace(one, "restored_roles=frozenset({Role.MAIN, Role.TEST}),"))
+    result = subprocess.run([sys.executable, "-m", "envctl.cli", "--example", "check", "--no-cache", "--json", "prod"],
+                            cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 1, result.stderr
+    (prod,) = json.loads(result.stdout)["stacks"]
+    found = {(v["policy"], v["urn"].rsplit("::", 1)[-1]) for v in prod["violations"] if v["policy"].startswith("lifecycle")}
+    assert found == {(DUMMY, "acme-prod-test-db"), (DUMMY, "acme-prod-test-db-source")}
+
+
+# --------------------------------------------------------------------------------------------
 # not applicable
 # --------------------------------------------------------------------------------------------
+PHASE_BOUND = {"lifecycle-dummy-data-only", "lifecycle-release-latest", "lifecycle-release-behind-limit"}
+
+
 @pytest.mark.parametrize("stack", ("sandbox", "migration", "preprod", "demo", "community-dev"))
 def test_restores_are_not_judged_in_a_stack_that_restores_nothing(shipped, stack):
     found = evaluate(shipped[stack], effective_policies(POLICIES, None))
     phase = environment(shipped[stack]).outputs["phase"]
-    assert [n for n in found.not_applicable if n.policy in RULE_IDS] == [NotApplicableResult(
+    assert [n for n in found.not_applicable if n.policy == "lifecycle-restore-allowed"] == [NotApplicableResult(
         "lifecycle-restore-allowed", "", f"nothing in this {phase} stack is restored from a snapshot")]
 
 
 @pytest.mark.parametrize("stack", ("val", "prod"))
 def test_every_lifecycle_rule_applies_to_a_restored_stack(shipped, stack):
     found = evaluate(shipped[stack], effective_policies(POLICIES, None))
-    assert [n for n in found.not_applicable if n.policy in RULE_IDS] == []
-    assert set(RULE_IDS) <= found.applied
+    assert [n for n in found.not_applicable if n.policy in set(RULE_IDS) - PHASE_BOUND] == []
+    assert set(RULE_IDS) - PHASE_BOUND <= found.applied
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_the_rules_bound_to_a_phase_column_apply_exactly_where_the_catalog_says(shipped, stack):
+    phase = PHASES[environment(shipped[stack]).outputs["phase"]]
+    found = evaluate(shipped[stack], effective_policies(POLICIES, None))
+    expected = {"lifecycle-dummy-data-only": bool(phase.dummy_data_roles),
+                "lifecycle-release-latest": phase.follows_latest_release,
+                "lifecycle-release-behind-limit": phase.follows_latest_release}
+    assert {rule: rule in found.applied for rule in PHASE_BOUND} == expected
+    assert {n.policy for n in found.not_applicable if n.policy in PHASE_BOUND} == \
+        {rule for rule, applies in expected.items() if not applies}
 
 
 def test_a_stack_without_environment_is_refused_not_excused(shipped):

@@ -161,7 +161,7 @@ def test_a_changed_policy_rule_is_unapproved_tooling_until_a_tooling_record_appr
 
 
 def test_a_stack_change_in_a_team_needs_its_keys(team, keys):
-    set_config(team, "prod", f"{NS}:release", "2026.4.3")
+    set_config(team, "prod", f"{NS}:release", "2026.4.1")
     found = verdict(team)
     assert not found.ok and any("approves another desired state" in p for p in found.problems)
     rid = record(team, "prod", keys["alice"])
@@ -175,7 +175,7 @@ def test_a_stack_change_in_a_team_needs_its_keys(team, keys):
 # --------------------------------------------------------------------------------------------
 def second_state(team: Path, keys) -> str:
     """preprod's release changed and approved as ECR-preprod-0002, named by the stack file."""
-    set_config(team, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(team, "preprod", f"{NS}:release", "2026.4.1")
     rid = record(team, "preprod", keys["alice"])
     approve(team, rid, keys["bob"])
     set_config(team, "preprod", f"{NS}:change_record", rid)
@@ -270,7 +270,7 @@ def test_when_the_approver_of_the_latest_record_leaves_nothing_falls_back_to_an_
     signers = team / layout.SIGNERS_FILE
     signers.write_text(signers.read_text() + line(keys["carol"], "carol@team.example", *APPROVER))
     approve(team, record(team, layout.SIGNERS_CHAIN, keys["alice"]), keys["bob"])
-    set_config(team, "preprod", f"{NS}:release", "2026.4.3")
+    set_config(team, "preprod", f"{NS}:release", "2026.4.1")
     rid = record(team, "preprod", keys["alice"])
     approve(team, rid, keys["carol"])  # ECR-preprod-0002, approved by carol
     signers.write_text("".join(l for l in signers.read_text().splitlines(keepends=True) if "carol@" not in l))
@@ -294,7 +294,7 @@ def fleet_in(team: Path, keys) -> Path:
     set_config(fleet, "c1-preprod", f"{NS}:customer", "c1")
     set_config(fleet, "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0001")
     approve(fleet, record(fleet, "c1-preprod", keys["alice"], TrustRoot(team)), keys["bob"], TrustRoot(team))
-    set_config(fleet, "c1-preprod", f"{NS}:release", "2026.4.3")
+    set_config(fleet, "c1-preprod", f"{NS}:release", "2026.4.1")
     approve(fleet, record(fleet, "c1-preprod", keys["alice"], TrustRoot(team)), keys["bob"], TrustRoot(team))
     set_config(fleet, "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0002")
     return fleet

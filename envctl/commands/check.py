@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from changecontrol.trust import TrustRoot
+from policies import releases
 
 from .. import cache, stackfile, status_codes
 from ..check import check_all, with_fleet_refusals
@@ -53,6 +54,12 @@ def output_format(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     stacks_dir, stacks = stackfile.select(args.stacks_dir, args.stacks)
     policy_config = read_policy_config(args.policy_config) if args.policy_config else None
+    project = stackfile.program_dir(stacks_dir)
+    stackfile.project_name(project)  # the project file first: a broken one is refused as such
+    try:  # what the pack's release rules read, refused before anything is planned
+        releases.load(project)
+    except releases.ReleasesError as e:
+        raise UsageError(f"{e} (in {project}); nothing was checked") from None
     fmt = output_format(args)
     trust = TrustRoot.own()
     results = check_all(stackfile.program_dir(stacks_dir), stacks_dir, stacks, policy_config, run_options(),

@@ -13,7 +13,7 @@ from collections.abc import Mapping as MappingABC
 from datetime import date, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
-from pulumi_policy import Severity
+from pulumi_policy import EnforcementLevel, Severity
 
 from changecontrol import clock
 from components import tokens
@@ -33,9 +33,12 @@ from ..framework import (
     StackResult,
     StackView,
     as_list,
+    facts_of,
 )
+from ..releases import RELEASES_FILE, Release, Releases
 
 RDS_INSTANCE = tokens.RDS_INSTANCE
+RDS_CLUSTER = tokens.RDS_CLUSTER
 SNAPSHOT_COPY = tokens.RDS_SNAPSHOT_COPY
 KMS_KEY = tokens.KMS_KEY
 BUCKET_POLICY = tokens.S3_BUCKET_POLICY
@@ -375,6 +378,143 @@ def no_cross_customer(view: StackView, config: Mapping[str, Any]) -> Iterator[Fi
                                      f"environment's own task roles", r.name)
 
 
+# --------------------------------------------------------------------------------------------
+# lifecycle-dummy-data-only
+# --------------------------------------------------------------------------------------------
+# Every way a database is made from another's data, as the provider's inputs name them (aws_db_instance:
+# snapshot_identifier, restore_to_point_in_time, replicate_source_db, s3_import; aws_rds_cluster:
+# snapshot_identifier, restore_to_point_in_time, replication_source_identifier, s3_import).
+COPIED_FROM = {
+    RDS_INSTANCE: ("snapshotIdentifier", "restoreToPointInTime", "replicateSourceDb", "s3Import"),
+    RDS_CLUSTER: ("snapshotIdentifier", "restoreToPointInTime", "replicationSourceIdentifier", "s3Import"),
+}
+
+
+@_per_phase
+def dummy_data_only(view: StackView, env: Resource, phase: Phase) -> StackResult:
+    roles = sorted(role.value for role in phase.dummy_data_roles)
+    if not roles:
+        return NotApplicable(f"no instance of a {phase.name} stack is held to dummy data only")
+    return list(_dummy_data_findings(view, phase, roles))
+
+
+def _dummy_data_findings(view: StackView, phase: Phase, roles: list[str]) -> Iterator[Finding]:
+    for r in view.of_type(*COPIED_FROM, SNAPSHOT_COPY):
+        inst = _owner(view, r)
+        role = str(inst.props.get(INSTANCE_KEYS.role)) if inst is not None else None
+        if role not in roles:
+            continue
+        held = (f"{phase.name} {role} holds dummy data only: it is never restored from {CLONE_SOURCE_PHASE} "
+                f"nor from any customer snapshot or database")
+        if r.type == SNAPSHOT_COPY:
+            yield Finding(r.urn, f"snapshot copy '{r.name}' of {r.props.get('sourceDbSnapshotIdentifier')!r} stands "
+                                 f"in instance '{inst.name}': {held}; remove it", r.name)
+            continue
+        found = [key for key in COPIED_FROM[r.type] if r.props.get(key)]
+        if found:
+            what = "database" if r.type == RDS_INSTANCE else "database cluster"
+            yield Finding(r.urn, f"{what} '{r.name}' of instance '{inst.name}' is made from other data "
+                                 f"({', '.join(f'{k}={r.props.get(k)!r}' for k in found)}): {held}; create it "
+                                 f"empty (remove {', '.join(found)})", r.name)
+
+
+# --------------------------------------------------------------------------------------------
+# lifecycle-release-listed, lifecycle-release-latest, lifecycle-release-behind-limit
+# --------------------------------------------------------------------------------------------
+MAX_BEHIND_KEY = "maxReleasesBehind"
+MAX_BEHIND_DEFAULT = 2
+MAX_BEHIND_SCHEMA = {MAX_BEHIND_KEY: {"type": "integer", "minimum": 0, "default": MAX_BEHIND_DEFAULT}}
+
+
+def _release_file(view: StackView, env: Resource, config: Mapping[str, Any]) -> tuple[Releases | None, Finding | None]:
+    """The releases file the pack read for this stack, or the finding that says why it cannot be used (fail
+    closed: never "not applicable")."""
+    facts = facts_of(config)
+    if facts is None:
+        return None, Finding(env.urn, f"the stack's facts were not read, so {RELEASES_FILE} cannot be read: run the "
+                                      f"rule through the pack", env.name)
+    if facts.releases is None:
+        return None, Finding(env.urn, f"{facts.releases_error or RELEASES_FILE + ': not read'}", env.name)
+    return facts.releases, None
+
+
+def _releases_rule(check: Callable[[StackView, Resource, Phase, Releases, Mapping[str, Any]], StackResult],
+                   applies: Callable[[Phase], bool] = lambda phase: True, why_not: str = ""
+                   ) -> Callable[[StackView, Mapping[str, Any]], StackResult]:
+    """A stack rule over the Environment, its phase and the releases file (each read first, failing closed)."""
+
+    @functools.wraps(check)
+    def rule(view: StackView, config: Mapping[str, Any]) -> StackResult:
+        env, phase, problem = _environment(view)
+        if env is None or phase is None:
+            return [problem] if problem else []
+        if not applies(phase):
+            return NotApplicable(why_not.format(phase=phase.name))
+        releases, problem = _release_file(view, env, config)
+        if releases is None:
+            return [problem] if problem else []
+        return check(view, env, phase, releases, config)
+
+    return rule
+
+
+def _release_text(releases: Releases, version: str) -> str:
+    found = releases.find(version)
+    return f"{version} (released {found.date})" if found else version
+
+
+def _behind(env: Resource, releases: Releases) -> tuple[str, list[Release]]:
+    """The stack's release and the listed releases above it."""
+    release = str(env.props.get(ENV_KEYS.release))
+    return release, releases.newer_than(release)
+
+
+def _release_listed(view: StackView, env: Resource, phase: Phase, releases: Releases,
+                    config: Mapping[str, Any]) -> Iterator[Finding]:
+    release = env.props.get(ENV_KEYS.release)
+    if releases.find(str(release)) is None:
+        yield Finding(env.urn, f"the {phase.name} stack runs release {release!r}, which {RELEASES_FILE} does not "
+                               f"list ({releases.listing()}): set release to a listed release, or list the new "
+                               f"release in {RELEASES_FILE} (a tooling record approves it)", env.name)
+    for inst in view.of_type(INSTANCE_TYPE):
+        own = inst.props.get(INSTANCE_KEYS.release)
+        if own != release:
+            yield Finding(inst.urn, f"instance '{inst.name}' runs release {own!r}, not the stack's {release!r}: a "
+                                    f"stack runs one release in every instance; build it with the project's "
+                                    f"program", inst.name)
+
+
+def _release_latest(view: StackView, env: Resource, phase: Phase, releases: Releases,
+                    config: Mapping[str, Any]) -> Iterator[Finding]:
+    release, newer = _behind(env, releases)
+    if newer:
+        yield Finding(env.urn, f"the {phase.name} stack runs {_release_text(releases, release)}, {len(newer)} "
+                               f"release{'s' if len(newer) > 1 else ''} behind the newest listed in "
+                               f"{RELEASES_FILE}, {_release_text(releases, releases.newest.version)}: set release "
+                               f"to {releases.newest.version}", env.name)
+
+
+def _release_behind_limit(view: StackView, env: Resource, phase: Phase, releases: Releases,
+                          config: Mapping[str, Any]) -> Iterator[Finding]:
+    limit = config.get(MAX_BEHIND_KEY, MAX_BEHIND_DEFAULT)
+    release, newer = _behind(env, releases)
+    if len(newer) > limit:
+        yield Finding(env.urn, f"the {phase.name} stack runs {_release_text(releases, release)}, {len(newer)} "
+                               f"releases behind the newest listed in {RELEASES_FILE} "
+                               f"({', '.join(r.version for r in newer)}); at most {limit} may be "
+                               f"({MAX_BEHIND_KEY}): set release to {releases.newest.version}", env.name)
+
+
+def _follows_latest(phase: Phase) -> bool:
+    return phase.follows_latest_release
+
+
+_NOT_FOLLOWING = "a {phase} stack runs any listed release; only community-dev follows the newest"
+release_listed = _releases_rule(_release_listed)
+release_latest = _releases_rule(_release_latest, _follows_latest, _NOT_FOLLOWING)
+release_behind_limit = _releases_rule(_release_behind_limit, _follows_latest, _NOT_FOLLOWING)
+
+
 _STACK = "stack"
 
 RULES: list[Rule] = [
@@ -431,5 +571,47 @@ RULES: list[Rule] = [
         severity=Severity.HIGH,
         remediation="Tag every resource through StackSettings.tags_for; never set phase, role, controlled or "
                     "disposable tags by hand",
+    ),
+    Rule(
+        id="lifecycle-dummy-data-only",
+        family="lifecycle",
+        description="The instances the phase holds to dummy data (PROD test) are never restored, replicated or "
+                    "imported from Pre-PROD or any customer snapshot or database",
+        check=dummy_data_only,
+        scope=_STACK,
+        severity=Severity.CRITICAL,
+        remediation="Create PROD test's database empty: no SnapshotCopy, snapshot_identifier, restore_to_point_in_time, "
+                    "replicate_source_db or s3_import in it",
+    ),
+    Rule(
+        id="lifecycle-release-listed",
+        family="lifecycle",
+        description="The stack runs one release in every instance, and it is a release the releases file lists",
+        check=release_listed,
+        scope=_STACK,
+        severity=Severity.HIGH,
+        remediation=f"Set release to a release {RELEASES_FILE} lists, or list the new release there (a tooling record)",
+    ),
+    Rule(
+        id="lifecycle-release-latest",
+        family="lifecycle",
+        description="Community-dev runs the newest release the releases file lists (advisory: warns while it is "
+                    "behind)",
+        check=release_latest,
+        scope=_STACK,
+        level=EnforcementLevel.ADVISORY,
+        severity=Severity.LOW,
+        remediation=f"Set community-dev's release to the newest release {RELEASES_FILE} lists",
+    ),
+    Rule(
+        id="lifecycle-release-behind-limit",
+        family="lifecycle",
+        description=f"Community-dev is at most {MAX_BEHIND_KEY} (default {MAX_BEHIND_DEFAULT}) listed releases behind "
+                    "the newest",
+        check=release_behind_limit,
+        scope=_STACK,
+        extra_schema=MAX_BEHIND_SCHEMA,
+        severity=Severity.MEDIUM,
+        remediation=f"Set community-dev's release to the newest release {RELEASES_FILE} lists",
     ),
 ]
