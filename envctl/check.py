@@ -28,7 +28,7 @@ from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
 from . import cache, stackfile
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
-from .offline import LocalStacks, RunOptions, StackRunError
+from .offline import LocalStacks, RunOptions, StackRunError, close_engine_loop
 from .planning import stacks_for
 from .progress import Progress
 
@@ -191,6 +191,7 @@ def _check_group(project_dir: str, stacks_dir: str, stacks: Sequence[str], polic
         results.append(check_stack(local, s, policy_config, Path(stacks_dir), options))
         if on_checked is not None:
             on_checked(results[-1])
+    close_engine_loop()  # a worker process exits after its groups: never with the loop left to the shutdown
     return results
 
 

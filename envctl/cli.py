@@ -61,7 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse prints its own usage message
         return status_codes.INVALID if e.code else status_codes.OK
     args.stacks_dir = args.stacks_dir.resolve()
-    return shell.run(args.command, lambda: _run(args), as_json=getattr(args, "json", False))
+    try:
+        return shell.run(args.command, lambda: _run(args), as_json=getattr(args, "json", False))
+    finally:
+        engine = sys.modules.get(f"{__package__}.offline")  # only a command that planned has an engine loop
+        if engine is not None:
+            engine.close_engine_loop()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import runpy
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -315,6 +316,23 @@ class _engine_config:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def close_engine_loop() -> None:
+    """Close the event loop the SDK ran this process's stacks on, before the interpreter exits.
+
+    Left open, the loop is collected during the interpreter's shutdown, sometimes after its own
+    self-pipe socket, and asyncio then prints a traceback ("Invalid file descriptor: -1") under a
+    command that had already reported its result. Called once, when a command or plan host is done."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+        asyncio.set_event_loop(None)  # a later run in this process makes a new one (pulumi's _ensure_event_loop)
 
 
 def _quiet_reported_failures() -> None:

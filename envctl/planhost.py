@@ -166,6 +166,7 @@ def _child(request_path: str, result_path: str) -> int:
                        if name.split(".")[0] in ("components", "changecontrol")
                        and not _inside(getattr(module, "__file__", None), program_dir))
     Path(result_path).write_text(json.dumps({"stacks": stacks, "misplaced_modules": misplaced}))
+    offline.close_engine_loop()
     return 0
 
 

@@ -298,3 +298,17 @@ def test_a_stack_named_twice_is_checked_once_and_an_empty_name_or_no_workers_is_
     assert code == 2 and "an empty stack name" in err
     code, _, err = run(capsys, "check", "--jobs", "0", "sandbox")
     assert code == 2 and "0 is not a number of workers" in err
+
+
+def test_a_command_that_planned_leaves_no_event_loop_for_the_shutdown_to_close():
+    """An engine loop left open is collected during the interpreter's shutdown, sometimes after its own socket,
+    and asyncio then prints a traceback under a command that had already reported its result."""
+    import subprocess
+    import sys
+
+    script = ("import asyncio, gc\nfrom envctl.cli import main\n"
+              "code = main(['--example', 'plan', 'sandbox'])\ngc.collect()\n"
+              "open_loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and not o.is_closed()]\n"
+              "print(code, len(open_loops))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-2:] == ["0", "0"], done.stderr[-2000:]
