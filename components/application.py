@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from . import tokens
 from .https_entry import APP_PORT
@@ -44,6 +45,7 @@ class ApplicationArgs:
     database_secret_arn: pulumi.Input[str]
     target_group_arn: pulumi.Input[str]
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    log_groups_pinned: bool = False  # made before log-group names carried a generation: keeps the plain name
     ready_after: Sequence[pulumi.Resource] = ()  # what must exist before the service starts (listener, credentials)
     exchange: ExchangeRefs | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -68,8 +70,17 @@ class Application(pulumi.ComponentResource):
         # The logs are evidence in a controlled phase: protected like its data, and kept (with the key, see
         # instance.kms_key) when the stack is destroyed, for the phase's retention.
         life = args.lifecycle
+        # A log group that outlives its stack is named with a generation the stack keeps for its whole life (a
+        # random value without keepers: made once, never replaced), so the next stack of this environment (a
+        # customer's next VAL pair) creates its own group beside the one a retired stack left behind, where a
+        # plain name would make AWS refuse it (ResourceAlreadyExistsException).
+        log_group_name: pulumi.Input[str] = names.log_group(role)
+        if life.keep_logs and not args.log_groups_pinned:
+            generation = random.RandomString(f"{base}-logs-generation", length=8, special=False, upper=False,
+                                             opts=child)
+            log_group_name = generation.result.apply(lambda g: names.log_group(role, g))
         log_group = aws.cloudwatch.LogGroup(
-            f"{base}-logs", name=names.log_group(role), retention_in_days=args.log_retention_days,
+            f"{base}-logs", name=log_group_name, retention_in_days=args.log_retention_days,
             kms_key_id=args.key_arn, tags=tags,
             opts=pulumi.ResourceOptions(parent=self, aliases=was, protect=life.protected, retain_on_delete=life.keep_logs),
         )

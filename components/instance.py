@@ -41,6 +41,7 @@ class InstanceSpec:
     engine_version: str = DATABASE_ENGINE.major  # what its database is asked to run (components.engines)
     auto_minor_version_upgrade: bool = False
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    log_groups_pinned: bool = False
     restore: RestoreFrom | None = None
 
 
@@ -194,6 +195,7 @@ class Instance(pulumi.ComponentResource):
                             documents_bucket_arn=documents.arn, documents_bucket_name=documents.bucket_name,
                             database_address=database.address, database_secret_arn=database.secret_arn,
                             target_group_arn=entry.target_group_arn, lifecycle=life,
+                            log_groups_pinned=spec.log_groups_pinned,
                             ready_after=(entry.https_listener, database.credentials),
                             exchange=args.exchange, tags=tags),
             opts=child,

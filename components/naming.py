@@ -101,8 +101,13 @@ class Names:
     def key_alias(key: str) -> str:
         return f"{KEY_ALIAS_PREFIX}{key}"
 
-    def log_group(self, role: Role) -> str:
-        return f"{LOG_GROUP_PREFIX}{self.env}/{role.value}"
+    def log_group(self, role: Role, generation: str | None = None) -> str:
+        """`generation`: where the log group outlives its stack, a random part the stack keeps for its whole life,
+        so that the next stack of the same environment (the next VAL pair of a customer) never meets the log
+        group a retired one left behind. None: the name of a log group that needs none (it goes with its
+        stack), or one made before names carried a generation (pinned: `log_groups_pinned`)."""
+        plain = f"{LOG_GROUP_PREFIX}{self.env}/{role.value}"
+        return f"{plain}/{generation}" if generation else plain
 
     def task_family(self, role: Role) -> str:
         return self.instance(role)

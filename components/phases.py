@@ -106,6 +106,13 @@ class Phase:
         return ROLES_OF[self.topology]
 
     @property
+    def keeps_logs(self) -> bool:
+        """Its log groups (and the keys they are encrypted under) outlive its stacks: a controlled phase's logs are
+        evidence it keeps for its retention, retired or not, and a phase that is never disposed of keeps them too;
+        a disposable, uncontrolled phase's logs go with the stack."""
+        return self.controlled or not self.disposable
+
+    @property
     def may_clone(self) -> bool:
         return bool(self.restored_roles)
 

@@ -100,6 +100,7 @@ def instance_spec(settings: StackSettings, role: Role, restore: RestoreFrom | No
         tags=settings.tags_for(role), multi_az=role in phase.multi_az_roles,
         engine_version=version or settings.engine_version or DATABASE_ENGINE.major,
         auto_minor_version_upgrade=not phase.controlled, lifecycle=lifecycle_of(settings), restore=restore,
+        log_groups_pinned=settings.log_groups_pinned,
     )
 
 

@@ -191,6 +191,8 @@ ACCEPTED: Mapping[str, str] = {
     "change_record": "an ECR id such as ECR-acme-prod-0001, for change-controlled phases only",
     "tags": f"an object of at most {MAX_EXTRA_TAGS} extra tags (keys not reserved, not aws:*, at most 128/256 characters)",
     "retire": "true or false, for change-controlled phases only",
+    "log_groups_pinned": "true or false, for phases that keep their logs beyond the stack: true keeps the plain "
+                         "log-group names of a stack deployed before names carried a generation",
     "snapshots": "a list of {name, purpose: val|prod}, only in " + CLONE_SOURCE_PHASE,
     "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>} (once cloned, also snapshot_arn and "
                   "allocated_storage), for phases that clone",
@@ -211,7 +213,7 @@ def cross_field_problems(values: Mapping[str, Any], today: date) -> list[tuple[s
     problems: list[tuple[str, str]] = []
     checks = {"domain": _domain, "customer": _customer, "sizes": _sizes, "expires_on": _expiry,
               "change_record": _change_record, "retire": _retire, "snapshots": _snapshots, "clone_from": _clone_from,
-              "engine_version": _engine_version}
+              "engine_version": _engine_version, "log_groups_pinned": _log_groups_pinned}
     for name, check in checks.items():
         if name in values:
             reason = check(phase, values[name], values, today)
@@ -319,6 +321,13 @@ def _clone_from(phase: Phase, v: CloneSource | None, values: Mapping[str, Any], 
     return None
 
 
+def _log_groups_pinned(phase: Phase, v: bool, values: Mapping[str, Any], today: date) -> str | None:
+    if v and not phase.keeps_logs:
+        return (f"phase {phase.name} does not keep its logs beyond the stack (its log groups go with it and carry no "
+                "generation): remove the key")
+    return None
+
+
 def _engine_version(phase: Phase, v: str | None, values: Mapping[str, Any], today: date) -> str | None:
     offered = engines.offered()
     if not phase.controlled:
@@ -349,6 +358,8 @@ class StackSettings(_Model):
     domain: DomainSettings
     sizes: dict[Role, Literal[tuple(SIZES)]] = Field(default_factory=dict)  # type: ignore[valid-type]
     retire: ConfigBool = False
+    # Log groups made before their names carried a generation keep their plain names (never replaced).
+    log_groups_pinned: ConfigBool = False
     expires_on: date | None = None
     change_record: str | None = Field(None, pattern=r"^ECR-[a-z0-9-]+-\d{4}$")
     tags: dict[str, str] = Field(default_factory=dict)
@@ -442,9 +453,8 @@ class StackSettings(_Model):
 
     @property
     def keep_logs(self) -> bool:
-        """Log groups (and the keys they are encrypted under) outlive the stack: a controlled phase's logs are
-        evidence it must keep for its retention, retired or not; the others' logs go with the stack."""
-        return self.phase_spec.controlled or not self.destroyable
+        """Log groups (and the keys they are encrypted under) outlive the stack (components.phases.keeps_logs)."""
+        return self.phase_spec.keeps_logs
 
     def hostname(self, role: Role) -> str:
         return self.names.hostname(role, self.domain.zone)

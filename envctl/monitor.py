@@ -4,6 +4,9 @@ recorded, secrets marked."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -127,6 +130,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         self.order.append(response.urn)
         return response
+
+    def Invoke(self, request):
+        """The SDK answers an invoke on a worker thread, where the mock monitor makes an event loop of that thread's
+        own and leaves it open; closed here, so that none is left for the interpreter's shutdown to collect
+        (asyncio then prints a traceback under a command that had already reported its result)."""
+        try:
+            return super().Invoke(request)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                with contextlib.suppress(RuntimeError):
+                    loop = asyncio.get_event_loop_policy().get_event_loop()
+                    if not loop.is_running():
+                        loop.close()
+                        asyncio.set_event_loop(None)
 
     def RegisterResourceOutputs(self, request):
         reg = self.registrations.get(request.urn)

@@ -338,7 +338,11 @@ def close_engine_loop() -> None:
 def _quiet_reported_failures() -> None:
     """A refused stack leaves SDK futures holding the same error, never awaited; asyncio would
     print each when it is collected. The error is already reported once, as the run's error."""
-    loop = asyncio.get_event_loop_policy().get_event_loop()
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # closed by an earlier command in this process (close_engine_loop): a new one
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
         if isinstance(context.get("exception"), (ResourceRejected, pulumi.RunError)):

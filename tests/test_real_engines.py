@@ -143,6 +143,40 @@ def test_retiring_val_unprotects_its_logs_but_keeps_them_and_their_keys(stacks_d
     assert all(k.retain_on_delete for k in keys)
 
 
+def test_the_next_val_of_a_customer_names_its_log_groups_apart_from_those_a_retired_one_left(stacks_dir):
+    """A retired VAL leaves its log groups behind (kept on delete); the next VAL pair of the customer is a new
+    stack of the same environment. Its log groups carry a generation the stack keeps for its whole life (a
+    random value without keepers), so they never take the plain names, which AWS would refuse."""
+    run = _plan(stacks_dir, "val", lambda c: c.pop(f"{NS}:log_groups_pinned"))
+    groups = run.by_type(tokens.LOG_GROUP)
+    generations = {r.urn: r for r in run.by_type(tokens.RANDOM_STRING) if r.name.endswith("-logs-generation")}
+    assert len(groups) == 2 and len(generations) == 2
+    for group in groups:
+        (source,) = group.property_dependencies["name"]
+        generation = generations[source]
+        assert generation.inputs.get("keepers") is None  # never replaced while the stack lives
+        role = group.name.removeprefix("acme-val-").removesuffix("-logs")
+        assert group.inputs["name"] == f"/clinspark/acme-val/{role}/{generation.state['result']}"
+        assert group.retain_on_delete and group.protect
+
+
+@pytest.mark.parametrize("stack", ["prod", "val", "preprod", "community-dev"])
+def test_log_groups_deployed_before_generations_keep_their_plain_names(shipped, stack):
+    groups = shipped[stack].by_type(tokens.LOG_GROUP)
+    assert groups and all(g.inputs["name"].count("/") == 3 for g in groups)  # /clinspark/<env>/<role>
+    assert not [r for r in shipped[stack].by_type(tokens.RANDOM_STRING) if r.name.endswith("-logs-generation")]
+
+
+def test_log_groups_that_go_with_their_stack_need_no_generation_and_refuse_the_pin(shipped, stacks_dir, capsys):
+    assert all(g.inputs["name"] == f"/clinspark/acme-sandbox/{g.name.split('-')[2]}"
+               for g in shipped["sandbox"].by_type(tokens.LOG_GROUP))
+    _set(stacks_dir, "sandbox", f"{NS}:log_groups_pinned", True)
+    code, _out, err = _envctl_plan(stacks_dir, capsys, "sandbox")
+    assert code == 2 and "Traceback" not in err and "Pulumi.sandbox.yaml" in err
+    assert (f"{NS}:log_groups_pinned: phase sandbox does not keep its logs beyond the stack (its log groups go with "
+            "it and carry no generation): remove the key") in err
+
+
 # --------------------------------------------------------------------------------------------
 # The offline engine refuses what AWS refuses; settings refuse it earlier (exit 2)
 # --------------------------------------------------------------------------------------------
