@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import json
 import multiprocessing
 import os
 import resource
@@ -35,6 +36,9 @@ NS = "clinspark-environments"
 PHASES = ("sandbox", "migration", "preprod", "val", "prod")
 
 
+PINNED_ENGINE = json.loads((PROJECT / "components/data/rds-engine-versions.json").read_text())["offered"][-1]
+
+
 def generate(directory: Path, customers: int, today: date) -> list[str]:
     """Stack files of `customers` customers, each through the five onboarding phases."""
     stacks = []
@@ -43,15 +47,16 @@ def generate(directory: Path, customers: int, today: date) -> list[str]:
         base = {"aws:region": "eu-central-1", f"{NS}:customer": customer, f"{NS}:release": "2026.4.2",
                 f"{NS}:domain": {"zone": "onboarding.clinspark.example"}}
         preprod = f"{customer}-preprod"
+        pin = {f"{NS}:engine_version": PINNED_ENGINE}  # controlled phases pin an offered minor
         configs = {
             "sandbox": {f"{NS}:expires_on": (today + timedelta(days=200)).isoformat()},
             "migration": {f"{NS}:expires_on": (today + timedelta(days=90)).isoformat()},
-            "preprod": {f"{NS}:change_record": f"ECR-{preprod}-0001",
+            "preprod": {**pin, f"{NS}:change_record": f"ECR-{preprod}-0001",
                         f"{NS}:snapshots": [{"name": "val-1", "purpose": "val"}, {"name": "golive", "purpose": "prod"}]},
-            "val": {f"{NS}:change_record": f"ECR-{customer}-val-0001",
+            "val": {**pin, f"{NS}:change_record": f"ECR-{customer}-val-0001",
                     f"{NS}:expires_on": (today + timedelta(days=60)).isoformat(),
                     f"{NS}:clone_from": {"stack": f"clinspark/{NS}/{preprod}", "snapshot": "val-1"}},
-            "prod": {f"{NS}:change_record": f"ECR-{customer}-prod-0001",
+            "prod": {**pin, f"{NS}:change_record": f"ECR-{customer}-prod-0001",
                      f"{NS}:clone_from": {"stack": f"clinspark/{NS}/{preprod}", "snapshot": "golive"}},
         }
         for n, phase in enumerate(PHASES):
@@ -118,6 +123,7 @@ FLOOR_INVOKES = {  # what the program's invokes read; everything else is echoed
     "aws:route53/getZone:getZone": {"zoneId": "Z0FLOOR"},
     "aws:elb/getServiceAccount:getServiceAccount": {"arn": "arn:aws:iam::054676820928:root"},
     "aws:rds/getSnapshot:getSnapshot": {"snapshotCreateTime": "2026-01-01T00:00:00Z"},
+    "aws:rds/getInstances:getInstances": {"instanceIdentifiers": [], "instanceArns": []},  # before the first up
 }
 
 

@@ -36,6 +36,8 @@ RESTORED_TIMEOUTS = pulumi.CustomTimeouts(
     update="6h",  # a minor upgrade or storage change of a restored volume of hundreds of GB
     delete="3h",  # the final snapshot is taken before the instance is deleted
 )
+# Every other database (Pre-PROD's grows to hundreds of GB by hand) updates and deletes as long; it is created empty.
+DATABASE_TIMEOUTS = pulumi.CustomTimeouts(update=RESTORED_TIMEOUTS.update, delete=RESTORED_TIMEOUTS.delete)
 
 
 def max_storage_gb(size: Size, allocated_gb: int) -> int:
@@ -45,8 +47,9 @@ def max_storage_gb(size: Size, allocated_gb: int) -> int:
 
 
 def snapshot_suffix(name: str, keepers: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-    """The random part of a snapshot identifier, kept in state: replaced exactly when `keepers` change, which are
-    what would replace the snapshot it names, so that a snapshot taken anew never collides with the one before."""
+    """The random part of a snapshot identifier, kept in state and replaced exactly when `keepers` change. The
+    caller passes the inputs of this program that replace the snapshot it names, so that a snapshot taken anew
+    never collides with the one before."""
     return random.RandomString(name, length=SNAPSHOT_SUFFIX_LENGTH, special=False, upper=False,
                                keepers=dict(keepers), opts=opts).result
 
@@ -105,7 +108,7 @@ class Database(pulumi.ComponentResource):
             tags=tags, opts=child,
         )
         restore_opts: dict = {}
-        timeouts = None
+        timeouts = DATABASE_TIMEOUTS
         storage = args.size.db_storage_gb
         if args.restore is not None:
             restore = args.restore
@@ -128,8 +131,11 @@ class Database(pulumi.ComponentResource):
             timeouts = RESTORED_TIMEOUTS
         final_id = None
         if life.final_snapshot:
-            # Replaced with what replaces the database (its key, its source), so a new database's final
-            # snapshot never takes the name of an earlier one's.
+            # Replaced with the inputs of this program that can replace the database (its key, its restore source;
+            # the other inputs that force a new database, such as its engine, user name and encryption, are
+            # constants here), so a new database's final snapshot never takes the name of an earlier one's. A
+            # replacement forced from outside those keepers would reuse the name: the delete then fails on the
+            # existing snapshot instead of overwriting it.
             keepers = {"key": args.key_arn, "restoredFrom": args.restore.snapshot_name if args.restore else "none"}
             final_id = snapshot_suffix(f"{base}-db-final-id", keepers, child).apply(
                 lambda suffix: args.names.final_snapshot(args.role, suffix))

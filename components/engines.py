@@ -58,7 +58,9 @@ def offered() -> OfferedVersions:
         found = OfferedVersions(engine=doc["engine"], major=doc["major"], versions=tuple(doc["offered"]),
                                 checked_on=doc["checked_on"], regions=tuple(doc["regions"]), refresh=doc["refresh"])
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise EngineVersionsFileError(f"{rel}: not readable as the offered engine versions ({e})") from None
+        raise EngineVersionsFileError(
+            f"{rel}: not readable as the offered engine versions ({e}); expected a JSON object with engine, major, "
+            "offered (a list of <major>.<minor> versions), checked_on, regions and refresh") from None
     if (found.engine, found.major) != (DATABASE_ENGINE.engine, DATABASE_ENGINE.major):
         raise EngineVersionsFileError(f"{rel}: lists {found.engine} {found.major}, but the phase catalog pins "
                                       f"{DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}")
@@ -66,11 +68,3 @@ def offered() -> OfferedVersions:
     if bad or not found.versions:
         raise EngineVersionsFileError(f"{rel}: offered must list {found.major}.<minor> versions, not {bad or 'none'}")
     return found
-
-
-def deploy_version(pin: str, running: str | None) -> str:
-    """What a controlled database is asked to run: its pin, or the version it already runs when AWS upgraded it
-    beyond the pin (RDS refuses a downgrade; the drift is recorded by an ECR that moves the pin)."""
-    if running is not None and major_of(running) == major_of(pin) and is_newer(running, pin):
-        return running
-    return pin

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import pulumi
 import pulumi_aws as aws
 
-from . import tokens
+from . import naming, tokens
 from .clone import SnapshotsToPublish, publish_snapshots
 from .instance import Instance, InstanceArgs, InstanceSpec
 from .naming import SERVER_ACCESS_LOG_ROOT, Names
@@ -104,7 +104,7 @@ class Environment(pulumi.ComponentResource):
             region=region,
             zone_id=aws.route53.get_zone_output(name=args.zone, private_zone=False, opts=invoke).zone_id,
             image_repository=pulumi.Output.from_input(repository) if repository else caller.account_id.apply(
-                lambda a: f"{a}.dkr.ecr.{region}.amazonaws.com/clinspark/edc"
+                lambda a: naming.default_image_repository(a, region)
             ),
         )
         # Regions launched from August 2022 have no ELB log account (get_service_account fails there): the

@@ -78,6 +78,11 @@ def replaceable(base: str, forcing: Mapping[str, object], first: Mapping[str, ob
     return within(f"{base}-{replacement_digest(forcing)}", limit)
 
 
+def default_image_repository(account_id: str, region: str) -> str:
+    """Where the release images are when a stack names no `image_repository`: the account's own ECR repository."""
+    return f"{account_id}.dkr.ecr.{region}.amazonaws.com/clinspark/edc"
+
+
 SERVER_ACCESS_LOG_ROOT = "s3"  # prefix of every bucket's server access logs in the access-logs bucket
 
 
@@ -152,6 +157,14 @@ class Names:
     def published_snapshot(self, name: str, suffix: str | None = None) -> str:
         """A snapshot Pre-PROD publishes for clones (`suffix`: its random part; None: the name before it had one)."""
         return unique(f"{self.published_snapshot_prefix}{name}", suffix)
+
+    def names_published_snapshot(self, identifier: str, name: str) -> bool:
+        """Is `identifier` the snapshot this environment published as `name`: its plain name (taken before
+        identifiers were unique) or that name and a random suffix? Nothing else is (another customer's
+        snapshot, another name of this one's, a name merely starting alike)."""
+        plain = self.published_snapshot(name)
+        return identifier == plain or bool(re.fullmatch(rf"{re.escape(plain)}-[a-z0-9]{{{SNAPSHOT_SUFFIX_LENGTH}}}",
+                                                        identifier))
 
     def snapshot_copy(self, role: Role, snapshot: str, suffix: str | None = None) -> str:
         """A restored instance's own copy of the snapshot it is restored from."""

@@ -17,7 +17,7 @@ from .environment import Environment, EnvironmentArgs
 from .instance import InstanceSpec
 from .phases import DATABASE_ENGINE, Role
 from .refs import Lifecycle, RestoreFrom
-from .settings import StackSettings, load_settings
+from .settings import InvalidStackConfig, StackSettings, load_settings
 
 
 class UntrackedChange(pulumi.RunError):
@@ -59,33 +59,39 @@ def lifecycle_of(settings: StackSettings) -> Lifecycle:
 IDENTIFYING_TAGS = ("customer", "phase", "role", "managed-by")
 
 
-def running_engine_version(settings: StackSettings, role: Role) -> str | None:
-    """The engine version the role's database runs now, or None when it does not exist yet.
-
-    Read through the plural data source, which answers an empty list where the singular one would fail,
+def running_engine_versions(settings: StackSettings, role: Role) -> dict[str, str]:
+    """Identifier -> engine version of the databases that run now as the role's database (none before the first
+    `up`). Read through the plural data source, which answers an empty list where the singular one would fail,
     filtered by the database's tags and then by its identifier (components.naming)."""
     tags = {k: v for k, v in settings.tags_for(role).items() if k in IDENTIFYING_TAGS}
     pattern = settings.names.database_identifier(role)
     found = [i for i in aws.rds.get_instances(tags=tags).instance_identifiers if pattern.match(i)]
-    versions = [aws.rds.get_instance(db_instance_identifier=i).engine_version for i in found]
-    return max(versions, key=engines.version_key) if versions else None
+    return {i: aws.rds.get_instance(db_instance_identifier=i).engine_version for i in found}
 
 
 def engine_version(settings: StackSettings, role: Role) -> str:
     """What the role's database is asked to run. Uncontrolled: the major alone (the provider does not diff it
-    against the running minor, and AWS's minor upgrades are followed). Controlled: the pinned minor, or the one
-    it runs when AWS upgraded it beyond the pin (never a downgrade), reported as drift."""
+    against the running minor, and AWS's minor upgrades are followed). Controlled: the pinned minor.
+
+    A controlled database that already runs a newer minor than the pin (AWS upgraded it: a forced or an automatic
+    minor upgrade) is neither downgraded (RDS refuses it) nor followed silently: the stack is refused before
+    anything is registered, as drift to be recorded by an ECR that moves the pin. Following it silently would
+    let whatever runs under this instance's tags (a database made to look like it) choose the version, and
+    upgrade the real database to a version nobody approved."""
     if settings.engine_version is None:
         return DATABASE_ENGINE.major
-    running = running_engine_version(settings, role)
-    asked = engines.deploy_version(settings.engine_version, running)
-    if asked != settings.engine_version:
-        pulumi.log.warn(
-            f"{settings.names.instance(role)}: its database runs {DATABASE_ENGINE.engine} {running}, newer than the "
-            f"pinned engine_version {settings.engine_version} (an upgrade by AWS): kept at {running}, never "
-            f"downgraded. This is drift: record it with an ECR that moves engine_version to {running}."
-        )
-    return asked
+    pin = settings.engine_version
+    newer = {i: v for i, v in running_engine_versions(settings, role).items() if engines.is_newer(v, pin)}
+    if newer:
+        found = ", ".join(f"{i} runs {v}" for i, v in sorted(newer.items()))
+        raise InvalidStackConfig(settings.stack, [
+            f"{settings.project}:engine_version: {pin} is older than what {settings.names.instance(role)}'s database "
+            f"already runs ({found}; {DATABASE_ENGINE.engine}, found by its tags). RDS refuses a downgrade, and an "
+            f"upgrade nobody approved is not made either: nothing was registered. If it is this stack's database, "
+            f"AWS upgraded it: that is drift; record it with an ECR that moves engine_version to the version it "
+            f"runs (once components/data/{engines.OFFERED_FILE.name} lists it). If it is not, take this instance's "
+            f"tags off the other database."])
+    return pin
 
 
 def instance_spec(settings: StackSettings, role: Role, restore: RestoreFrom | None,

@@ -193,9 +193,11 @@ ACCEPTED: Mapping[str, str] = {
     "retire": "true or false, for change-controlled phases only",
     "log_groups_pinned": "true or false, for phases that keep their logs beyond the stack: true keeps the plain "
                          "log-group names of a stack deployed before names carried a generation",
-    "snapshots": "a list of {name, purpose: val|prod}, only in " + CLONE_SOURCE_PHASE,
+    "snapshots": "a list of {name, purpose: val|prod, identifier?: <env>-<name>, only to pin a snapshot taken before "
+                 "identifiers were unique}, only in " + CLONE_SOURCE_PHASE,
     "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>} (once cloned, also snapshot_arn and "
-                  "allocated_storage), for phases that clone",
+                  "allocated_storage; copies: {<role>: <instance>-from-<snapshot>} only to pin copies made before identifiers were "
+                  "unique), for phases that clone",
     "engine_version": f"a {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}.<minor> version AWS offers (components/data/"
                       f"{engines.OFFERED_FILE.name}), for change-controlled phases only; uncontrolled phases run "
                       f"{DATABASE_ENGINE.major} and follow AWS's minor upgrades",
@@ -285,9 +287,21 @@ def _retire(phase: Phase, v: bool, values: Mapping[str, Any], today: date) -> st
     return None
 
 
+def _names(phase: Phase, values: Mapping[str, Any]) -> naming.Names:
+    return naming.Names(naming.environment_name(values.get("customer"), phase.name, values.get("stack") or phase.name))
+
+
 def _snapshots(phase: Phase, v: tuple[SnapshotSpec, ...], values: Mapping[str, Any], today: date) -> str | None:
     if v and not phase.publishes_snapshots:
         return f"only {CLONE_SOURCE_PHASE} publishes snapshots, not {phase.name}: remove the key"
+    if _customer(phase, values.get("customer"), values, today) is not None:
+        return None  # the names depend on a customer that is refused on its own
+    names = _names(phase, values)
+    for spec in v:
+        legacy = names.published_snapshot(spec.name)
+        if spec.identifier is not None and spec.identifier != legacy:
+            return (f"the identifier of snapshot '{spec.name}' may only pin its name from before identifiers were "
+                    f"unique, '{legacy}', not '{spec.identifier}': leave it out for a new snapshot")
     return None
 
 
@@ -307,13 +321,21 @@ def _clone_from(phase: Phase, v: CloneSource | None, values: Mapping[str, Any], 
     if project and source_project != project:
         return (f"source stack '{v.stack}' is in project '{source_project}', not this project '{project}': a clone "
                 f"is made from this project's own {CLONE_SOURCE_PHASE} stack")
-    prefix = naming.clone_source(customer).published_snapshot_prefix if customer else None
-    if v.snapshot_arn and prefix and not v.snapshot_arn.split(":snapshot:", 1)[1].startswith(prefix):
-        return (f"snapshot_arn is not one of customer '{customer}''s {CLONE_SOURCE_PHASE} snapshots (their identifiers "
-                f"start with {prefix}): pin the ARN {v.stack_name} exported for snapshot '{v.snapshot}'")
+    source = naming.clone_source(customer) if customer else None
+    if v.snapshot_arn and source and not source.names_published_snapshot(v.snapshot_arn.split(":snapshot:", 1)[1],
+                                                                         v.snapshot):
+        return (f"snapshot_arn is not customer '{customer}''s {CLONE_SOURCE_PHASE} snapshot '{v.snapshot}' (its "
+                f"identifier is {source.published_snapshot(v.snapshot)}, with or without an 8-character suffix): "
+                f"pin the ARN {v.stack_name} exported for snapshot '{v.snapshot}'")
     foreign = [r.value for r in v.copies if r not in phase.restored_roles]
     if foreign:
         return f"copies: phase {phase.name} restores {', '.join(sorted(phase.restored_roles))}, not {', '.join(foreign)}"
+    names = _names(phase, values) if _customer(phase, customer, values, today) is None else None
+    for role, copy in v.copies.items() if names else ():
+        legacy = names.snapshot_copy(role, v.snapshot)
+        if copy != legacy:
+            return (f"copies.{role.value} may only pin the copy's name from before identifiers were unique, "
+                    f"'{legacy}', not '{copy}': leave it out for a new clone")
     region = values.get("region")
     if v.snapshot_arn and region and v.snapshot_arn.split(":")[3] != region:
         return (f"snapshot_arn is in region '{v.snapshot_arn.split(':')[3]}', not the stack's region '{region}': a "
@@ -340,7 +362,8 @@ def _engine_version(phase: Phase, v: str | None, values: Mapping[str, Any], toda
         return (f"{v} is not {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}, the major the phase catalog pins; "
                 f"{offered.accepted}")
     if not offered.accepts(v):
-        return f"{v} is not offered by AWS for new instances; {offered.accepted}"
+        return (f"{v} is not offered by AWS for new instances (quote the version in the stack file: unquoted, YAML "
+                f"reads 16.10 as the number 16.1); {offered.accepted}")
     return None
 
 

@@ -26,13 +26,15 @@ from changecontrol.sshsig import SignatureError
 from changecontrol.stackfiles import StackFileError
 from changecontrol.strictyaml import StrictYamlError
 from changecontrol.trust import ExampleError
+from components.engines import EngineVersionsFileError
 from components.settings import InvalidStackConfig
 
 from . import status_codes
 from .aws.session import CONFIG_ERRORS
 from .errors import EnvctlError, Problem
 
-INVALID_INPUT = (StackFileError, ExampleError, InvalidStackConfig, SignatureError, StrictYamlError)
+INVALID_INPUT = (StackFileError, ExampleError, InvalidStackConfig, SignatureError, StrictYamlError,
+                 EngineVersionsFileError)
 DEFECTS = (RecursionError, MemoryError, OSError, ValueError, TypeError, KeyError, AttributeError)
 AWS_STOPPED = "an AWS call failed, so the command did not finish: {error}"
 

@@ -93,6 +93,18 @@ def stacks_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def without_pins(config: dict[str, Any]) -> dict[str, Any]:
+    """A shipped stack's settings as a new stack (another customer's, a fresh one) takes them: no pins of names
+    from before identifiers were unique (`snapshots[].identifier`, `clone_from.copies`, `log_groups_pinned`)."""
+    snapshots = config.get(f"{NS}:snapshots")
+    if snapshots:
+        config[f"{NS}:snapshots"] = [{k: v for k, v in s.items() if k != "identifier"} for s in snapshots]
+    if isinstance(config.get(f"{NS}:clone_from"), dict):
+        config[f"{NS}:clone_from"].pop("copies", None)
+    config.pop(f"{NS}:log_groups_pinned", None)
+    return config
+
+
 def write_stack(directory: Path, stack: str, config: dict[str, Any]) -> Path:
     path = directory / f"Pulumi.{stack}.yaml"
     path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))

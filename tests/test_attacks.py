@@ -32,7 +32,17 @@ from changecontrol.records import RECORD_HEADER
 from changecontrol.strictyaml import dumps
 from envctl.cli import main
 from envctl.offline import RunOptions, StackRunError, run_stack
-from tests.conftest import APPROVER_KEY, EXAMPLE, NOW, NS, PROJECT, REQUESTER_KEY, set_config
+from tests.conftest import (
+    APPROVER_KEY,
+    EXAMPLE,
+    NOW,
+    NS,
+    PROJECT,
+    REQUESTER_KEY,
+    set_config,
+    without_pins,
+    write_stack,
+)
 from tests.helpers import envctl
 
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", "bench")
@@ -116,7 +126,7 @@ def test_2_the_example_keys_approve_nothing_but_the_example(capsys, repo):
     code = main(["--dir", str(repo), "check", "preprod"])
     out = capsys.readouterr().out
     assert code == 1 and "no signers" in out and "EXAMPLE MODE" not in out
-    shutil.copy(repo / "Pulumi.preprod.yaml", repo / "Pulumi.globex-preprod.yaml")
+    write_stack(repo, "globex-preprod", without_pins(yaml.safe_load((repo / "Pulumi.preprod.yaml").read_text())["config"]))
     set_config(repo, "globex-preprod", f"{NS}:customer", "globex")
     set_config(repo, "globex-preprod", f"{NS}:change_record", "ECR-globex-preprod-0001")
     shutil.copytree(repo / "change-records" / "preprod", repo / "change-records" / "globex-preprod")

@@ -89,14 +89,25 @@ def test_a_newer_preprod_snapshot_does_not_change_a_running_val_database(shipped
         assert copy_.ignore_changes == ["sourceDbSnapshotIdentifier"], "the engine keeps the copy it made"
 
 
+def _fresh(config):
+    """The clone source of a clone made anew: no copies pinned from before identifiers were unique."""
+    config[f"{NS}:clone_from"].pop("copies", None)
+    return config[f"{NS}:clone_from"]
+
+
+def _unpinned(snapshots):
+    """Pre-PROD's snapshots as a new stack takes them: no identifiers pinned from before they were unique."""
+    return [{k: v for k, v in s.items() if k != "identifier"} for s in snapshots]
+
+
 REFUSALS = [
-    ("a source of another customer", "val", lambda c, p: p.update({f"{NS}:customer": "globex"}),
+    ("a source of another customer", "val", lambda c, p: p.update({f"{NS}:customer": "globex", f"{NS}:snapshots": _unpinned(p[f"{NS}:snapshots"])}),
      f"{NS}:clone_from.stack", "belongs to customer 'globex', not 'acme'"),
-    ("a missing snapshot", "val", lambda c, p: c[f"{NS}:clone_from"].update({"snapshot": "val-1999-01"}),
+    ("a missing snapshot", "val", lambda c, p: _fresh(c).update({"snapshot": "val-1999-01"}),
      f"{NS}:clone_from.snapshot", "'val-1999-01' is not published by"),
-    ("a val snapshot used for PROD", "prod", lambda c, p: c[f"{NS}:clone_from"].update({"snapshot": "val-2026-11"}),
+    ("a val snapshot used for PROD", "prod", lambda c, p: _fresh(c).update({"snapshot": "val-2026-11"}),
      f"{NS}:clone_from.snapshot", "was taken for val, not prod"),
-    ("a prod snapshot used for VAL", "val", lambda c, p: c[f"{NS}:clone_from"].update({"snapshot": "golive"}),
+    ("a prod snapshot used for VAL", "val", lambda c, p: _fresh(c).update({"snapshot": "golive"}),
      f"{NS}:clone_from.snapshot", "was taken for prod, not val"),
     ("a source stack that was never planned or deployed", "val",
      lambda c, p: c[f"{NS}:clone_from"].update({"stack": "clinspark/clinspark-environments/acme-preprod"}),
@@ -137,7 +148,7 @@ def test_a_pinned_source_of_another_customer_is_refused(stacks_dir):
     config[f"{NS}:clone_from"].update(
         snapshot_arn="arn:aws:rds:eu-central-1:123456789012:snapshot:globex-preprod-golive", allocated_storage=50)
     write_stack(stacks_dir, "prod", config)
-    with pytest.raises(StackRunError, match="snapshot_arn is not one of customer 'acme''s preprod snapshots"):
+    with pytest.raises(StackRunError, match="snapshot_arn is not customer 'acme''s preprod snapshot 'golive'"):
         run_stack(PROJECT, "prod", stacks_dir=stacks_dir, options=REVIEW)
 
 
@@ -148,3 +159,52 @@ def test_a_restored_database_is_at_least_as_large_as_its_snapshot(plan_edited, s
     source = preprod.outputs["snapshots"]["val-2026-11"]["allocatedStorage"]
     for db in run.by_type("aws:rds/instance:Instance"):
         assert db.inputs["allocatedStorage"] == source > 50
+
+
+# -- pins name only what they pin: never another customer's snapshot, never another snapshot -------------------
+def _refusal(stacks_dir, stack, config) -> str:
+    write_stack(stacks_dir, stack, config)
+    with pytest.raises(StackRunError) as err:
+        run_stack(PROJECT, stack, stacks_dir=stacks_dir, options=REVIEW)
+    assert err.value.registered == 0
+    return str(err.value)
+
+
+@pytest.mark.parametrize("identifier", ["acme-preprod-golive-v2", "acme-val-main-from-golive", "zeta-preprod-golive"])
+def test_a_preprod_snapshot_identifier_pins_only_its_own_name_from_before(stacks_dir, identifier):
+    """Otherwise another customer's Pre-PROD could publish a snapshot under acme's names, for acme's VAL to pin."""
+    config = stack_config("preprod")
+    config[f"{NS}:snapshots"][1]["identifier"] = identifier
+    message = _refusal(stacks_dir, "preprod", config)
+    assert (f"{NS}:snapshots: the identifier of snapshot 'golive' may only pin its name from before identifiers "
+            f"were unique, 'acme-preprod-golive', not '{identifier}'") in message
+
+
+@pytest.mark.parametrize("identifier", [
+    "acme-preprod-golive-v2",             # a name another stack could publish under acme's prefix
+    "acme-preprod-val-2026-11",           # acme's own, but the VAL snapshot, not the go-live one
+    "acme-preprod-golive-ab12cd34-x",     # merely starting alike
+])
+def test_a_pinned_snapshot_arn_is_exactly_the_named_snapshot_of_the_customers_preprod(stacks_dir, identifier):
+    config = stack_config("prod")
+    config[f"{NS}:clone_from"].update(snapshot_arn=f"arn:aws:rds:eu-central-1:123456789012:snapshot:{identifier}",
+                                      allocated_storage=50)
+    assert "snapshot_arn is not customer 'acme''s preprod snapshot 'golive'" in _refusal(stacks_dir, "prod", config)
+
+
+@pytest.mark.parametrize("identifier", ["acme-preprod-golive", "acme-preprod-golive-ab12cd34"])
+def test_a_pinned_snapshot_arn_of_the_named_snapshot_plans(stacks_dir, identifier):
+    config = stack_config("prod")
+    config[f"{NS}:clone_from"].update(snapshot_arn=f"arn:aws:rds:eu-central-1:123456789012:snapshot:{identifier}",
+                                      allocated_storage=50)
+    write_stack(stacks_dir, "prod", config)
+    run = run_stack(PROJECT, "prod", stacks_dir=stacks_dir, options=REVIEW)
+    (copy,) = run.by_type("aws:rds/snapshotCopy:SnapshotCopy")
+    assert copy.inputs["sourceDbSnapshotIdentifier"].endswith(f":snapshot:{identifier}")
+
+
+def test_a_copy_pin_names_only_the_copy_of_this_snapshot_from_before(stacks_dir):
+    config = stack_config("val")
+    config[f"{NS}:clone_from"]["copies"]["test"] = "acme-val-main-from-val-2026-11"
+    assert (f"copies.test may only pin the copy's name from before identifiers were unique, "
+            f"'acme-val-test-from-val-2026-11', not 'acme-val-main-from-val-2026-11'") in _refusal(stacks_dir, "val", config)

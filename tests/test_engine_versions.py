@@ -11,6 +11,7 @@ import pytest
 from components import engines
 from components.database import (
     COPY_TIMEOUTS,
+    DATABASE_TIMEOUTS,
     RESTORED_TIMEOUTS,
     SNAPSHOT_TIMEOUTS,
     max_storage_gb,
@@ -57,19 +58,21 @@ def test_the_offered_versions_are_of_the_catalogs_major_and_say_when_and_how_the
 
 def test_versions_compare_by_their_numbers():
     assert engines.is_newer("16.10", "16.9") and not engines.is_newer("16.9", "16.10")
-    assert engines.deploy_version("16.12", None) == "16.12"
-    assert engines.deploy_version("16.12", "16.13") == "16.13"  # AWS upgraded it: never back down
-    assert engines.deploy_version("16.12", "16.10") == "16.12"  # the pin moved up: an upgrade
 
 
-@pytest.mark.parametrize("stack", SHIPPED)
-def test_controlled_databases_run_the_pin_and_uncontrolled_ones_the_major_with_minor_upgrades(shipped, stack):
-    phase = PHASES[stack]
-    for db in shipped[stack].by_type(DB):
-        if phase.controlled:
-            assert db.inputs["engineVersion"] == PIN and db.inputs["autoMinorVersionUpgrade"] is False
-        else:
-            assert db.inputs["engineVersion"] == DATABASE_ENGINE.major and db.inputs["autoMinorVersionUpgrade"] is True
+@pytest.mark.parametrize("stack", [s for s in SHIPPED if PHASES[s].controlled])
+def test_controlled_databases_run_the_pin_without_automatic_minor_upgrades(shipped, stack):
+    databases = shipped[stack].by_type(DB)
+    assert databases
+    assert all(db.inputs["engineVersion"] == PIN and db.inputs["autoMinorVersionUpgrade"] is False for db in databases)
+
+
+@pytest.mark.parametrize("stack", [s for s in SHIPPED if not PHASES[s].controlled])
+def test_uncontrolled_databases_run_the_major_and_follow_minor_upgrades(shipped, stack):
+    databases = shipped[stack].by_type(DB)
+    assert databases
+    assert all(db.inputs["engineVersion"] == DATABASE_ENGINE.major and db.inputs["autoMinorVersionUpgrade"] is True
+               for db in databases)
 
 
 # -- settings ---------------------------------------------------------------------------------------------
@@ -103,15 +106,29 @@ def test_by_default_no_database_runs_yet_and_the_pin_is_asked_without_a_warning(
     assert not [w for w in shipped["preprod"].warnings if "engine_version" in w]
 
 
-def test_after_aws_upgraded_a_controlled_database_the_plan_keeps_its_version_and_reports_drift(shipped):
+def test_after_aws_upgraded_a_controlled_database_the_stack_is_refused_as_drift_never_downgraded(shipped):
     newer = "16.13"
     assert engines.is_newer(newer, PIN) and not engines.offered().accepts(newer)
     options = replace(OPTIONS, running_databases=_running(shipped["preprod"], newer))
-    run = run_stack(PROJECT, "preprod", options=options)
-    (db,) = run.by_type(DB)
-    assert db.inputs["engineVersion"] == newer and db.state["engineVersionActual"] == newer
-    (warning,) = [w for w in run.warnings if "newer than the pinned engine_version" in w]
-    assert f"runs postgres {newer}" in warning and f"moves engine_version to {newer}" in warning
+    with pytest.raises(StackRunError) as err:
+        run_stack(PROJECT, "preprod", options=options)
+    assert err.value.kind == "invalid" and err.value.registered == 0
+    (db,) = shipped["preprod"].by_type(DB)
+    message = str(err.value)
+    assert f"{NS}:engine_version: {PIN} is older than what acme-preprod-single's database already runs" in message
+    assert f"{db.id} runs {newer}" in message and "moves engine_version to the version it runs" in message
+
+
+def test_a_decoy_database_under_an_instances_tags_cannot_choose_prods_version(shipped):
+    """Another database carrying PROD main's tags and a name like its own, at a newer minor: followed silently,
+    it would upgrade the real database to a version nobody approved. The stack is refused instead."""
+    real = _running(shipped["prod"], PIN)
+    main = next(db for db in real if "-main-" in db.identifier)
+    decoy = RunningDatabase("acme-prod-main-db-decoy1", "16.13", main.tags)
+    with pytest.raises(StackRunError) as err:
+        run_stack(PROJECT, "prod", options=replace(OPTIONS, running_databases=(*real, decoy)))
+    assert err.value.registered == 0 and "acme-prod-main-db-decoy1 runs 16.13" in str(err.value)
+    assert main.identifier not in str(err.value)  # the real one runs the pin: not what is refused
 
 
 def test_a_database_running_an_older_minor_than_the_pin_is_upgraded_to_the_pin(shipped):
@@ -255,7 +272,11 @@ def test_long_database_operations_have_timeouts_sized_for_hundreds_of_gb(shipped
         assert all(c.custom_timeouts == _timeouts(COPY_TIMEOUTS) for c in shipped[stack].by_type(COPY))
         restored = [d for d in shipped[stack].by_type(DB) if d.inputs.get("snapshotIdentifier")]
         assert restored and all(d.custom_timeouts == _timeouts(RESTORED_TIMEOUTS) for d in restored)
-    assert all(d.custom_timeouts == {} for d in shipped["sandbox"].by_type(DB))  # a fresh database: the defaults
+    # Pre-PROD's database (built by hand to hundreds of GB) and every other: created empty in the provider's time,
+    # updated and deleted (with its final snapshot) as long as a restored one
+    fresh = [d for s in ("preprod", "sandbox") for d in shipped[s].by_type(DB)]
+    assert len(fresh) == 3 and all(d.custom_timeouts == _timeouts(DATABASE_TIMEOUTS) for d in fresh)
+    assert _timeouts(DATABASE_TIMEOUTS) == {"update": "6h", "delete": "3h"}
 
 
 # -- the output for the IQ ------------------------------------------------------------------------------------
@@ -267,3 +288,20 @@ def test_each_instance_exports_the_engine_version_rds_runs(shipped, stack):
         db = [d for d in run.by_type(DB) if d.name == f"{inst.outputs['instanceName']}-db"][0]
         assert exported[role]["engineVersionActual"] == db.state["engineVersionActual"] == inst.outputs["engineVersionActual"]
         assert inst.outputs["engineVersion"] == db.inputs["engineVersion"]
+
+
+def test_a_broken_offered_versions_file_is_bad_input_naming_the_file_and_its_format(tmp_path, monkeypatch, capsys):
+    from envctl.cli import main
+
+    broken = tmp_path / engines.OFFERED_FILE.name
+    broken.write_text('{"engine": "postgres", "major": "16", "offered": [')  # cut short
+    monkeypatch.setattr(engines, "OFFERED_FILE", broken)
+    engines.offered.cache_clear()
+    try:
+        code = main(["--example", "plan", "prod"])
+    finally:
+        engines.offered.cache_clear()
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "defect" not in err
+    assert f"components/data/{broken.name}: not readable as the offered engine versions" in err
+    assert "expected a JSON object with engine, major, offered" in err

@@ -25,7 +25,7 @@ from components.phases import (
 from components.settings import MANAGED_BY, RESERVED_TAGS
 from envctl.monitor import Registration
 from envctl.offline import StackRun, StackRunError
-from tests.conftest import NS, SHIPPED, TODAY, environment, stack_config
+from tests.conftest import NS, SHIPPED, TODAY, environment, stack_config, without_pins
 from tests.helpers import instances, under
 
 STATEFUL = ("aws:rds/instance:Instance", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
@@ -366,6 +366,7 @@ def test_names_fit_aws_limits_for_the_longest_customer_slug(plan_edited, stack):
         target = f"{longest}-{stack}"
 
         def edit(config):
+            without_pins(config)
             config[f"{NS}:customer"] = longest
             if f"{NS}:clone_from" in config:
                 config[f"{NS}:clone_from"]["stack"] = f"clinspark/clinspark-environments/{longest}-preprod"

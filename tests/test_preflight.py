@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -225,3 +226,29 @@ def test_envctl_preflight_exit_codes_and_json_evidence(aws: MotoAws, tmp_path: P
     assert evidence["passed"] is True and evidence["environment"] == settings.env_name
     assert main(["--example", "--dir", str(fleet), "preflight", "nope", "--endpoint-url", aws.endpoint_url]) == 2
     assert "no stack file for nope" in capsys.readouterr().err
+
+
+def test_the_image_is_looked_for_in_the_account_preflight_runs_against(aws: MotoAws, settings, planned):
+    """A stack without image_repository pulls from the deploying account's own repository; the offline plan names
+    it with the engine's stand-in account, which must not be where preflight looks."""
+    account = "210987654321"
+    assert account not in json.dumps(needs_of(planned).images)
+    session = boto3.Session(region_name=aws.region)
+    session.events.register("before-send", lambda request, **_: request.headers.__setitem__("x-moto-account-id",
+                                                                                              account))
+    other = clients(session, aws.endpoint_url)
+    assert other.client("sts", aws.region).get_caller_identity()["Account"] == account
+    offer(other.client("rds"), *engine_versions(planned))  # moto has no DescribeDBEngineVersions
+    (planned_image,) = needs_of(planned).images
+    live_image = f"{account}.dkr.ecr.{settings.region}.amazonaws.com/clinspark/edc:{settings.release}"
+    name = f"image {live_image.rsplit('/', 1)[-1]} exists"
+    assert not row(preflight(other, settings, planned, now=NOW), name).passed  # not pushed in this account yet
+    ecr = session.client("ecr", region_name=aws.region, endpoint_url=aws.endpoint_url)
+    ecr.create_repository(repositoryName="clinspark/edc")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                           "digest": "sha256:" + "c" * 64}, "layers": []}
+    ecr.put_image(repositoryName="clinspark/edc", imageManifest=json.dumps(manifest), imageTag=settings.release)
+    found = row(preflight(other, settings, planned, now=NOW), name)
+    assert found.passed and found.evidence["registryId"] == account
+    assert planned_image.split(".", 1)[0] != account  # the plan's stand-in account was not looked into

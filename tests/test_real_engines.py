@@ -43,7 +43,9 @@ def test_the_internet_facing_load_balancer_waits_for_the_gateway_and_the_public_
     public_rt = next(r for r in run.by_type(tokens.ROUTE_TABLE) if r.name.endswith("-public-rt"))
     public_rtas = {r.urn for r in run.by_type(tokens.ROUTE_TABLE_ASSOCIATION) if "-public-" in r.name}
     assert len(public_rtas) == len([s for s in run.by_type(tokens.SUBNET) if "-public-" in s.name]) >= 2
-    for lb in run.by_type(tokens.LOAD_BALANCER):
+    lbs = run.by_type(tokens.LOAD_BALANCER)
+    assert lbs and len(lbs) == len(run.by_type(tokens.INSTANCE))  # one per instance
+    for lb in lbs:
         sources = set(lb.property_dependencies["subnets"])
         assert public_rtas | {igw.urn, public_rt.urn} <= sources, lb.name
         assert public_rtas | {igw.urn} <= set(lb.dependencies)
@@ -93,7 +95,9 @@ def test_the_shipped_load_balancers_and_target_groups_keep_their_names(shipped, 
 
 def test_a_target_group_is_replaced_before_the_old_one_goes_and_its_users_follow_it(shipped):
     run = shipped["prod"]
-    for tg in run.by_type(tokens.TARGET_GROUP):
+    target_groups = run.by_type(tokens.TARGET_GROUP)
+    assert len(target_groups) == 2  # main and test
+    for tg in target_groups:
         assert not tg.delete_before_replace and not tg.protect
         users = [r for t in (tokens.LISTENER, tokens.ECS_SERVICE) for r in run.by_type(t) if tg.urn in r.dependencies]
         assert {u.type for u in users} == {tokens.LISTENER, tokens.ECS_SERVICE}

@@ -181,6 +181,9 @@ def test_the_limit_is_a_policy_config_key(shipped):
                                       {LIMIT: {"maxReleasesBehind": 0}})} == {LATEST, LIMIT}
     with pytest.raises(PolicyConfigError, match="maxReleasesBehind"):
         verdict(run, RULES, {LIMIT: {"maxReleasesBehind": -1}})
+    with pytest.raises(PolicyConfigError, match="maxReleasesBehind"):  # a limit that would limit nothing
+        verdict(run, RULES, {LIMIT: {"maxReleasesBehind": 1000}})
+    assert [v.policy for v in verdict(run, RULES, {LIMIT: {"maxReleasesBehind": 6}})] == [LATEST]
 
 
 def test_a_demo_or_a_customer_stack_on_an_old_release_is_not_held_to_the_newest(shipped):

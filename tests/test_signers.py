@@ -12,13 +12,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from changecontrol import digest as digests
 from changecontrol import layout, sshsig, stackfiles
 from changecontrol.records import APPROVAL_FORMAT, RECORD_FORMAT, Approval, Record
 from changecontrol.trust import GENESIS_ENV, TrustRoot, verify_stack
 from envctl import ecr
-from tests.conftest import APPROVER, AUTHOR, NOW, NS, approve, line, record, set_config
+from tests.conftest import (
+    APPROVER,
+    AUTHOR,
+    NOW,
+    NS,
+    approve,
+    line,
+    record,
+    set_config,
+    without_pins,
+    write_stack,
+)
+
 
 def verdict(root: Path, trust: TrustRoot | None = None, stack: str = "prod"):
     project = stackfiles.project_name(root)
@@ -290,7 +303,7 @@ def fleet_in(team: Path, keys) -> Path:
         shutil.copytree(layout.chain_dir(team, chain), layout.chain_dir(fleet, chain))
     (fleet / "signers").mkdir()
     shutil.copy(team / layout.SIGNERS_FILE, fleet / layout.SIGNERS_FILE)
-    shutil.copy(team / "Pulumi.preprod.yaml", fleet / "Pulumi.c1-preprod.yaml")
+    write_stack(fleet, "c1-preprod", without_pins(yaml.safe_load((team / "Pulumi.preprod.yaml").read_text())["config"]))
     set_config(fleet, "c1-preprod", f"{NS}:customer", "c1")
     set_config(fleet, "c1-preprod", f"{NS}:change_record", "ECR-c1-preprod-0001")
     approve(fleet, record(fleet, "c1-preprod", keys["alice"], TrustRoot(team)), keys["bob"], TrustRoot(team))

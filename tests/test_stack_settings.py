@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -11,8 +12,15 @@ import pytest
 from components.phases import PHASES
 from components.settings import InvalidStackConfig, cross_field_problems, load_settings
 from envctl.offline import StackRunError, run_stack
-from tests.conftest import NS, OPTIONS, PROJECT, REVIEW, TODAY, stack_config, write_stack
-
+from tests.conftest import (
+    NS,
+    OPTIONS,
+    PROJECT,
+    REVIEW,
+    TODAY,
+    stack_config,
+    write_stack,
+)
 
 
 def _drop(key):
@@ -202,3 +210,19 @@ def test_the_rules_between_fields_judge_the_validated_values_in_any_order():
     assert problems == cross_field_problems(dict(reversed(list(values.items()))), TODAY)
     assert [name for name, _ in problems] == ["customer", "expires_on", "change_record"]
     assert cross_field_problems({**values, "phase": "nonsense"}, TODAY) == []
+
+
+def test_the_benchmarks_generated_fleet_is_valid_stack_by_stack(tmp_path):
+    """The fleet benchmark (README figures) generates its stack files itself: a setting the program starts to
+    require must reach it too, or the benchmark measures refusals."""
+    import importlib.util
+
+    from envctl.stackfile import load_stack_settings
+
+    spec = importlib.util.spec_from_file_location("bench_fleet", PROJECT / "bench" / "fleet.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    shutil.copy(PROJECT / "Pulumi.yaml", tmp_path)
+    stacks = bench.generate(tmp_path, 1, TODAY)
+    assert len(stacks) == 5
+    assert all(load_stack_settings(tmp_path, stack, TODAY).stack == stack for stack in stacks)

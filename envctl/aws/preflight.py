@@ -31,9 +31,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from components import tokens
+from components import naming, tokens
 from components.settings import StackSettings
 
+from ..mocks import ACCOUNT_ID as OFFLINE_ACCOUNT
 from ..offline import StackRun
 from .session import AwsClients, as_clients, error_code
 from .targets import utc_stamp, words
@@ -169,7 +170,7 @@ def preflight(aws: boto3.Session | AwsClients, settings: StackSettings, run: Sta
         _zone_row(aws.client("route53", settings.region), settings.domain.zone),
         *(_engine_row(aws.client("rds", settings.region), engine, version, region)
           for engine, version in needs.engines),
-        *(_image_row(aws, image, settings) for image in needs.images),
+        *(_image_row(aws, image, settings) for image in _in_this_account(aws, needs.images, settings)),
     ]
     return PreflightReport(stack=settings.stack, phase=settings.phase, environment=settings.env_name, region=region,
                            checked_at=checked_at, rows=tuple(rows))
@@ -313,6 +314,18 @@ def _engine_row(rds: Any, engine: str, version: str, region: str) -> PreflightRo
                         f"see what is offered: aws rds describe-db-engine-versions --engine {engine} --region {region} "
                         "--query 'DBEngineVersions[].EngineVersion'; move the pinned version through a reviewed change",
                         evidence)
+
+
+def _in_this_account(aws: AwsClients, images: tuple[str, ...], settings: StackSettings) -> tuple[str, ...]:
+    """The plan's images, where they are in the account preflight runs against: a stack that names no
+    `image_repository` pulls from the deploying account's own repository, which the offline plan can only name
+    with its own stand-in account."""
+    if settings.image_repository is not None:
+        return images
+    planned = naming.default_image_repository(OFFLINE_ACCOUNT, settings.region)
+    live = naming.default_image_repository(aws.client("sts", settings.region).get_caller_identity()["Account"],
+                                           settings.region)
+    return tuple(live + image[len(planned):] if image.startswith(planned + ":") else image for image in images)
 
 
 def _image_row(aws: AwsClients, image: str, settings: StackSettings) -> PreflightRow:

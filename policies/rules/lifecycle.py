@@ -423,7 +423,9 @@ def _dummy_data_findings(view: StackView, phase: Phase, roles: list[str]) -> Ite
 # --------------------------------------------------------------------------------------------
 MAX_BEHIND_KEY = "maxReleasesBehind"
 MAX_BEHIND_DEFAULT = 2
-MAX_BEHIND_SCHEMA = {MAX_BEHIND_KEY: {"type": "integer", "minimum": 0, "default": MAX_BEHIND_DEFAULT}}
+MAX_BEHIND_MAXIMUM = 6  # a setting cannot make the limit meaningless: more than six releases behind is not "latest"
+MAX_BEHIND_SCHEMA = {MAX_BEHIND_KEY: {"type": "integer", "minimum": 0, "maximum": MAX_BEHIND_MAXIMUM,
+                                     "default": MAX_BEHIND_DEFAULT}}
 
 
 def _release_file(view: StackView, env: Resource, config: Mapping[str, Any]) -> tuple[Releases | None, Finding | None]:
