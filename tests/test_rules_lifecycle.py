@@ -208,8 +208,9 @@ def snapshot_arn(run: StackRun, identifier: str) -> str:
     return copy.inputs["sourceDbSnapshotIdentifier"].split(":snapshot:")[0] + ":snapshot:" + identifier
 
 
-def test_prod_test_is_never_restored(shipped):
-    run = shipped["prod"]
+def prod_test_restored_like_main(run: StackRun):
+    """PROD as if its test instance were restored from its own copy of main's Pre-PROD snapshot: the changed
+    run, test's database and copy, and main's copy."""
     main_db, main_copy = run.one(RDS, "acme-prod-main-db"), run.one(COPY, "acme-prod-main-db-source")
     test = instance(run, "test")
     test_db = run.one(RDS, "acme-prod-test-db")
@@ -219,6 +220,12 @@ def test_prod_test_is_never_restored(shipped):
                                 "targetDbSnapshotIdentifier": "acme-prod-test-from-golive"})
     changed = added(altered(run, named(test_db.name), inputs={
         "snapshotIdentifier": main_db.inputs["snapshotIdentifier"].replace("main", "test")}), test_copy)
+    return changed, test_db, test_copy, main_copy
+
+
+def test_prod_test_is_never_restored(shipped):
+    run = shipped["prod"]
+    changed, test_db, test_copy, main_copy = prod_test_restored_like_main(run)
     found = [v for v in violations(changed) if v.policy == "lifecycle-restore-allowed"]
     assert {v.urn for v in found} == {test_db.urn, test_copy.urn}
     assert all("in role 'test'" in v.message and "only main of a prod stack may be restored" in v.message
@@ -361,15 +368,7 @@ CLUSTER = "aws:rds/cluster:Cluster"
 
 def test_prod_test_holding_a_copy_of_preprod_is_refused_explicitly(shipped):
     run = shipped["prod"]
-    main_db, main_copy = run.one(RDS, "acme-prod-main-db"), run.one(COPY, "acme-prod-main-db-source")
-    test = instance(run, "test")
-    test_db = run.one(RDS, "acme-prod-test-db")
-    test_copy = replace(main_copy, name="acme-prod-test-db-source", parent=test.urn,
-                        urn=main_copy.urn.replace("acme-prod-main-db-source", "acme-prod-test-db-source"),
-                        inputs={**main_copy.inputs, "kmsKeyId": test.outputs["keyArn"],
-                                "targetDbSnapshotIdentifier": "acme-prod-test-from-golive"})
-    changed = added(altered(run, named(test_db.name), inputs={
-        "snapshotIdentifier": main_db.inputs["snapshotIdentifier"].replace("main", "test")}), test_copy)
+    changed, test_db, test_copy, main_copy = prod_test_restored_like_main(run)
     found = [v for v in violations(changed) if v.policy == DUMMY]
     assert {v.urn for v in found} == {test_db.urn, test_copy.urn}
     assert all("prod test holds dummy data only" in v.message and "never restored from preprod" in v.message

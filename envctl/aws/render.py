@@ -11,6 +11,17 @@ from .preflight import PreflightReport
 from .targets import words
 
 
+def check_rows(rows) -> list[str]:
+    """One line per check, PASS or FAIL, names aligned, and what to do under a failed one."""
+    width = max((len(r.name) for r in rows), default=0)
+    lines = []
+    for row in rows:
+        lines.append(f"  {'PASS' if row.passed else 'FAIL'}  {row.name.ljust(width)}  {row.detail}")
+        if row.remedy:
+            lines.append(f"        {''.ljust(width)}  what to do: {row.remedy}")
+    return lines
+
+
 def render_clone_check(report: CloneCheckReport) -> str:
     """The report as the engineer reads it in the terminal (and pastes into the ECR)."""
     lines = [
@@ -19,11 +30,7 @@ def render_clone_check(report: CloneCheckReport) -> str:
         f"  DB snapshot {report.snapshot_identifier} in {report.region}, checked {report.checked_at}",
         "",
     ]
-    width = max((len(r.name) for r in report.rows), default=0)
-    for row in report.rows:
-        lines.append(f"  {'PASS' if row.passed else 'FAIL'}  {row.name.ljust(width)}  {row.detail}")
-        if row.remedy:
-            lines.append(f"        {''.ljust(width)}  what to do: {row.remedy}")
+    lines += check_rows(report.rows)
     lines.append("")
     if report.passed:
         lines.append(f"PASSED: all {len(report.rows)} checks passed; pulumi up -s {report.stack} may clone "
@@ -67,11 +74,7 @@ def render_preflight(report: PreflightReport) -> str:
         f"checked {report.checked_at}",
         "",
     ]
-    width = max((len(r.name) for r in report.rows), default=0)
-    for row in report.rows:
-        lines.append(f"  {'PASS' if row.passed else 'FAIL'}  {row.name.ljust(width)}  {row.detail}")
-        if row.remedy:
-            lines.append(f"        {''.ljust(width)}  what to do: {row.remedy}")
+    lines += check_rows(report.rows)
     lines.append("")
     if report.passed:
         lines.append(f"PASSED: all {len(report.rows)} checks passed; the account has room for pulumi up -s {report.stack}.")
