@@ -14,7 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .phases import CLONE_SOURCE_PHASE, Role
+from .phases import CLONE_SOURCE_PHASE, SEED_SOURCE_PHASE, Role
 
 KEY_ALIAS_PREFIX = "alias/clinspark/"
 LOG_GROUP_PREFIX = "/clinspark/"
@@ -111,6 +111,11 @@ class Names:
         """A snapshot Pre-PROD publishes for clones (`suffix`: its random part; None: the name before it had one)."""
         return unique(f"{self.published_snapshot_prefix}{name}", suffix)
 
+    @property
+    def iteration_snapshot_prefix(self) -> str:
+        """What every snapshot the migration tooling produces for this (migration) environment starts with."""
+        return f"{self.env}-"
+
     def snapshot_copy(self, role: Role, snapshot: str, suffix: str | None = None) -> str:
         """A restored instance's own copy of the snapshot it is restored from."""
         return unique(f"{self.instance(role)}-from-{snapshot}", suffix)
@@ -126,3 +131,9 @@ class Names:
 def clone_source(customer: str) -> Names:
     """The names of the customer's Pre-PROD, which clones are made from."""
     return Names(environment_name(customer, CLONE_SOURCE_PHASE, CLONE_SOURCE_PHASE))
+
+
+def seed_source() -> Names:
+    """The names of the vendor's seed stack, which publishes one seed snapshot per release (it serves no
+    customer: its environment is its stack's name)."""
+    return Names(environment_name(None, SEED_SOURCE_PHASE, SEED_SOURCE_PHASE))

@@ -12,10 +12,16 @@ from changecontrol import clock, integrity, runcontext
 from changecontrol.trust import OWN_ROOT, StackVerdict, TrustRoot, verify_stack
 
 from . import engines
-from .clone import SnapshotsToPublish, read_clone_source, restore_sources
+from .clone import (
+    SnapshotsToPublish,
+    check_iteration_account,
+    read_clone_source,
+    read_seed_source,
+    restore_sources,
+)
 from .environment import Environment, EnvironmentArgs
 from .instance import InstanceSpec
-from .phases import DATABASE_ENGINE, Role
+from .phases import DATABASE_ENGINE, ITERATION, SEED, Role
 from .refs import Lifecycle, RestoreFrom
 from .settings import StackSettings, load_settings
 
@@ -71,12 +77,20 @@ def running_engine_version(settings: StackSettings, role: Role) -> str | None:
     return max(versions, key=engines.version_key) if versions else None
 
 
-def engine_version(settings: StackSettings, role: Role) -> str:
+def engine_version(settings: StackSettings, role: Role, restored: str | None = None) -> str:
     """What the role's database is asked to run. Uncontrolled: the major alone (the provider does not diff it
     against the running minor, and AWS's minor upgrades are followed). Controlled: the pinned minor, or the one
-    it runs when AWS upgraded it beyond the pin (never a downgrade), reported as drift."""
+    it runs when AWS upgraded it beyond the pin (never a downgrade), reported as drift.
+
+    An uncontrolled restore (a seed, an iteration) asks for `restored`, the snapshot's own version, or the one
+    the database runs when AWS upgraded it since: RDS restores a snapshot at its own version, and the provider's
+    create then calls ModifyDBInstance with the configured engine_version when it differs from what RDS
+    restored; the major alone would ask RDS for its default minor of that major, which may be lower than the
+    snapshot's (a downgrade, refused)."""
     if settings.engine_version is None:
-        return DATABASE_ENGINE.major
+        if restored is None:
+            return DATABASE_ENGINE.major
+        return engines.deploy_version(restored, running_engine_version(settings, role))
     running = running_engine_version(settings, role)
     asked = engines.deploy_version(settings.engine_version, running)
     if asked != settings.engine_version:
@@ -103,11 +117,25 @@ def instance_spec(settings: StackSettings, role: Role, restore: RestoreFrom | No
     )
 
 
+def restored_version(settings: StackSettings, restore: RestoreFrom | None,
+                     seed: Mapping[str, Any] | None) -> str | None:
+    """The engine version of the snapshot an uncontrolled role is restored from (None: not restored, or a clone,
+    whose controlled stack pins its own)."""
+    if restore is None or settings.engine_version is not None:
+        return None
+    if restore.kind == ITERATION and settings.iteration is not None:
+        return settings.iteration.engine_version
+    if restore.kind == SEED and seed is not None:
+        return str(seed.get("engineVersion") or "") or None
+    return None
+
+
 def environment_args(settings: StackSettings, clone_snapshot: Mapping[str, Any] | None,
-                     verdict: StackVerdict, versions: Mapping[Role, str] | None = None) -> EnvironmentArgs:
+                     verdict: StackVerdict, versions: Mapping[Role, str] | None = None,
+                     seed: Mapping[str, Any] | None = None) -> EnvironmentArgs:
     """The edge: the stack's settings become the Environment's args (and through them every component's)."""
     s = settings
-    restore = restore_sources(s, clone_snapshot)
+    restore = restore_sources(s, clone_snapshot, seed)
     snapshots = SnapshotsToPublish(
         specs=s.snapshots, names=s.names, customer=s.customer, phase=s.phase, stack=s.stack,
         tags=s.tags_for(Role.SINGLE), protected=s.protected,
@@ -135,6 +163,10 @@ async def main() -> dict[str, Any]:
             raise UntrackedChange(verdict)
         pulumi.log.warn(f"review only: {UntrackedChange(verdict)}")
     clone_snapshot = await read_clone_source(settings)
-    versions = {role: engine_version(settings, role) for role in settings.roles}
-    env = Environment(settings.env_name, environment_args(settings, clone_snapshot, verdict, versions))
+    seed = await read_seed_source(settings)
+    check_iteration_account(settings)
+    restore = restore_sources(settings, clone_snapshot, seed)
+    versions = {role: engine_version(settings, role, restored_version(settings, restore.get(role), seed))
+                for role in settings.roles}
+    env = Environment(settings.env_name, environment_args(settings, clone_snapshot, verdict, versions, seed))
     return env.outputs.exports()

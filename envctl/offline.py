@@ -219,13 +219,17 @@ class LocalStacks:
 
 
 def _references(sf: stackfile.StackFile, project: str) -> list[str]:
-    """Stack references a stack file asks for (its clone source), read before the run."""
-    raw = sf.config.get(f"{project}:clone_from")
-    try:
-        ref = json.loads(raw).get("stack") if raw else None
-    except (ValueError, AttributeError, RecursionError):
-        ref = None
-    return [ref] if isinstance(ref, str) else []
+    """Stack references a stack file asks for (its clone source, its seed source), read before the run."""
+    found = []
+    for key in ("clone_from", "seed_from"):
+        raw = sf.config.get(f"{project}:{key}")
+        try:
+            ref = json.loads(raw).get("stack") if raw else None
+        except (ValueError, AttributeError, RecursionError):
+            ref = None
+        if isinstance(ref, str):
+            found.append(ref)
+    return found
 
 
 def run_stack(

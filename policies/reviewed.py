@@ -56,7 +56,8 @@ REVIEWED: dict[str, Review] = {
     # the program's components
     tokens.ENVIRONMENT: judged_by("change-approved-state", "lifecycle-topology"),
     tokens.INSTANCE_PAIR: _COMPONENT,
-    tokens.INSTANCE: judged_by("lifecycle-topology"),
+    tokens.INSTANCE: judged_by("lifecycle-topology", "lifecycle-cross-customer-restore",
+                               "lifecycle-iteration-migration-only"),
     tokens.DATABASE: _COMPONENT,
     tokens.APPLICATION: _COMPONENT,
     tokens.HTTPS_ENTRY: _COMPONENT,

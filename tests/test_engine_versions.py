@@ -62,7 +62,8 @@ def test_versions_compare_by_their_numbers():
     assert engines.deploy_version("16.12", "16.10") == "16.12"  # the pin moved up: an upgrade
 
 
-@pytest.mark.parametrize("stack", SHIPPED)
+@pytest.mark.parametrize("stack", [s for s in SHIPPED if not any(PHASES[s].restore_kind(r) for r in PHASES[s].roles)
+                                   or PHASES[s].controlled])
 def test_controlled_databases_run_the_pin_and_uncontrolled_ones_the_major_with_minor_upgrades(shipped, stack):
     phase = PHASES[stack]
     for db in shipped[stack].by_type(DB):
@@ -70,6 +71,29 @@ def test_controlled_databases_run_the_pin_and_uncontrolled_ones_the_major_with_m
             assert db.inputs["engineVersion"] == PIN and db.inputs["autoMinorVersionUpgrade"] is False
         else:
             assert db.inputs["engineVersion"] == DATABASE_ENGINE.major and db.inputs["autoMinorVersionUpgrade"] is True
+
+
+@pytest.mark.parametrize("stack", ["sandbox", "demo", "migration"])
+def test_an_uncontrolled_restore_asks_for_the_snapshots_own_version_never_the_major_alone(shipped, stack):
+    """The provider's create calls ModifyDBInstance with engine_version when it differs from what RDS restored;
+    the major alone would ask for RDS's default minor, possibly below the snapshot's (a downgrade)."""
+    seeds = {s["arn"]: s["engineVersion"] for s in shipped["seed"].outputs["snapshots"].values()}
+    iteration = stack_config("migration")[f"{NS}:iteration"]
+    sources = {**seeds, iteration["snapshot_arn"]: iteration["engine_version"]}
+    copies = {c.inputs["targetDbSnapshotIdentifier"]: c.inputs["sourceDbSnapshotIdentifier"]
+              for c in shipped[stack].by_type(COPY)}
+    dbs = shipped[stack].by_type(DB)
+    assert dbs and all(d.inputs["autoMinorVersionUpgrade"] is True for d in dbs)  # AWS's minor upgrades followed
+    for db in dbs:
+        source = copies[db.inputs["snapshotIdentifier"].split(":snapshot:")[1]]
+        assert db.inputs["engineVersion"] == sources[source] != DATABASE_ENGINE.major
+
+
+def test_an_uncontrolled_restore_never_asks_below_what_the_database_runs(shipped):
+    main = [d for d in _running(shipped["sandbox"], "16.13") if d.identifier.startswith("acme-sandbox-main")]
+    run = run_stack(PROJECT, "sandbox", options=replace(OPTIONS, running_databases=tuple(main)))
+    versions = {d.name: d.inputs["engineVersion"] for d in run.by_type(DB)}
+    assert versions == {"acme-sandbox-main-db": "16.13", "acme-sandbox-test-db": "16.12"}
 
 
 # -- settings ---------------------------------------------------------------------------------------------
@@ -255,7 +279,7 @@ def test_long_database_operations_have_timeouts_sized_for_hundreds_of_gb(shipped
         assert all(c.custom_timeouts == _timeouts(COPY_TIMEOUTS) for c in shipped[stack].by_type(COPY))
         restored = [d for d in shipped[stack].by_type(DB) if d.inputs.get("snapshotIdentifier")]
         assert restored and all(d.custom_timeouts == _timeouts(RESTORED_TIMEOUTS) for d in restored)
-    assert all(d.custom_timeouts == {} for d in shipped["sandbox"].by_type(DB))  # a fresh database: the defaults
+    assert all(d.custom_timeouts == {} for d in shipped["community-dev"].by_type(DB))  # a fresh database: the defaults
 
 
 # -- the output for the IQ ------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ CASES = [
      _set(f"{NS}:clone_from", {"stack": "clinspark/clinspark-environments/sandbox", "snapshot": "val-2026-11"}),
      f"{NS}:clone_from", "is not a preprod stack", "for phases that clone"),
     ("snapshots outside Pre-PROD", "val", _set(f"{NS}:snapshots", [{"name": "x-1", "purpose": "val"}]),
-     f"{NS}:snapshots", "only preprod publishes snapshots", "a list of"),
+     f"{NS}:snapshots", "only preprod and seed publish snapshots", "a list of"),
     ("stack name of another customer", "acme-prod", lambda c: c.update({f"{NS}:customer": "globex"}),
      f"{NS}:customer", "must be named 'prod' or 'globex-prod'", "a slug"),
 ]
