@@ -280,8 +280,9 @@ def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[
         kind = str(_restored_from(inst).get("kind"))
         allowed = sorted(r.value for r in _roles_for(phase, kind))
         if role not in allowed:
-            allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored from a {kind}" if allowed
-                            else f"no instance of a {phase.name} stack is restored from a {kind}"
+            source = "an iteration" if kind == ITERATION else f"a {kind}"
+            allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored from {source}" if allowed
+                            else f"no instance of a {phase.name} stack is restored from {source}"
                             if any(phase.restore_kind(r) for r in phase.roles)
                             else f"a {phase.name} stack starts empty and restores nothing")
             yield Finding(r.urn, f"{what} '{r.name}' in role {role!r}: {allowed_text}, so data never reaches an "
