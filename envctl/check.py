@@ -205,7 +205,7 @@ def _from_cache(stored: Mapping[str, Any]) -> StackCheck:
     return StackCheck(stored["stack"], stored["phase"], stored["resources"],
                       [Violation(v["policy"], v["level"], v["urn"], v["message"]) for v in stored["violations"]],
                       list(stored["waivers"]), None,
-                      {n["policy"]: list(n["reasons"]) for n in stored["notApplicable"]}, list(stored.get("data", [])))
+                      {n["policy"]: list(n["reasons"]) for n in stored["notApplicable"]}, list(stored["data"]))
 
 
 def _storable(result: StackCheck) -> dict[str, Any] | None:
