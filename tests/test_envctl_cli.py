@@ -65,7 +65,7 @@ def test_check_json_has_the_documented_shape(capsys):
     stacks = doc["stacks"]
     assert [s["stack"] for s in stacks] == ["sandbox", "prod"]
     for s in stacks:
-        assert set(s) == {"stack", "phase", "resources", "violations", "notApplicable", "waivers", "error"}
+        assert set(s) == {"stack", "phase", "resources", "violations", "notApplicable", "waivers", "error", "data"}
         assert s["violations"] == [] and s["resources"] > 50 and s["error"] is None
 
 
@@ -104,11 +104,11 @@ def test_usage_errors_exit_2_without_traceback(capsys, args, message):
 
 
 def test_check_takes_a_directory_of_stack_files(capsys, tmp_path):
-    for stack in ("sandbox", "demo"):
+    for stack in ("sandbox", "demo", "seed"):  # the seed stack answers their seed_from
         shutil.copy(PROJECT / f"Pulumi.{stack}.yaml", tmp_path)
     code = main(["--example", "check", str(tmp_path)])
     out = capsys.readouterr().out
-    assert code == 0 and "2 stacks checked: 2 clean" in out
+    assert code == 0 and "3 stacks checked: 3 clean" in out
 
 
 @pytest.mark.parametrize("stack", ("preprod", "val", "prod"))

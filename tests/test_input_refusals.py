@@ -74,8 +74,8 @@ def test_a_release_too_long_for_an_image_tag_or_with_non_ascii_digits_is_refused
 def test_a_release_of_32_characters_stays_accepted(stacks_dir):
     release = "2026.4." + "1" * 25
     assert len(release) == 32
-    run = _plan(stacks_dir, "sandbox", lambda c: c.__setitem__(f"{NS}:release", release))
-    assert run.outputs["phase"] == "sandbox"
+    run = _plan(stacks_dir, "community-dev", lambda c: c.__setitem__(f"{NS}:release", release))
+    assert run.outputs["phase"] == "community-dev" and run.outputs["release"] == release
 
 
 # --------------------------------------------------------------------------------------------

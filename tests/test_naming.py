@@ -30,7 +30,7 @@ def test_the_shipped_stacks_register_the_names_the_module_derives(shipped, stack
     zone = {"sandbox": "onboarding.clinspark.example", "migration": "onboarding.clinspark.example",
             "preprod": "onboarding.clinspark.example", "val": "onboarding.clinspark.example",
             "prod": "clinspark.example", "demo": "demo.clinspark.example",
-            "community-dev": "community.clinspark.example"}[stack]
+            "community-dev": "community.clinspark.example", "seed": "demo.clinspark.example"}[stack]
     assert registered(run, "aws:cloudwatch/logGroup:LogGroup", "name") == sorted(names.log_group(r) for r in roles)
     assert registered(run, "aws:ecs/taskDefinition:TaskDefinition", "family") == sorted(names.task_family(r) for r in roles)
     assert set(names.task_role(r) for r in roles) <= set(registered(run, "aws:iam/role:Role", "name"))
