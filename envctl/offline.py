@@ -273,10 +273,12 @@ def run_stack(
             with _engine_config(sf):
                 _sync_await(run_in_stack(program_body))
         except pulumi.RunError as e:
+            _drop_leftovers()
             kind = _REFUSALS.get(type(e).__name__, "failed")
             managed = sum(1 for r in monitor.registrations.values() if not r.read)
             raise StackRunError(stack, str(e), kind=kind, registered=managed) from None
         except ResourceRejected as e:
+            _drop_leftovers()
             raise StackRunError(stack, f"stack '{stack}': a resource would be rejected: {e}", kind="rejected") from None
         outputs, secret = _resolve_exports(getattr(roots[0], "outputs", {}) if roots else {})
         regs = [monitor.registrations[u] for u in monitor.order]
@@ -319,6 +321,22 @@ class _engine_config:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _drop_leftovers() -> None:
+    """A refused run leaves registrations of its program pending on the shared event loop; one of them may
+    hold the same refusal and would raise it in whichever stack is planned next in this process (seen: a
+    rejected autoname of one stack refusing the seed stack planned after it). Cancel them in the refused
+    run's own context, so they end with it."""
+    with runtime_settings.SETTINGS.lock:  # outputs the refused run registered, not yet awaited
+        leftover = list(runtime_settings.SETTINGS.outputs)
+        runtime_settings.SETTINGS.outputs.clear()
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if (pending or leftover) and not loop.is_running():
+        loop.run_until_complete(asyncio.gather(*pending, *leftover, return_exceptions=True))
 
 
 def _quiet_reported_failures() -> None:
