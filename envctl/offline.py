@@ -326,17 +326,10 @@ class _engine_config:
 def _drop_leftovers() -> None:
     """A refused run leaves registrations of its program pending on the shared event loop; one of them may
     hold the same refusal and would raise it in whichever stack is planned next in this process (seen: a
-    rejected autoname of one stack refusing the seed stack planned after it). Cancel them in the refused
-    run's own context, so they end with it."""
-    with runtime_settings.SETTINGS.lock:  # outputs the refused run registered, not yet awaited
-        leftover = list(runtime_settings.SETTINGS.outputs)
+    rejected autoname of one stack refusing the seed stack planned after it). Drop them from the SDK's list of
+    outputs to await, so they end with the refused run (some wait for values that never come: never awaited)."""
+    with runtime_settings.SETTINGS.lock:  # outputs the refused run registered, never to be awaited now
         runtime_settings.SETTINGS.outputs.clear()
-    loop = asyncio.get_event_loop_policy().get_event_loop()
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    if (pending or leftover) and not loop.is_running():
-        loop.run_until_complete(asyncio.gather(*pending, *leftover, return_exceptions=True))
 
 
 def _quiet_reported_failures() -> None:
