@@ -1,4 +1,5 @@
-"""Cloning: the Pre-PROD snapshots a stack publishes, and the reference a clone reads them through."""
+"""Restores: the snapshots a stack publishes (Pre-PROD's for clones, the seed stack's per release), the references
+a clone or a seeded stack reads them through, and the migration iteration a migration stack names."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ import pulumi_aws as aws
 from . import engines
 from .database import SNAPSHOT_TIMEOUTS, snapshot_suffix
 from .naming import Names
-from .phases import CLONE_SOURCE_PHASE, DATABASE_ENGINE, Role
+from .phases import (
+    CLONE,
+    CLONE_SOURCE_PHASE,
+    DATABASE_ENGINE,
+    ITERATION,
+    SEED,
+    SEED_SOURCE_PHASE,
+    Role,
+)
 from .refs import RestoreFrom
 from .settings import InvalidStackConfig, SnapshotSpec, StackSettings
 
 SNAPSHOTS_OUTPUT = "snapshots"
+SEED_RELEASE_TAG = "snapshot-release"
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ def publish_snapshots(what: SnapshotsToPublish, database_identifier: pulumi.Outp
     published: dict[str, Any] = {}
     for spec in what.specs:
         tags = {**what.tags, "snapshot": spec.name, "snapshot-purpose": spec.purpose}
+        if spec.release:
+            tags[SEED_RELEASE_TAG] = spec.release  # a seed says which release it holds (seed-check reads it)
         logical = f"{what.names.env}-snapshot-{spec.name}"
         # A pinned identifier (taken before identifiers were unique) is kept; a new snapshot's ends in a suffix
         # replaced with its database (a new database means a new snapshot), so a retake never collides.
@@ -63,6 +75,8 @@ def publish_snapshots(what: SnapshotsToPublish, database_identifier: pulumi.Outp
             "customer": what.customer, "phase": what.phase, "stack": what.stack,
             "engineVersion": snap.engine_version, "kmsKeyId": snap.kms_key_id, "createdAt": taken,
             "allocatedStorage": snap.allocated_storage,
+            # Only a seed may be restored into another customer's environment: it holds no customer's data.
+            "seed": spec.purpose == SEED, "release": spec.release,
         }
     return published
 
@@ -150,12 +164,94 @@ async def read_clone_source(settings: StackSettings) -> Mapping[str, Any] | None
     return check_source(settings, outputs)
 
 
-def restore_sources(settings: StackSettings, snapshot: Mapping[str, Any] | None) -> dict[Role, RestoreFrom]:
-    """The roles this phase restores, each from the checked snapshot of the configured source."""
-    if snapshot is None or settings.clone_from is None:
-        return {}
-    restored = settings.phase_spec.restored_roles
-    storage = int(snapshot.get("allocatedStorage") or 0)
-    copies = settings.clone_from.copies
-    return {role: RestoreFrom(settings.clone_from.snapshot, snapshot["arn"], storage, copies.get(role))
-            for role in settings.roles if role in restored}
+def restore_sources(settings: StackSettings, snapshot: Mapping[str, Any] | None,
+                    seed: Mapping[str, Any] | None = None) -> dict[Role, RestoreFrom]:
+    """The roles this phase restores, each from where the phase catalog says: the checked snapshot of the
+    configured clone source, the checked seed of the stack's release, or the stack's current iteration."""
+    phase, found = settings.phase_spec, {}
+    for role in settings.roles:
+        kind = phase.restore_kind(role)
+        if kind == CLONE and snapshot is not None and settings.clone_from is not None:
+            found[role] = RestoreFrom(settings.clone_from.snapshot, snapshot["arn"],
+                                      int(snapshot.get("allocatedStorage") or 0), settings.clone_from.copies.get(role),
+                                      kind=CLONE, customer=settings.customer, stack=settings.clone_from.stack)
+        elif kind == SEED and seed is not None and settings.seed_from is not None:
+            found[role] = RestoreFrom(seed["name"], seed["arn"], int(seed.get("allocatedStorage") or 0), kind=SEED,
+                                      customer=None, stack=settings.seed_from.stack, release=seed.get("release"))
+        elif kind == ITERATION and settings.iteration is not None:
+            it = settings.iteration
+            found[role] = RestoreFrom(it.label, it.snapshot_arn, it.allocated_storage, kind=ITERATION,
+                                      customer=settings.customer)
+    return found
+
+
+def check_seed(settings: StackSettings, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The seed snapshot of the stack's release that the seed stack publishes; refuse a missing seed, a seed of
+    another release, and anything that is not a seed (a customer's snapshot never crosses customers)."""
+    assert settings.seed_from is not None
+    src = settings.seed_from
+    key = f"{settings.project}:seed_from"
+    snapshots = outputs.get(SNAPSHOTS_OUTPUT) or {}
+    seeds = {name: snap for name, snap in snapshots.items() if snap.get("seed") is True}
+    releases = ", ".join(f"{n} ({s.get('release')})" for n, s in sorted(seeds.items())) or "none"
+    problems = []
+    if not outputs.get("phase"):
+        problems.append(f"{key}.stack: '{src.stack}' has no outputs: it does not exist or was never deployed")
+    elif outputs.get("phase") != SEED_SOURCE_PHASE:
+        problems.append(f"{key}.stack: '{src.stack}' is a {outputs.get('phase') or 'unknown'} stack, not {SEED_SOURCE_PHASE}")
+    elif src.snapshot is not None:
+        snap = snapshots.get(src.snapshot)
+        if snap is None:
+            problems.append(f"{key}.snapshot: '{src.snapshot}' is not published by '{src.stack}' (its seeds: {releases})")
+        elif snap.get("seed") is not True or snap.get("customer"):
+            problems.append(f"{key}.snapshot: '{src.snapshot}' of '{src.stack}' is not a seed (it was taken for "
+                            f"{snap.get('purpose')}, customer {snap.get('customer')}): only a seed may start an "
+                            f"environment of another customer")
+        elif snap.get("release") != settings.release:
+            problems.append(f"{key}.snapshot: '{src.snapshot}' is the seed of release {snap.get('release')}, not of "
+                            f"this stack's release {settings.release}: name the seed of {settings.release}, or leave "
+                            "snapshot out to take it by release")
+        else:
+            return {**snap, "name": src.snapshot}
+    else:
+        mine = [(name, snap) for name, snap in seeds.items() if snap.get("release") == settings.release
+                and not snap.get("customer")]
+        if len(mine) == 1:
+            return {**mine[0][1], "name": mine[0][0]}
+        problems.append(f"{key}.stack: '{src.stack}' publishes no seed of release {settings.release} (its seeds: "
+                        f"{releases}): add {{name, purpose: {SEED}, release: {settings.release}}} to its snapshots "
+                        f"once the {SEED_SOURCE_PHASE} database runs {settings.release}, pulumi up -s "
+                        f"{src.stack_name}, then pulumi up this stack")
+    raise InvalidStackConfig(settings.stack, problems)
+
+
+async def read_seed_source(settings: StackSettings) -> Mapping[str, Any] | None:
+    """Read and check the seed of the stack's release before anything is registered (as read_clone_source)."""
+    if not settings.phase_spec.seeded or settings.seed_from is None:
+        return None
+    src = settings.seed_from
+    organization = pulumi.get_organization()
+    source_org = src.stack.split("/", 1)[0]
+    if organization and source_org != organization:
+        raise InvalidStackConfig(settings.stack, [
+            f"{settings.project}:seed_from.stack: '{src.stack}' is in organization '{source_org}', not this stack's "
+            f"organization '{organization}': seeds come from the same organization's {SEED_SOURCE_PHASE} stack"])
+    ref = pulumi.StackReference(f"{settings.env_name}-seed-source", stack_name=src.stack)
+    outputs: dict[str, Any] = {}
+    for name in ("phase", SNAPSHOTS_OUTPUT):
+        details = await ref.get_output_details(name)
+        outputs[name] = details.value if details.value is not None else details.secret_value
+    return check_seed(settings, outputs)
+
+
+def check_iteration_account(settings: StackSettings) -> None:
+    """An iteration is restored from a snapshot in the stack's own account (only the engine knows which)."""
+    if settings.iteration is None or not settings.phase_spec.iterated:
+        return
+    account = settings.iteration.snapshot_arn.split(":")[4]
+    caller = aws.get_caller_identity().account_id
+    if account != caller:
+        raise InvalidStackConfig(settings.stack, [
+            f"{settings.project}:iteration.snapshot_arn: the snapshot is in account {account}, not this stack's "
+            f"account {caller}: an iteration is restored from the migration tooling's snapshot in the stack's own "
+            "account"])

@@ -83,7 +83,8 @@ class DatabaseArgs:
 
 
 class Database(pulumi.ComponentResource):
-    """The instance's database, restored from its own copy of a Pre-PROD snapshot where the phase clones."""
+    """The instance's database, restored from its own copy of a snapshot where the phase restores one (a Pre-PROD
+    snapshot, the seed of its release, or the current migration iteration)."""
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(tokens.DATABASE, name, None, opts)
@@ -112,8 +113,11 @@ class Database(pulumi.ComponentResource):
         storage = args.size.db_storage_gb
         if args.restore is not None:
             restore = args.restore
-            # Our own copy, re-encrypted under this instance's key; both pinned, so that a newer
-            # Pre-PROD snapshot never replaces a running database.
+            # Our own copy, re-encrypted under this instance's key. A clone's and a seed's are pinned (with the
+            # database), so that a newer Pre-PROD snapshot or seed never replaces a running database. An iteration's
+            # are not: the migration instance shows the current iteration and nothing else, so a new iteration (a
+            # new label: a new copy identifier, hence a new copy) replaces the copy and the database with it; what
+            # was changed in the previous one is not kept, as the onboarding guide says.
             copy_id = restore.copy_identifier or snapshot_suffix(
                 f"{base}-db-source-id", {"snapshot": restore.snapshot_name, "key": args.key_arn}, child,
             ).apply(lambda suffix: args.names.snapshot_copy(args.role, restore.snapshot_name, suffix))
@@ -123,7 +127,7 @@ class Database(pulumi.ComponentResource):
                 target_db_snapshot_identifier=copy_id,
                 kms_key_id=args.key_arn, copy_tags=False, tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, aliases=was, protect=life.protected,
-                                            ignore_changes=["sourceDbSnapshotIdentifier"],
+                                            ignore_changes=["sourceDbSnapshotIdentifier"] if restore.pinned else None,
                                             custom_timeouts=COPY_TIMEOUTS),
             )
             restore_opts = {"snapshot_identifier": copy.db_snapshot_arn}
@@ -171,7 +175,8 @@ class Database(pulumi.ComponentResource):
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, aliases=was, protect=life.protected,
-                                        ignore_changes=["snapshotIdentifier"] if args.restore else None,
+                                        ignore_changes=["snapshotIdentifier"] if args.restore and args.restore.pinned
+                                        else None,
                                         custom_timeouts=timeouts),
             **restore_opts,
         )

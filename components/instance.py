@@ -212,7 +212,7 @@ class Instance(pulumi.ComponentResource):
                 customer=spec.customer, phase=spec.phase, role=role.value, instance_name=name, release=spec.release,
                 url=self.url, database_identifier=database.identifier, documents_bucket=documents.bucket_name,
                 secret_arn=database.secret_arn, key_arn=key.arn,
-                restored_from=spec.restore.snapshot_name if spec.restore else None,
+                restored_from=spec.restore.describe() if spec.restore else None,
                 engine_version=spec.engine_version, engine_version_actual=database.engine_version_actual,
             ).registered()
         )

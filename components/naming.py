@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .phases import CLONE_SOURCE_PHASE, Role
+from .phases import CLONE_SOURCE_PHASE, SEED_SOURCE_PHASE, Role
 
 KEY_ALIAS_PREFIX = "alias/clinspark/"
 LOG_GROUP_PREFIX = "/clinspark/"
@@ -166,6 +166,11 @@ class Names:
         return identifier == plain or bool(re.fullmatch(rf"{re.escape(plain)}-[a-z0-9]{{{SNAPSHOT_SUFFIX_LENGTH}}}",
                                                         identifier))
 
+    @property
+    def iteration_snapshot_prefix(self) -> str:
+        """What every snapshot the migration tooling produces for this (migration) environment starts with."""
+        return f"{self.env}-"
+
     def snapshot_copy(self, role: Role, snapshot: str, suffix: str | None = None) -> str:
         """A restored instance's own copy of the snapshot it is restored from."""
         return unique(f"{self.instance(role)}-from-{snapshot}", suffix)
@@ -181,3 +186,9 @@ class Names:
 def clone_source(customer: str) -> Names:
     """The names of the customer's Pre-PROD, which clones are made from."""
     return Names(environment_name(customer, CLONE_SOURCE_PHASE, CLONE_SOURCE_PHASE))
+
+
+def seed_source() -> Names:
+    """The names of the vendor's seed stack, which publishes one seed snapshot per release (it serves no
+    customer: its environment is its stack's name)."""
+    return Names(environment_name(None, SEED_SOURCE_PHASE, SEED_SOURCE_PHASE))

@@ -85,7 +85,7 @@ class Phase:
     disposable: bool  # has an expiry date; destroyed in one `pulumi destroy`
     customer_required: bool  # False for vendor-internal phases that serve no customer
     restored_roles: frozenset[Role]  # roles restored from the same customer's Pre-PROD snapshot
-    publishes_snapshots: bool  # the phase that clones are made from
+    publishes: frozenset[str]  # purposes of the snapshots the phase publishes (a phase's name, or SEED)
     max_life_days: int | None  # longest life a disposable stack may be given, from today
     sizes: Mapping[Role, str]  # default size per role
     backup_retention_days: int  # also the minimum a stack may set
@@ -95,6 +95,8 @@ class Phase:
     # roles that hold dummy data only: never restored, replicated or imported from any snapshot or database
     dummy_data_roles: frozenset[Role] = frozenset()
     follows_latest_release: bool = False  # runs the newest release of the releases file (releases.yaml)
+    seeded_roles: frozenset[Role] = frozenset()  # roles restored from the vendor's seed snapshot of their release
+    iterated_roles: frozenset[Role] = frozenset()  # roles restored from the current migration iteration
 
     def __post_init__(self) -> None:
         if self.log_retention_days not in LOG_RETENTION_DAYS:
@@ -116,12 +118,33 @@ class Phase:
     def may_clone(self) -> bool:
         return bool(self.restored_roles)
 
+    @property
+    def publishes_snapshots(self) -> bool:
+        return bool(self.publishes)
+
+    @property
+    def seeded(self) -> bool:
+        return bool(self.seeded_roles)
+
+    @property
+    def iterated(self) -> bool:
+        return bool(self.iterated_roles)
+
+    def restore_kind(self, role: Role) -> str | None:
+        """Where the role's database comes from: a clone, the seed, a migration iteration, or None (empty)."""
+        for kind, roles in ((CLONE, self.restored_roles), (SEED, self.seeded_roles), (ITERATION, self.iterated_roles)):
+            if role in roles:
+                return kind
+        return None
+
 
 def _sizes(**by_role: str) -> Mapping[Role, str]:
     return MappingProxyType({Role(k): v for k, v in by_role.items()})
 
 
 _NONE: frozenset[Role] = frozenset()
+# What a restored database is restored from (components.refs.RestoreFrom.kind; the pack reads it).
+CLONE, SEED, ITERATION = "clone", "seed", "iteration"
 
 PHASES: Mapping[str, Phase] = MappingProxyType(
     {
@@ -130,23 +153,27 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
             Phase(
                 name="sandbox", topology=Topology.PAIR, controlled=False, qualified=False,
                 disposable=True, customer_required=True, restored_roles=_NONE,
-                publishes_snapshots=False, max_life_days=366,
+                publishes=frozenset(), max_life_days=366,
                 sizes=_sizes(main="small", test="small"), backup_retention_days=1,
                 multi_az_roles=_NONE, log_retention_days=14,
-                data="fresh: base configuration plus sample dummy volunteers",
+                data="both instances restored from the seed of their release: base configuration plus sample "
+                     "dummy volunteers",
+                seeded_roles=frozenset({Role.MAIN, Role.TEST}),
             ),
             Phase(
                 name="migration", topology=Topology.SINGLE, controlled=False, qualified=False,
                 disposable=True, customer_required=True, restored_roles=_NONE,
-                publishes_snapshots=False, max_life_days=180,
+                publishes=frozenset(), max_life_days=180,
                 sizes=_sizes(single="medium"), backup_retention_days=1,
                 multi_az_roles=_NONE, log_retention_days=14,
-                data="fresh; receives iterations of the migrated volunteer database",
+                data="restored from the current iteration of the migrated volunteer database; each new "
+                     "iteration replaces it",
+                iterated_roles=frozenset({Role.SINGLE}),
             ),
             Phase(
                 name="preprod", topology=Topology.SINGLE, controlled=True, qualified=False,
                 disposable=False, customer_required=True, restored_roles=_NONE,
-                publishes_snapshots=True, max_life_days=None,
+                publishes=frozenset({"val", "prod"}), max_life_days=None,
                 sizes=_sizes(single="medium"), backup_retention_days=14,
                 multi_az_roles=_NONE, log_retention_days=365,
                 data="fresh; the real configuration and master library are built here by hand",
@@ -155,7 +182,7 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
                 name="val", topology=Topology.PAIR, controlled=True, qualified=True,
                 disposable=True, customer_required=True,
                 restored_roles=frozenset({Role.MAIN, Role.TEST}),
-                publishes_snapshots=False, max_life_days=120,
+                publishes=frozenset(), max_life_days=120,
                 sizes=_sizes(main="medium", test="medium"), backup_retention_days=7,
                 multi_az_roles=_NONE, log_retention_days=365,
                 data="both instances cloned from a Pre-PROD snapshot",
@@ -163,7 +190,7 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
             Phase(
                 name="prod", topology=Topology.PAIR, controlled=True, qualified=True,
                 disposable=False, customer_required=True, restored_roles=frozenset({Role.MAIN}),
-                publishes_snapshots=False, max_life_days=None,
+                publishes=frozenset(), max_life_days=None,
                 sizes=_sizes(main="large", test="small"), backup_retention_days=35,
                 multi_az_roles=frozenset({Role.MAIN}), log_retention_days=2557,
                 data="main: promoted from Pre-PROD's final snapshot; test: dummy data only, never restored from "
@@ -173,25 +200,39 @@ PHASES: Mapping[str, Phase] = MappingProxyType(
             Phase(
                 name="demo", topology=Topology.SINGLE, controlled=False, qualified=False,
                 disposable=True, customer_required=False, restored_roles=_NONE,
-                publishes_snapshots=False, max_life_days=180,
+                publishes=frozenset(), max_life_days=180,
                 sizes=_sizes(single="small"), backup_retention_days=1,
                 multi_az_roles=_NONE, log_retention_days=7,
-                data="vendor-internal, no customer; any release the releases file lists, one per stack",
+                data="vendor-internal, no customer; restored from the seed of its release, any release the "
+                     "releases file lists, one per stack",
+                seeded_roles=frozenset({Role.SINGLE}),
             ),
             Phase(
                 name="community-dev", topology=Topology.SINGLE, controlled=False, qualified=False,
                 disposable=False, customer_required=False, restored_roles=_NONE,
-                publishes_snapshots=False, max_life_days=None,
+                publishes=frozenset(), max_life_days=None,
                 sizes=_sizes(single="medium"), backup_retention_days=7,
                 multi_az_roles=_NONE, log_retention_days=30,
                 data="the newest release the releases file lists, no customer; shared by all customers",
                 follows_latest_release=True,
             ),
+            Phase(
+                name="seed", topology=Topology.SINGLE, controlled=False, qualified=False,
+                disposable=False, customer_required=False, restored_roles=_NONE,
+                publishes=frozenset({SEED}), max_life_days=None,
+                sizes=_sizes(single="small"), backup_retention_days=7,
+                multi_az_roles=_NONE, log_retention_days=30,
+                data="vendor-internal, no customer: base configuration and dummy volunteers, built by hand; "
+                     "publishes one seed snapshot per release",
+            ),
         )
     }
 )
 
-CLONE_SOURCE_PHASE = next(p.name for p in PHASES.values() if p.publishes_snapshots)
+# The phase clones are made from publishes snapshots for the phases that clone; the seed phase publishes
+# snapshots for no phase but for every seeded one (SEED). Each is one row of the table.
+CLONE_SOURCE_PHASE = next(p.name for p in PHASES.values() if p.publishes & {q.name for q in PHASES.values() if q.may_clone})
+SEED_SOURCE_PHASE = next(p.name for p in PHASES.values() if SEED in p.publishes)
 
 # A customer slug or a demo label: lowercase letters, digits and single hyphens, starting with a letter.
 SLUG = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"

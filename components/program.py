@@ -12,10 +12,16 @@ from changecontrol import clock, integrity, runcontext
 from changecontrol.trust import OWN_ROOT, StackVerdict, TrustRoot, verify_stack
 
 from . import engines
-from .clone import SnapshotsToPublish, read_clone_source, restore_sources
+from .clone import (
+    SnapshotsToPublish,
+    check_iteration_account,
+    read_clone_source,
+    read_seed_source,
+    restore_sources,
+)
 from .environment import Environment, EnvironmentArgs
 from .instance import InstanceSpec
-from .phases import DATABASE_ENGINE, Role
+from .phases import DATABASE_ENGINE, ITERATION, SEED, Role
 from .refs import Lifecycle, RestoreFrom
 from .settings import InvalidStackConfig, StackSettings, load_settings
 
@@ -69,9 +75,17 @@ def running_engine_versions(settings: StackSettings, role: Role) -> dict[str, st
     return {i: aws.rds.get_instance(db_instance_identifier=i).engine_version for i in found}
 
 
-def engine_version(settings: StackSettings, role: Role) -> str:
+def engine_version(settings: StackSettings, role: Role, restored: str | None = None) -> str:
     """What the role's database is asked to run. Uncontrolled: the major alone (the provider does not diff it
     against the running minor, and AWS's minor upgrades are followed). Controlled: the pinned minor.
+
+    An uncontrolled restore (a seed, an iteration) asks for `restored`, the snapshot's own version, or the newest
+    minor of that major its database already runs (AWS's automatic minor upgrades since the restore). RDS
+    restores a snapshot at its own version, and the provider's create then calls ModifyDBInstance with the
+    configured engine_version; the major alone would ask for RDS's default minor, possibly lower than the
+    snapshot's (a downgrade, refused), and a version below what runs would be a downgrade on the next `up`.
+    Whatever carries the instance's tags can at most make an uncontrolled stack ask for a newer minor of the
+    same major, which its automatic minor upgrades would install anyway.
 
     A controlled database that already runs a newer minor than the pin (AWS upgraded it: a forced or an automatic
     minor upgrade) is neither downgraded (RDS refuses it) nor followed silently: the stack is refused before
@@ -79,7 +93,11 @@ def engine_version(settings: StackSettings, role: Role) -> str:
     let whatever runs under this instance's tags (a database made to look like it) choose the version, and
     upgrade the real database to a version nobody approved."""
     if settings.engine_version is None:
-        return DATABASE_ENGINE.major
+        if restored is None:
+            return DATABASE_ENGINE.major
+        newer = [v for v in running_engine_versions(settings, role).values()
+                 if engines.major_of(v) == engines.major_of(restored) and engines.is_newer(v, restored)]
+        return max(newer, key=engines.version_key, default=restored)
     pin = settings.engine_version
     newer = {i: v for i, v in running_engine_versions(settings, role).items() if engines.is_newer(v, pin)}
     if newer:
@@ -110,11 +128,25 @@ def instance_spec(settings: StackSettings, role: Role, restore: RestoreFrom | No
     )
 
 
+def restored_version(settings: StackSettings, restore: RestoreFrom | None,
+                     seed: Mapping[str, Any] | None) -> str | None:
+    """The engine version of the snapshot an uncontrolled role is restored from (None: not restored, or a clone,
+    whose controlled stack pins its own)."""
+    if restore is None or settings.engine_version is not None:
+        return None
+    if restore.kind == ITERATION and settings.iteration is not None:
+        return settings.iteration.engine_version
+    if restore.kind == SEED and seed is not None:
+        return str(seed.get("engineVersion") or "") or None
+    return None
+
+
 def environment_args(settings: StackSettings, clone_snapshot: Mapping[str, Any] | None,
-                     verdict: StackVerdict, versions: Mapping[Role, str] | None = None) -> EnvironmentArgs:
+                     verdict: StackVerdict, versions: Mapping[Role, str] | None = None,
+                     seed: Mapping[str, Any] | None = None) -> EnvironmentArgs:
     """The edge: the stack's settings become the Environment's args (and through them every component's)."""
     s = settings
-    restore = restore_sources(s, clone_snapshot)
+    restore = restore_sources(s, clone_snapshot, seed)
     snapshots = SnapshotsToPublish(
         specs=s.snapshots, names=s.names, customer=s.customer, phase=s.phase, stack=s.stack,
         tags=s.tags_for(Role.SINGLE), protected=s.protected,
@@ -142,6 +174,10 @@ async def main() -> dict[str, Any]:
             raise UntrackedChange(verdict)
         pulumi.log.warn(f"review only: {UntrackedChange(verdict)}")
     clone_snapshot = await read_clone_source(settings)
-    versions = {role: engine_version(settings, role) for role in settings.roles}
-    env = Environment(settings.env_name, environment_args(settings, clone_snapshot, verdict, versions))
+    seed = await read_seed_source(settings)
+    check_iteration_account(settings)
+    restore = restore_sources(settings, clone_snapshot, seed)
+    versions = {role: engine_version(settings, role, restored_version(settings, restore.get(role), seed))
+                for role in settings.roles}
+    env = Environment(settings.env_name, environment_args(settings, clone_snapshot, verdict, versions, seed))
     return env.outputs.exports()

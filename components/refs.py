@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from .phases import CLONE, ITERATION
+
 
 @dataclass(frozen=True)
 class Account:
@@ -37,12 +39,28 @@ class ExchangeRefs:
 
 @dataclass(frozen=True)
 class RestoreFrom:
-    """A Pre-PROD snapshot the instance's database is restored from (through its own copy)."""
+    """A snapshot the instance's database is restored from (through its own copy): a Pre-PROD snapshot (a
+    clone), the vendor's seed of the release, or the migration tooling's current iteration."""
 
-    snapshot_name: str
+    snapshot_name: str  # the published snapshot's name, or the iteration's label
     snapshot_arn: pulumi.Input[str]
     allocated_storage_gb: int  # a restored database is at least as large as the snapshot
     copy_identifier: str | None = None  # pinned: the instance's copy, made before copy identifiers were unique
+    kind: str = CLONE  # components.phases: CLONE, SEED or ITERATION
+    customer: str | None = None  # whose data the snapshot holds (None: a seed, no customer's)
+    stack: str | None = None  # the stack that published it (None: an iteration, made by the migration tooling)
+    release: str | None = None  # a seed's release
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the restored database keeps its source when a newer one is published (ignore_changes). An
+        iteration is not pinned: a new iteration replaces the database, nothing of the previous one is kept."""
+        return self.kind != ITERATION
+
+    def describe(self) -> dict[str, str | None]:
+        """Where the database comes from, as the Instance registers it (the pack reads it: `restoredFrom`)."""
+        return {"kind": self.kind, "snapshot": self.snapshot_name, "customer": self.customer, "stack": self.stack,
+                "release": self.release}
 
 
 @dataclass(frozen=True)

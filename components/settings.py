@@ -33,6 +33,8 @@ from .phases import (
     CLONE_SOURCE_PHASE,
     DATABASE_ENGINE,
     PHASES,
+    SEED,
+    SEED_SOURCE_PHASE,
     SIZES,
     SLUG,
     Phase,
@@ -143,25 +145,56 @@ class DomainSettings(_Model):
 
 
 SNAPSHOT_IDENTIFIER = r"^[a-z](?:-?[a-z0-9])*$"  # RDS: a letter first, letters, digits, single hyphens
+SNAPSHOT_ARN = r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[a-z0-9-]+$"
+STACK_REFERENCE = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+
+
+def release_key(release: str) -> tuple[int, ...]:
+    """`2026.10.0` after `2026.9.1`: releases compare by their numbers."""
+    return tuple(int(part) for part in release.split("."))
 
 
 class SnapshotSpec(_Model):
-    """A named snapshot of Pre-PROD's database that a clone may be made from."""
+    """A named snapshot the stack publishes: for the phases cloned from Pre-PROD (`val`, `prod`), or a seed
+    (`seed`, with the release whose base configuration and dummy volunteers it holds)."""
 
     name: str = Field(pattern=SLUG, min_length=3, max_length=40)
-    purpose: Literal["val", "prod"]
+    purpose: str = Field(pattern=SLUG, max_length=40)  # one of what the phase publishes (the catalog's `publishes`)
+    release: str | None = Field(None, pattern=RELEASE_PATTERN, max_length=RELEASE_MAX_LENGTH)  # seeds only
     # Taken before snapshot identifiers were unique: its identifier, pinned, so that it is never replaced.
     identifier: str | None = Field(None, pattern=SNAPSHOT_IDENTIFIER, max_length=255)
+
+
+class SeedSource(_Model):
+    """Where a seeded phase takes its database from: the vendor's seed stack, and optionally the seed snapshot
+    by name (by default the one the seed stack publishes for this stack's release)."""
+
+    stack: str = Field(pattern=STACK_REFERENCE)
+    snapshot: str | None = Field(None, pattern=SLUG)
+
+    @property
+    def stack_name(self) -> str:
+        return self.stack.rsplit("/", 1)[1]
+
+
+class Iteration(_Model):
+    """The migration stack's current iteration: a snapshot the migration tooling produced, and its label. A new
+    iteration (a new label and snapshot) replaces the database: nothing of the previous one is kept."""
+
+    label: str = Field(pattern=SLUG, min_length=2, max_length=40)
+    snapshot_arn: str = Field(pattern=SNAPSHOT_ARN)
+    allocated_storage: int = Field(ge=20, le=65536)  # the snapshot's size (GiB): the database is at least as large
+    engine_version: str = Field(pattern=r"^[0-9]+\.[0-9]+$")  # the snapshot's: the restore never asks for less
 
 
 class CloneSource(_Model):
     """Where a cloned phase takes its database from: a Pre-PROD stack and one of its snapshots."""
 
-    stack: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    stack: str = Field(pattern=STACK_REFERENCE)
     snapshot: str = Field(pattern=SLUG)
     # Pinned once the clone exists, so the stack no longer needs its source (Pre-PROD may retire):
     # the snapshot's ARN and size, as the source exported them.
-    snapshot_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:[a-z0-9-]+$")
+    snapshot_arn: str | None = Field(None, pattern=SNAPSHOT_ARN)
     allocated_storage: int | None = Field(None, ge=20, le=65536)
     # Made before copy identifiers were unique: each restored role's copy identifier, pinned (never replaced).
     copies: dict[Role, Annotated[str, Field(pattern=SNAPSHOT_IDENTIFIER, max_length=255)]] = Field(default_factory=dict)
@@ -193,14 +226,21 @@ ACCEPTED: Mapping[str, str] = {
     "retire": "true or false, for change-controlled phases only",
     "log_groups_pinned": "true or false, for phases that keep their logs beyond the stack: true keeps the plain "
                          "log-group names of a stack deployed before names carried a generation",
-    "snapshots": "a list of {name, purpose: val|prod, identifier?: <env>-<name>, only to pin a snapshot taken before "
-                 "identifiers were unique}, only in " + CLONE_SOURCE_PHASE,
+    "snapshots": "a list of {name, purpose, identifier?: <env>-<name>, only to pin a snapshot taken before identifiers "
+                 "were unique}, only in phases that publish snapshots: purpose val|prod in " + CLONE_SOURCE_PHASE
+                 + f"; purpose {SEED} with the release it holds in {SEED_SOURCE_PHASE}",
     "clone_from": "an object {stack: <org>/<project>/<stack>, snapshot: <name>} (once cloned, also snapshot_arn and "
                   "allocated_storage; copies: {<role>: <instance>-from-<snapshot>} only to pin copies made before identifiers were "
                   "unique), for phases that clone",
     "engine_version": f"a {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}.<minor> version AWS offers (components/data/"
                       f"{engines.OFFERED_FILE.name}), for change-controlled phases only; uncontrolled phases run "
                       f"{DATABASE_ENGINE.major} and follow AWS's minor upgrades",
+    "seed_from": f"an object {{stack: <org>/<project>/{SEED_SOURCE_PHASE}, snapshot?: <name>}}, for phases whose "
+                 f"instances start from the seed of their release (" + ", ".join(p.name for p in PHASES.values() if p.seeded)
+                 + ")",
+    "iteration": "an object {label: <slug such as it-03>, snapshot_arn: <this customer's migration snapshot in the "
+                 f"stack's region>, allocated_storage: <GiB>, engine_version: {DATABASE_ENGINE.major}.<minor>}}, for "
+                 + ", ".join(p.name for p in PHASES.values() if p.iterated) + " only",
 }
 
 
@@ -215,7 +255,8 @@ def cross_field_problems(values: Mapping[str, Any], today: date) -> list[tuple[s
     problems: list[tuple[str, str]] = []
     checks = {"domain": _domain, "customer": _customer, "sizes": _sizes, "expires_on": _expiry,
               "change_record": _change_record, "retire": _retire, "snapshots": _snapshots, "clone_from": _clone_from,
-              "engine_version": _engine_version, "log_groups_pinned": _log_groups_pinned}
+              "engine_version": _engine_version, "log_groups_pinned": _log_groups_pinned, "seed_from": _seed_from,
+              "iteration": _iteration}
     for name, check in checks.items():
         if name in values:
             reason = check(phase, values[name], values, today)
@@ -292,8 +333,20 @@ def _names(phase: Phase, values: Mapping[str, Any]) -> naming.Names:
 
 
 def _snapshots(phase: Phase, v: tuple[SnapshotSpec, ...], values: Mapping[str, Any], today: date) -> str | None:
+    publishers = " and ".join(p.name for p in PHASES.values() if p.publishes_snapshots)
     if v and not phase.publishes_snapshots:
-        return f"only {CLONE_SOURCE_PHASE} publishes snapshots, not {phase.name}: remove the key"
+        return f"only {publishers} publish snapshots, not {phase.name}: remove the key"
+    accepted = ", ".join(sorted(phase.publishes))
+    for spec in v:
+        if spec.purpose not in phase.publishes:
+            return f"snapshot '{spec.name}': purpose {spec.purpose!r} is not one that {phase.name} publishes ({accepted})"
+        if (spec.purpose == SEED) != (spec.release is not None):
+            return (f"snapshot '{spec.name}': a seed snapshot names the release it holds, and only a seed does"
+                    f" ({'add' if spec.purpose == SEED else 'remove'} release)")
+        release = values.get("release")
+        if spec.release and release and release_key(spec.release) > release_key(release):
+            return (f"snapshot '{spec.name}': release {spec.release} is newer than the release {release} this "
+                    f"stack's database holds: upgrade the {phase.name} stack to {spec.release} first, then take it")
     if _customer(phase, values.get("customer"), values, today) is not None:
         return None  # the names depend on a customer that is refused on its own
     names = _names(phase, values)
@@ -302,6 +355,47 @@ def _snapshots(phase: Phase, v: tuple[SnapshotSpec, ...], values: Mapping[str, A
         if spec.identifier is not None and spec.identifier != legacy:
             return (f"the identifier of snapshot '{spec.name}' may only pin its name from before identifiers were "
                     f"unique, '{legacy}', not '{spec.identifier}': leave it out for a new snapshot")
+    seeds = [s.release for s in v if s.release]
+    dupes = sorted({r for r in seeds if seeds.count(r) > 1})
+    if dupes:
+        return f"one seed snapshot per release: {', '.join(dupes)} has more than one"
+    return None
+
+
+def _seed_from(phase: Phase, v: SeedSource | None, values: Mapping[str, Any], today: date) -> str | None:
+    if not phase.seeded:
+        return (f"phase {phase.name} does not start from the seed: remove the key" if v is not None else None)
+    if v is None:
+        return (f"missing; {phase.name} instances start from the seed of their release: name the vendor's "
+                f"{SEED_SOURCE_PHASE} stack as {{stack: <org>/<project>/{SEED_SOURCE_PHASE}}}")
+    if phase_from_stack_name(v.stack_name) != SEED_SOURCE_PHASE:
+        return f"source stack '{v.stack}' is not a {SEED_SOURCE_PHASE} stack"
+    project = values.get("project")
+    if project and v.stack.split("/")[1] != project:
+        return (f"source stack '{v.stack}' is in project '{v.stack.split('/')[1]}', not this project '{project}': "
+                f"seeds come from this project's own {SEED_SOURCE_PHASE} stack")
+    return None
+
+
+def _iteration(phase: Phase, v: Iteration | None, values: Mapping[str, Any], today: date) -> str | None:
+    iterated = ", ".join(p.name for p in PHASES.values() if p.iterated)
+    if v is None:
+        return None  # before the first iteration, the migration instance starts empty
+    if not phase.iterated:
+        return f"only {iterated} is restored from migration iterations, not {phase.name}: remove the key"
+    customer, region = values.get("customer"), values.get("region")
+    identifier = v.snapshot_arn.split(":snapshot:", 1)[1]
+    if customer:
+        prefix = naming.Names(naming.environment_name(customer, phase.name, phase.name)).iteration_snapshot_prefix
+        if not identifier.startswith(prefix):
+            return (f"snapshot_arn: {identifier} is not one of customer '{customer}''s migration snapshots (their "
+                    f"identifiers start with {prefix}): name the snapshot the migration tooling produced for {customer}")
+    if region and v.snapshot_arn.split(":")[3] != region:
+        return (f"snapshot_arn is in region '{v.snapshot_arn.split(':')[3]}', not the stack's region '{region}': an "
+                "iteration is restored in its own region from a snapshot there")
+    if engines.major_of(v.engine_version) != DATABASE_ENGINE.major:
+        return (f"engine_version {v.engine_version} is not {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}, the "
+                "major the phase catalog pins: the restore would ask RDS for another major")
     return None
 
 
@@ -389,6 +483,8 @@ class StackSettings(_Model):
     snapshots: tuple[SnapshotSpec, ...] = ()
     clone_from: CloneSource | None = None
     engine_version: str | None = Field(None, pattern=r"^[0-9]+\.[0-9]+$")
+    seed_from: SeedSource | None = None
+    iteration: Iteration | None = None
 
     @field_validator("region")
     @classmethod
@@ -500,7 +596,7 @@ class StackSettings(_Model):
 
 
 # Keys whose value is a structured object or list (the engine hands them over as JSON text).
-_STRUCTURED = {"network", "domain", "sizes", "tags", "snapshots", "clone_from"}
+_STRUCTURED = {"network", "domain", "sizes", "tags", "snapshots", "clone_from", "seed_from", "iteration"}
 _FIELDS = set(StackSettings.model_fields) - {"stack", "project", "region"}
 
 

@@ -206,7 +206,7 @@ class InstanceOutputs:
     documents_bucket: Any
     secret_arn: Any
     key_arn: Any
-    restored_from: str | None
+    restored_from: dict[str, Any] | None  # {kind: clone|seed|iteration, snapshot, customer, stack, release}
     engine_version: str  # what the program asked RDS to run
     engine_version_actual: Any  # what RDS reports it runs (for the IQ)
 

@@ -421,7 +421,9 @@ def store(cache_dir: Path, key: str, result: Mapping[str, Any]) -> None:
 def _well_formed(result: Any) -> bool:
     """A stored result as check's StackCheck.to_json writes one, with no error."""
     if not isinstance(result, dict) or set(result) != {"stack", "phase", "resources", "violations", "notApplicable",
-                                                       "waivers", "error"}:
+                                                       "waivers", "error", "data"}:
+        return False
+    if not isinstance(result["data"], list) or not all(isinstance(line, str) for line in result["data"]):
         return False
     if result["error"] is not None or not isinstance(result["stack"], str) or not isinstance(result["resources"], int):
         return False

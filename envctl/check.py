@@ -29,6 +29,7 @@ from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 from . import cache, stackfile
 from .evaluate import PolicyConfigError, Violation, effective_policies, evaluate
 from .offline import LocalStacks, RunOptions, StackRunError, close_engine_loop
+from .plan import data_lines
 from .planning import stacks_for
 from .progress import Progress
 
@@ -44,6 +45,7 @@ class StackCheck:
     waivers: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     not_applicable: dict[str, list[str]] = field(default_factory=dict)  # rule -> why it applied to nothing
+    data: list[str] = field(default_factory=list)  # where each instance's database comes from (envctl.plan)
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -54,7 +56,7 @@ class StackCheck:
                 "violations": [{**v.to_json(), **rule_reference(v.policy)} for v in self.violations],
                 "notApplicable": [{"policy": rule, "reasons": reasons}
                                   for rule, reasons in self.not_applicable.items()],
-                "waivers": self.waivers, "error": self.error}
+                "waivers": self.waivers, "error": self.error, "data": self.data}
 
 
 def rule_reference(rule_id: str) -> dict[str, Any]:
@@ -151,6 +153,7 @@ def check_stack(local: LocalStacks, stack: str, policy_config: Mapping[str, Any]
     env = (envs[0].outputs or {}) if envs else {}
     result.phase = env.get(ENV_KEYS.phase)
     result.resources = len(run.registrations)
+    result.data = data_lines(run.registrations)
     controlled = pack_facts.is_controlled(stack)
     try:
         config = with_project_dir(policy_config, stacks_dir) if policy_config is not None else \
@@ -210,7 +213,7 @@ def _from_cache(stored: Mapping[str, Any]) -> StackCheck:
     return StackCheck(stored["stack"], stored["phase"], stored["resources"],
                       [Violation(v["policy"], v["level"], v["urn"], v["message"]) for v in stored["violations"]],
                       list(stored["waivers"]), None,
-                      {n["policy"]: list(n["reasons"]) for n in stored["notApplicable"]})
+                      {n["policy"]: list(n["reasons"]) for n in stored["notApplicable"]}, list(stored["data"]))
 
 
 def _storable(result: StackCheck) -> dict[str, Any] | None:
@@ -322,6 +325,7 @@ def render(results: Sequence[StackCheck], trust: str) -> str:
         verdict = "FAIL" if r.mandatory else "ok"
         lines.append(f"stack {r.stack} (phase {r.phase}): {r.resources} resources, "
                      f"{len(r.mandatory)} mandatory and {len(r.violations) - len(r.mandatory)} advisory violations: {verdict}")
+        lines += [f"  data: {line}" for line in r.data if "restored from" in line]
         for v in r.violations:
             lines.append(f"  [{v.level}] {v.policy}  {v.urn.rsplit('::', 1)[-1] or r.stack}\n      {v.message}")
         for w in r.waivers:

@@ -229,7 +229,9 @@ def _rds_snapshot(m: AwsMocks, name: str, inputs: dict):
     sid = inputs["dbSnapshotIdentifier"]
     db = m.database(inputs.get("dbInstanceIdentifier", ""))
     return sid, {"dbSnapshotArn": m.arn("rds", f"snapshot:{sid}"), "engine": "postgres",
-                 "engineVersion": db.get("engineVersion", ""), "kmsKeyId": db.get("kmsKeyId", ""),
+                 # what the database runs (a major-only request runs a minor of it), as RDS reports a snapshot's
+                 "engineVersion": db.get("engineVersionActual") or db.get("engineVersion", ""),
+                 "kmsKeyId": db.get("kmsKeyId", ""),
                  "encrypted": bool(db.get("storageEncrypted")), "snapshotType": "manual", "status": "available",
                  "allocatedStorage": db.get("allocatedStorage")}
 

@@ -120,7 +120,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if urn in self.registrations:
             raise ResourceRejected(f"Duplicate resource URN '{urn}'; try giving it a unique name")
-        response = super().ReadResource(request)
+        try:
+            response = super().ReadResource(request)
+        finally:
+            _close_thread_loop()
         state = self.resources[response.urn].state
         self.registrations[response.urn] = Registration(
             urn=response.urn, type=request.type, name=request.name, custom=True, parent=request.parent, protect=False,
@@ -132,24 +135,28 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def Invoke(self, request):
-        """The SDK answers an invoke on a worker thread, where the mock monitor makes an event loop of that thread's
-        own and leaves it open; closed here, so that none is left for the interpreter's shutdown to collect
-        (asyncio then prints a traceback under a command that had already reported its result)."""
         try:
             return super().Invoke(request)
         finally:
-            if threading.current_thread() is not threading.main_thread():
-                with contextlib.suppress(RuntimeError):
-                    loop = asyncio.get_event_loop_policy().get_event_loop()
-                    if not loop.is_running():
-                        loop.close()
-                        asyncio.set_event_loop(None)
+            _close_thread_loop()
 
     def RegisterResourceOutputs(self, request):
         reg = self.registrations.get(request.urn)
         if reg is not None:
             reg.outputs = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
+
+
+def _close_thread_loop() -> None:
+    """The SDK answers an invoke and a read (a stack reference) on a worker thread, where the mock monitor makes an
+    event loop of that thread's own and leaves it open; closed here, so that none is left for the interpreter's
+    shutdown to collect (asyncio then prints a traceback under a command that had already reported its result)."""
+    if threading.current_thread() is not threading.main_thread():
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+            if not loop.is_running():
+                loop.close()
+                asyncio.set_event_loop(None)
 
 
 def _timeouts(request) -> dict[str, str]:

@@ -220,13 +220,17 @@ class LocalStacks:
 
 
 def _references(sf: stackfile.StackFile, project: str) -> list[str]:
-    """Stack references a stack file asks for (its clone source), read before the run."""
-    raw = sf.config.get(f"{project}:clone_from")
-    try:
-        ref = json.loads(raw).get("stack") if raw else None
-    except (ValueError, AttributeError, RecursionError):
-        ref = None
-    return [ref] if isinstance(ref, str) else []
+    """Stack references a stack file asks for (its clone source, its seed source), read before the run."""
+    found = []
+    for key in ("clone_from", "seed_from"):
+        raw = sf.config.get(f"{project}:{key}")
+        try:
+            ref = json.loads(raw).get("stack") if raw else None
+        except (ValueError, AttributeError, RecursionError):
+            ref = None
+        if isinstance(ref, str):
+            found.append(ref)
+    return found
 
 
 def run_stack(
@@ -270,10 +274,12 @@ def run_stack(
             with _engine_config(sf):
                 _sync_await(run_in_stack(program_body))
         except pulumi.RunError as e:
+            _drop_leftovers()
             kind = _REFUSALS.get(type(e).__name__, "failed")
             managed = sum(1 for r in monitor.registrations.values() if not r.read)
             raise StackRunError(stack, str(e), kind=kind, registered=managed) from None
         except ResourceRejected as e:
+            _drop_leftovers()
             raise StackRunError(stack, f"stack '{stack}': a resource would be rejected: {e}", kind="rejected") from None
         outputs, secret = _resolve_exports(getattr(roots[0], "outputs", {}) if roots else {})
         regs = [monitor.registrations[u] for u in monitor.order]
@@ -333,6 +339,15 @@ def close_engine_loop() -> None:
     if not loop.is_running() and not loop.is_closed():
         loop.close()
         asyncio.set_event_loop(None)  # a later run in this process makes a new one (pulumi's _ensure_event_loop)
+
+
+def _drop_leftovers() -> None:
+    """A refused run leaves registrations of its program pending on the shared event loop; one of them may
+    hold the same refusal and would raise it in whichever stack is planned next in this process (seen: a
+    rejected autoname of one stack refusing the seed stack planned after it). Drop them from the SDK's list of
+    outputs to await, so they end with the refused run (some wait for values that never come: never awaited)."""
+    with runtime_settings.SETTINGS.lock:  # outputs the refused run registered, never to be awaited now
+        runtime_settings.SETTINGS.outputs.clear()
 
 
 def _quiet_reported_failures() -> None:

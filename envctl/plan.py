@@ -6,7 +6,9 @@ import json
 from typing import Any, Iterable
 
 from components import tokens
+from components.phases import CLONE, ITERATION, SEED
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
+from components.tokens import INSTANCE_KEYS
 
 from .monitor import Registration, reveal
 from .offline import StackRun
@@ -64,6 +66,30 @@ def _summary(run: StackRun) -> str:
     return f"phase {out.get(ENV_KEYS.phase, '?')}, {customer}"
 
 
+def data_lines(registrations: Iterable[Registration]) -> list[str]:
+    """Where each instance's database comes from, as its Instance registered it (`restoredFrom`), in words:
+    a clone or a seed is pinned; a new iteration replaces the database."""
+    lines = []
+    for inst in sorted((r for r in registrations if r.type == tokens.INSTANCE), key=lambda r: r.name):
+        out = inst.outputs or {}
+        source = out.get(INSTANCE_KEYS.restored_from)
+        role = out.get(INSTANCE_KEYS.role, "?")
+        if not isinstance(source, dict):
+            lines.append(f"{role}: starts empty (a database of its own)")
+        elif source.get("kind") == ITERATION:
+            lines.append(f"{role}: restored from migration iteration {source.get('snapshot')}; a new iteration "
+                         "REPLACES this database: nothing of the previous one is kept")
+        elif source.get("kind") == SEED:
+            lines.append(f"{role}: restored from the seed of release {source.get('release')} "
+                         f"('{source.get('snapshot')}' of {source.get('stack')}), through its own copy; pinned: a "
+                         "newer seed does not replace it")
+        else:
+            lines.append(f"{role}: restored from a {source.get('kind') or CLONE} of {source.get('stack')}, snapshot "
+                         f"'{source.get('snapshot')}', through its own copy; pinned: a newer snapshot does not "
+                         "replace it")
+    return lines
+
+
 def render_tree(run: StackRun) -> str:
     children: dict[str, list[Registration]] = {}
     urns = {r.urn for r in run.registrations}
@@ -96,6 +122,7 @@ def render_tree(run: StackRun) -> str:
     lines.append(f"     {'Type':<{width_t}}{'Name':<{width_n}}Plan    Info")
     lines += [f" {'+' if op == 'create' else '>'}   {t:<{width_t}}{n:<{width_n}}{op:<8}{info}".rstrip()
               for t, n, op, info in rows]
+    lines += ["", "Data:"] + [f"    {line}" for line in data_lines(run.registrations)]
     lines += ["", "Outputs:"]
     lines += [f"    {k}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(run.outputs.items())]
     lines += ["", "Resources:", f"    + {created} to create ({protected} protected)"]

@@ -22,7 +22,7 @@ from policies.framework import ENVIRONMENT_TYPE
 
 PROJECT = Path(__file__).resolve().parent.parent
 NS = "clinspark-environments"
-SHIPPED = ("sandbox", "migration", "preprod", "val", "prod", "demo", "community-dev")
+SHIPPED = ("sandbox", "migration", "preprod", "val", "prod", "demo", "community-dev", "seed")
 # The shipped stacks are the example, checked in example mode as of its pinned date. Tests never
 # read the system clock: NOW is the one clock of every test (noon of the example's date).
 EXAMPLE = load_example(PROJECT)

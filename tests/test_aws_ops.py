@@ -69,6 +69,8 @@ def stack_config(customer: str, phase: str, **extra: Any) -> dict[str, Any]:
         config[f"{PROJECT}:engine_version"] = PIN
     if spec.disposable:
         config[f"{PROJECT}:expires_on"] = (TODAY + timedelta(days=30)).isoformat()
+    if spec.seeded:
+        config[f"{PROJECT}:seed_from"] = {"stack": "clinspark/clinspark-environments/seed"}
     config.update({f"{PROJECT}:{k}": v for k, v in extra.items()})
     return config
 
@@ -259,7 +261,7 @@ def test_a_snapshot_taken_for_prod_does_not_clone_val(aws: MotoAws, api: AwsClie
 def test_a_phase_that_starts_empty_is_refused(api: AwsClients) -> None:
     sandbox = settings("acme-sandbox", stack_config("acme", "sandbox"))
 
-    with pytest.raises(NotACloneTarget, match="'acme-sandbox' is a sandbox stack, which starts empty"):
+    with pytest.raises(NotACloneTarget, match="'acme-sandbox' is a sandbox stack, which is never cloned from Pre-PROD"):
         clone_check(api, sandbox)
     with pytest.raises(NotACloneTarget, match="is a Pre-PROD stack"):
         clone_check(api, preprod())
@@ -547,7 +549,7 @@ def test_envctl_clone_check_exit_codes(aws: MotoAws, tmp_path: Path, capsys: pyt
     assert json.loads(capsys.readouterr().out)["passed"] is True
 
     assert envctl(directory, "clone-check", "acme-sandbox", *endpoint) == 2
-    assert "starts empty" in capsys.readouterr().err
+    assert "is never cloned from Pre-PROD" in capsys.readouterr().err
     assert envctl(directory, "clone-check", "prod", *endpoint) == 2
     assert "clinspark-environments:expires_on" in capsys.readouterr().err
 

@@ -67,12 +67,36 @@ def test_controlled_databases_run_the_pin_without_automatic_minor_upgrades(shipp
     assert all(db.inputs["engineVersion"] == PIN and db.inputs["autoMinorVersionUpgrade"] is False for db in databases)
 
 
-@pytest.mark.parametrize("stack", [s for s in SHIPPED if not PHASES[s].controlled])
+@pytest.mark.parametrize("stack", [s for s in SHIPPED if not PHASES[s].controlled
+                                   and not any(PHASES[s].restore_kind(r) for r in PHASES[s].roles)])
 def test_uncontrolled_databases_run_the_major_and_follow_minor_upgrades(shipped, stack):
     databases = shipped[stack].by_type(DB)
     assert databases
     assert all(db.inputs["engineVersion"] == DATABASE_ENGINE.major and db.inputs["autoMinorVersionUpgrade"] is True
                for db in databases)
+
+
+@pytest.mark.parametrize("stack", ["sandbox", "demo", "migration"])
+def test_an_uncontrolled_restore_asks_for_the_snapshots_own_version_never_the_major_alone(shipped, stack):
+    """The provider's create calls ModifyDBInstance with engine_version when it differs from what RDS restored;
+    the major alone would ask for RDS's default minor, possibly below the snapshot's (a downgrade)."""
+    seeds = {s["arn"]: s["engineVersion"] for s in shipped["seed"].outputs["snapshots"].values()}
+    iteration = stack_config("migration")[f"{NS}:iteration"]
+    sources = {**seeds, iteration["snapshot_arn"]: iteration["engine_version"]}
+    copies = {c.inputs["targetDbSnapshotIdentifier"]: c.inputs["sourceDbSnapshotIdentifier"]
+              for c in shipped[stack].by_type(COPY)}
+    dbs = shipped[stack].by_type(DB)
+    assert dbs and all(d.inputs["autoMinorVersionUpgrade"] is True for d in dbs)  # AWS's minor upgrades followed
+    for db in dbs:
+        source = copies[db.inputs["snapshotIdentifier"].split(":snapshot:")[1]]
+        assert db.inputs["engineVersion"] == sources[source] != DATABASE_ENGINE.major
+
+
+def test_an_uncontrolled_restore_never_asks_below_what_the_database_runs(shipped):
+    main = [d for d in _running(shipped["sandbox"], "16.13") if d.identifier.startswith("acme-sandbox-main")]
+    run = run_stack(PROJECT, "sandbox", options=replace(OPTIONS, running_databases=tuple(main)))
+    versions = {d.name: d.inputs["engineVersion"] for d in run.by_type(DB)}
+    assert versions == {"acme-sandbox-main-db": "16.13", "acme-sandbox-test-db": "16.12"}
 
 
 # -- settings ---------------------------------------------------------------------------------------------
@@ -274,8 +298,8 @@ def test_long_database_operations_have_timeouts_sized_for_hundreds_of_gb(shipped
         assert restored and all(d.custom_timeouts == _timeouts(RESTORED_TIMEOUTS) for d in restored)
     # Pre-PROD's database (built by hand to hundreds of GB) and every other: created empty in the provider's time,
     # updated and deleted (with its final snapshot) as long as a restored one
-    fresh = [d for s in ("preprod", "sandbox") for d in shipped[s].by_type(DB)]
-    assert len(fresh) == 3 and all(d.custom_timeouts == _timeouts(DATABASE_TIMEOUTS) for d in fresh)
+    fresh = [d for s in ("preprod", "community-dev") for d in shipped[s].by_type(DB)]
+    assert len(fresh) == 2 and all(d.custom_timeouts == _timeouts(DATABASE_TIMEOUTS) for d in fresh)
     assert _timeouts(DATABASE_TIMEOUTS) == {"update": "6h", "delete": "3h"}
 
 

@@ -65,7 +65,7 @@ def test_check_json_has_the_documented_shape(capsys):
     stacks = doc["stacks"]
     assert [s["stack"] for s in stacks] == ["sandbox", "prod"]
     for s in stacks:
-        assert set(s) == {"stack", "phase", "resources", "violations", "notApplicable", "waivers", "error"}
+        assert set(s) == {"stack", "phase", "resources", "violations", "notApplicable", "waivers", "error", "data"}
         assert s["violations"] == [] and s["resources"] > 50 and s["error"] is None
 
 
@@ -104,11 +104,11 @@ def test_usage_errors_exit_2_without_traceback(capsys, args, message):
 
 
 def test_check_takes_a_directory_of_stack_files(capsys, tmp_path):
-    for stack in ("sandbox", "demo"):
+    for stack in ("sandbox", "demo", "seed"):  # the seed stack answers their seed_from
         shutil.copy(PROJECT / f"Pulumi.{stack}.yaml", tmp_path)
     code = main(["--example", "check", str(tmp_path)])
     out = capsys.readouterr().out
-    assert code == 0 and "2 stacks checked: 2 clean" in out
+    assert code == 0 and "3 stacks checked: 3 clean" in out
 
 
 @pytest.mark.parametrize("stack", ("preprod", "val", "prod"))
@@ -133,8 +133,8 @@ def test_a_policy_config_pointing_the_pack_at_another_project_is_refused(capsys,
 def test_the_registry_lists_every_command_the_parser_offers():
     (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(sub.choices) == list(COMMANDS)
-    assert list(COMMANDS) == ["plan", "check", "ecr", "digest", "policy-config", "clone-check", "copy-documents",
-                             "preflight"]
+    assert list(COMMANDS) == ["plan", "check", "ecr", "digest", "policy-config", "clone-check", "seed-check",
+                             "copy-documents", "preflight"]
     for name, module in COMMANDS.items():
         assert module.NAME == name and module.HELP and callable(module.add_arguments) and callable(module.run)
         assert sub.choices[name].get_default("command") is module
@@ -171,6 +171,7 @@ BAD_INPUT = {
     "digest": ("digest", "acme-sandbox"),
     "policy-config": ("policy-config", "acme-sandbox"),
     "clone-check": ("clone-check", "acme-sandbox", "--region", "eu-central-1"),
+    "seed-check": ("seed-check", "acme-sandbox", "--region", "eu-central-1"),
     "copy-documents": ("copy-documents", "--from", "acme-sandbox", "--to", "acme-sandbox", "--region", "eu-central-1"),
     "preflight": ("preflight", "acme-sandbox", "--region", "eu-central-1"),
 }
@@ -217,6 +218,7 @@ def test_a_bad_argument_exits_2_with_one_error_line(capsys, command):
 
 @pytest.mark.parametrize("args", [
     ("clone-check", "val", "--profile", "nobody"),
+    ("seed-check", "sandbox", "--profile", "nobody"),
     ("copy-documents", "--from", "preprod", "--to", "val", "--profile", "nobody"),
 ])
 def test_an_aws_configuration_mistake_exits_2_with_one_error_line(capsys, monkeypatch, tmp_path, args):

@@ -128,8 +128,9 @@ def test_each_database_is_pinned_encrypted_private_and_backed_up_as_its_phase_sa
         assert db["engine"] == DATABASE_ENGINE.engine
         if phase.controlled:  # a pinned minor AWS offers for the catalog's major
             assert offered().accepts(db["engineVersion"]) and db["engineVersion"].startswith(DATABASE_ENGINE.major + ".")
-        else:  # the major alone: AWS's minor upgrades are followed, never diffed against
-            assert db["engineVersion"] == DATABASE_ENGINE.major
+        else:  # the major alone (AWS's minor upgrades followed), or a restored snapshot's own offered minor
+            fresh = "snapshotIdentifier" not in db
+            assert db["engineVersion"] in ({DATABASE_ENGINE.major} if fresh else set(offered().versions))
         assert db["storageEncrypted"] is True and db["kmsKeyId"] == key.state["arn"]
         assert db["publiclyAccessible"] is False
         assert db["backupRetentionPeriod"] == phase.backup_retention_days
@@ -370,6 +371,9 @@ def test_names_fit_aws_limits_for_the_longest_customer_slug(plan_edited, stack):
             config[f"{NS}:customer"] = longest
             if f"{NS}:clone_from" in config:
                 config[f"{NS}:clone_from"]["stack"] = f"clinspark/clinspark-environments/{longest}-preprod"
+            if f"{NS}:iteration" in config:  # the customer's own iteration
+                iteration = config[f"{NS}:iteration"]
+                iteration["snapshot_arn"] = iteration["snapshot_arn"].replace("acme-", f"{longest}-")
 
         if stack in ("val", "prod"):
             plan_edited(f"{longest}-preprod", edit, base="preprod")
@@ -389,4 +393,7 @@ def test_the_offline_engine_refuses_an_autoname_aws_would_refuse(plan_edited, mo
     monkeypatch.setattr(Names, "target_group", lambda *args: None)
     with pytest.raises(StackRunError, match="'novartis-migration-single-(lb|tg)' plus 7 random characters is longer "
                                             "than the maximum length 32"):
-        plan_edited("novartis-migration", lambda c: c.update({f"{NS}:customer": "novartis"}), base="migration")
+        plan_edited("novartis-migration", lambda c: c.update({
+            f"{NS}:customer": "novartis", f"{NS}:iteration": {
+                **c[f"{NS}:iteration"], "snapshot_arn": c[f"{NS}:iteration"]["snapshot_arn"].replace("acme-", "novartis-")}}),
+            base="migration")

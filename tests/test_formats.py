@@ -196,8 +196,9 @@ def test_an_unknown_format_is_refused_by_name(checked):
 def test_check_json_lists_the_rules_that_did_not_apply_and_each_violation_s_references(checked):
     sandbox, prod, migration, _ = json.loads(to_json(checked, TrustRoot.own(), PROJECT))["stacks"]
     listed = {n["policy"]: n["reasons"] for n in sandbox["notApplicable"]}
-    assert listed["lifecycle-restore-allowed"] == ["nothing in this sandbox stack is restored from a snapshot"]
-    assert "lifecycle-restore-allowed" not in {n["policy"] for n in prod["notApplicable"]}
+    assert listed["lifecycle-iteration-migration-only"] == [
+        "no instance of this sandbox stack is restored from a migration iteration"]
+    assert "lifecycle-restore-allowed" not in set(listed) | {n["policy"] for n in prod["notApplicable"]}
     public = migration["violations"][0]
     assert (public["severity"], public["fsbp"], public["checkov"]) == ("critical", "RDS.2", ["CKV_AWS_17"])
     assert public["remediation"].startswith("Set publicly_accessible=False")

@@ -76,8 +76,8 @@ def test_a_release_too_long_for_an_image_tag_or_with_non_ascii_digits_is_refused
 def test_a_release_of_32_characters_stays_accepted(stacks_dir):
     release = "2026.4." + "1" * 25
     assert len(release) == 32
-    run = _plan(stacks_dir, "sandbox", lambda c: c.__setitem__(f"{NS}:release", release))
-    assert run.outputs["phase"] == "sandbox"
+    run = _plan(stacks_dir, "community-dev", lambda c: c.__setitem__(f"{NS}:release", release))
+    assert run.outputs["phase"] == "community-dev" and run.outputs["release"] == release
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def test_envctl_plan_of_a_directory_refuses_two_stacks_of_one_environment(tmp_pa
 
     fleet = tmp_path / "fleet"
     fleet.mkdir()
-    for stack in ("migration", "demo"):
+    for stack in ("migration", "demo", "seed"):  # the demo starts from the seed stack's seed
         shutil.copy(PROJECT / f"Pulumi.{stack}.yaml", fleet)
     _second_stack(fleet, "migration", "acme-migration")
     code = main(["--example", "plan", "--json", str(fleet)])
@@ -245,6 +245,7 @@ def test_envctl_plan_of_a_directory_refuses_two_stacks_of_one_environment(tmp_pa
     from tests.conftest import set_config
 
     set_config(fleet, "globex-migration", f"{NS}:customer", "globex")  # another customer's environment
+    set_config(fleet, "globex-migration", f"{NS}:iteration", None)  # before its first iteration: acme's is not its
     assert main(["--example", "plan", "--json", str(fleet)]) == 0
     assert all(s["error"] is None for s in json.loads(capsys.readouterr().out)["stacks"])
 

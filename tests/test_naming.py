@@ -3,6 +3,8 @@ the names it derives, and its rules hold for any environment (the idea of awsx's
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from components.naming import (
@@ -17,8 +19,8 @@ from components.naming import (
     replacement_digest,
     within,
 )
-from components.phases import Role
-from tests.conftest import SHIPPED
+from components.phases import PHASES, Role
+from tests.conftest import NS, SHIPPED, stack_config
 
 
 def registered(run, typ: str, field: str) -> list[str]:
@@ -34,8 +36,14 @@ def test_the_shipped_stacks_register_the_names_the_module_derives(shipped, stack
     zone = {"sandbox": "onboarding.clinspark.example", "migration": "onboarding.clinspark.example",
             "preprod": "onboarding.clinspark.example", "val": "onboarding.clinspark.example",
             "prod": "clinspark.example", "demo": "demo.clinspark.example",
-            "community-dev": "community.clinspark.example"}[stack]
-    assert registered(run, "aws:cloudwatch/logGroup:LogGroup", "name") == sorted(names.log_group(r) for r in roles)
+            "community-dev": "community.clinspark.example", "seed": "demo.clinspark.example"}[stack]
+    # A log group that outlives a stack carries its generation, unless pinned to its name from before (the
+    # deployed preprod, val, prod, community-dev); the seed stack, new, carries one.
+    generation = PHASES[stack].keeps_logs and not stack_config(stack).get(f"{NS}:log_groups_pinned")
+    logs = registered(run, "aws:cloudwatch/logGroup:LogGroup", "name")
+    suffix = "/[a-z0-9]{8}" if generation else ""
+    assert sorted(next(r.value for r in roles if re.fullmatch(re.escape(names.log_group(r)) + suffix, log))
+                  for log in logs) == sorted(r.value for r in roles)
     assert registered(run, "aws:ecs/taskDefinition:TaskDefinition", "family") == sorted(names.task_family(r) for r in roles)
     assert set(names.task_role(r) for r in roles) <= set(registered(run, "aws:iam/role:Role", "name"))
     assert registered(run, "aws:lb/loadBalancer:LoadBalancer", "name") == sorted(names.load_balancer(r) for r in roles)

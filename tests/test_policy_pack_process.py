@@ -217,7 +217,9 @@ def test_the_engine_hears_which_rules_do_not_apply_and_why(analyzer, shipped):
     reasons = {n.policy_name: n.reason for n in response.not_applicable}
     assert reasons["change-approved-state"] == ("stack 'sandbox' is not change-controlled; the rule is for "
                                                 "change-controlled stacks only")
-    assert reasons["lifecycle-restore-allowed"] == "nothing in this sandbox stack is restored from a snapshot"
+    assert reasons["lifecycle-iteration-migration-only"] == ("no instance of this sandbox stack is restored from a "
+                                                             "migration iteration")
+    assert "lifecycle-restore-allowed" not in reasons  # a seeded sandbox is judged
     assert "lifecycle-topology" not in reasons and "s3-versioning" not in reasons
     key = shipped["sandbox"].one("aws:kms/key:Key", "acme-sandbox-main-key")
     single = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(

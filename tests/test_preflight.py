@@ -202,7 +202,8 @@ def test_envctl_preflight_exit_codes_and_json_evidence(aws: MotoAws, tmp_path: P
 
     fleet = tmp_path / "fleet"
     fleet.mkdir()
-    shutil.copy(PROJECT / f"Pulumi.{STACK}.yaml", fleet)
+    for stack in (STACK, "seed"):  # a sandbox starts from the seed stack's seed, planned from the same directory
+        shutil.copy(PROJECT / f"Pulumi.{stack}.yaml", fleet)
     settings = load_stack_settings(fleet, STACK, TODAY)
     real_connect = command.connect
 

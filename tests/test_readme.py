@@ -36,7 +36,25 @@ def test_the_readme_phase_table_is_the_phase_catalog():
         assert row[5] == "/".join(p.sizes[r] for r in p.roles)
         assert row[6] == str(p.backup_retention_days) and row[8] == str(p.log_retention_days)
         assert row[7] == (", ".join(sorted(r.value for r in p.multi_az_roles)) or "no")
-        assert row[9] == p.data
+        assert row[9] == _restored_from(p) and row[10] == (", ".join(sorted(p.publishes)) or "–")
+        assert row[11] == p.data
+
+
+def _restored_from(phase) -> str:
+    """Where each role's database comes from, as the catalog says: `main/test: seed`, `main: clone`, `empty`."""
+    parts = []
+    for kind in ("clone", "seed", "iteration"):
+        roles = [r.value for r in phase.roles if phase.restore_kind(r) == kind]
+        if roles:
+            parts.append(f"{'/'.join(roles)}: {kind}")
+    return "; ".join(parts) or "empty"
+
+
+def test_the_readme_phase_table_says_where_the_data_comes_from():
+    rows = {r[0]: r for r in _table_after("## The phases")}
+    assert rows["sandbox"][9] == "main/test: seed" and rows["demo"][9] == "single: seed"
+    assert rows["migration"][9] == "single: iteration" and rows["val"][9] == "main/test: clone"
+    assert rows["prod"][9] == "main: clone" and rows["seed"][10] == "seed" and rows["preprod"][10] == "prod, val"
 
 
 def test_the_readme_lists_every_rule_of_the_pack_and_no_other():

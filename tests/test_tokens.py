@@ -69,7 +69,8 @@ def test_the_environment_outputs_are_registered_under_the_keys_the_pack_reads(sh
     assert env.outputs[tokens.ENVIRONMENT_KEYS.desired_state_digest].startswith("sha256:")
     restored = {inst.outputs[tokens.INSTANCE_KEYS.role]: inst.outputs.get(tokens.INSTANCE_KEYS.restored_from)
                 for inst in shipped["prod"].by_type(tokens.INSTANCE)}
-    assert restored == {"main": "golive", "test": None}
+    assert restored == {"main": {"kind": "clone", "snapshot": "golive", "customer": "acme",
+                                 "stack": "clinspark/clinspark-environments/preprod"}, "test": None}
     for inst in shipped["prod"].by_type(tokens.INSTANCE):
         assert set(inst.outputs) | {tokens.INSTANCE_KEYS.restored_from} == set(tokens.INSTANCE_KEYS)
 

@@ -32,7 +32,8 @@ from .targets import (
     words,
 )
 
-__all__ = ["CheckRow", "CloneCheckReport", "NotACloneTarget", "clone_check"]
+__all__ = ["CheckRow", "CloneCheckReport", "NotACloneTarget", "clone_check", "key_remedy", "key_state", "snapshot_tags",
+           "target_key_row"]
 
 WAITING_STATES = ("creating", "copying", "pending")
 
@@ -127,7 +128,7 @@ def clone_check(
         ":snapshot:")[-1] or f"{source_snapshot_prefix(target)}{target.clone_from.snapshot}-*"
     rows = [_exists_row(target, identifier, region, snapshot, [s["DBSnapshotIdentifier"] for s in found])]
     if snapshot is not None:
-        tags = _snapshot_tags(rds, snapshot)
+        tags = snapshot_tags(rds, snapshot)
         rows += [
             _available_row(target, snapshot, region),
             _encrypted_row(target, snapshot),
@@ -141,7 +142,7 @@ def clone_check(
             rows.append(_source_key_row(kms, target, snapshot["KmsKeyId"]))
         for role in restored_roles(target):
             rows.append(_copy_row(rds, target, role, snapshot, region))
-            rows.append(_target_key_row(kms, target, role))
+            rows.append(target_key_row(kms, target, role))
     return CloneCheckReport(
         stack=target.stack, customer=target.customer, phase=target.phase, source_stack=target.clone_from.stack,
         snapshot=target.clone_from.snapshot, snapshot_identifier=identifier, region=region, checked_at=checked_at,
@@ -154,18 +155,18 @@ def _find_snapshot(rds: Any, target: StackSettings) -> list[dict[str, Any]]:
     its name (more than one is ambiguous, and reported so)."""
     assert target.clone_from is not None
     if target.clone_from.snapshot_arn:
-        found = _describe_snapshot(rds, target.clone_from.snapshot_arn.split(":snapshot:", 1)[1])
+        found = describe_snapshot(rds, target.clone_from.snapshot_arn.split(":snapshot:", 1)[1])
         return [found] if found else []
     prefix, name = source_snapshot_prefix(target), target.clone_from.snapshot
     matches = []
     for page in rds.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual"):
         for snap in page["DBSnapshots"]:
-            if snap["DBSnapshotIdentifier"].startswith(prefix) and _snapshot_tags(rds, snap).get("snapshot") == name:
+            if snap["DBSnapshotIdentifier"].startswith(prefix) and snapshot_tags(rds, snap).get("snapshot") == name:
                 matches.append(snap)
     return matches
 
 
-def _describe_snapshot(rds: Any, identifier: str) -> dict[str, Any] | None:
+def describe_snapshot(rds: Any, identifier: str) -> dict[str, Any] | None:
     try:
         found = rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"]
     except ClientError as e:
@@ -175,7 +176,7 @@ def _describe_snapshot(rds: Any, identifier: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _snapshot_tags(rds: Any, snapshot: dict[str, Any]) -> dict[str, str]:
+def snapshot_tags(rds: Any, snapshot: dict[str, Any]) -> dict[str, str]:
     tag_list = snapshot.get("TagList")
     if tag_list is None:
         tag_list = rds.list_tags_for_resource(ResourceName=snapshot["DBSnapshotArn"])["TagList"]
@@ -333,7 +334,7 @@ def _purpose_row(target: StackSettings, tags: dict[str, str]) -> CheckRow:
     )
 
 
-def _key_state(kms: Any, key_id: str) -> tuple[str | None, str]:
+def key_state(kms: Any, key_id: str) -> tuple[str | None, str]:
     """(KeyState or None if there is no such key, the key's ARN or the id asked for)."""
     try:
         meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
@@ -344,7 +345,7 @@ def _key_state(kms: Any, key_id: str) -> tuple[str | None, str]:
     return meta.get("KeyState", "Enabled" if meta.get("Enabled") else "Disabled"), meta.get("Arn", key_id)
 
 
-def _key_remedy(state: str, arn: str, region: str, whose: str) -> str:
+def key_remedy(state: str, arn: str, region: str, whose: str) -> str:
     if state == "PendingDeletion":
         return (f"through an ECR of {whose}: aws kms cancel-key-deletion --key-id {arn} --region {region}, "
                 f"then aws kms enable-key --key-id {arn} --region {region}")
@@ -354,7 +355,7 @@ def _key_remedy(state: str, arn: str, region: str, whose: str) -> str:
 def _source_key_row(kms: Any, target: StackSettings, key_id: str) -> CheckRow:
     assert target.clone_from is not None
     name = "snapshot's key usable"
-    state, arn = _key_state(kms, key_id)
+    state, arn = key_state(kms, key_id)
     if state == "Enabled":
         return CheckRow(name, True, f"{arn} is enabled")
     if state is None:
@@ -364,7 +365,7 @@ def _source_key_row(kms: Any, target: StackSettings, key_id: str) -> CheckRow:
         )
     region = key_id.split(":")[3] if key_id.startswith("arn:") else target.region
     return CheckRow(name, False, f"{arn} is {state}: the snapshot cannot be copied",
-                    _key_remedy(state, arn, region, target.clone_from.stack_name))
+                    key_remedy(state, arn, region, target.clone_from.stack_name))
 
 
 def _same_source(copy: dict[str, Any], source: dict[str, Any]) -> bool:
@@ -386,7 +387,7 @@ def _copy_row(rds: Any, target: StackSettings, role: Role, source: dict[str, Any
                         f"pulumi up -s {target.stack} copies the snapshot under {key_alias(target, role)}, with an "
                         "identifier of its own that ends in a random part (nothing to collide with)")
     name = f"{role.value}: copy {identifier} can be made"
-    existing = _describe_snapshot(rds, identifier)
+    existing = describe_snapshot(rds, identifier)
     taken = existing and (existing.get("OriginalSnapshotCreateTime") or existing.get("SnapshotCreateTime"))
     if existing is None:
         return CheckRow(name, True,
@@ -404,13 +405,13 @@ def _copy_row(rds: Any, target: StackSettings, role: Role, source: dict[str, Any
     )
 
 
-def _target_key_row(kms: Any, target: StackSettings, role: Role) -> CheckRow:
+def target_key_row(kms: Any, target: StackSettings, role: Role) -> CheckRow:
     alias = key_alias(target, role)
     name = f"{role.value}: its own key usable"
-    state, arn = _key_state(kms, alias)
+    state, arn = key_state(kms, alias)
     if state is None:
         return CheckRow(name, True, f"{alias} does not exist yet; pulumi up -s {target.stack} creates it")
     if state == "Enabled":
         return CheckRow(name, True, f"{alias} ({arn}) is enabled")
     return CheckRow(name, False, f"{alias} ({arn}) is {state}: the copy cannot be encrypted under it",
-                    _key_remedy(state, arn, target.region, target.stack))
+                    key_remedy(state, arn, target.region, target.stack))

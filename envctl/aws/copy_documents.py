@@ -93,11 +93,11 @@ class CopyReport:
 def copy_refusals(source: StackSettings, target: StackSettings, roles: Sequence[Role] | None = None) -> list[str]:
     """Why documents may not go from `source` into `target` (by their settings alone); empty if they may."""
     reasons: list[str] = []
-    if not source.phase_spec.publishes_snapshots:
+    if source.phase != CLONE_SOURCE_PHASE:
         reasons.append(f"'{source.stack}' is a {words(source.phase)} stack; documents are copied only from "
                        f"{words(CLONE_SOURCE_PHASE)}")
     if not target.phase_spec.may_clone:
-        reasons.append(f"'{target.stack}' is a {words(target.phase)} stack, which starts empty and is never cloned "
+        reasons.append(f"'{target.stack}' is a {words(target.phase)} stack, which is never cloned "
                        f"from {words(CLONE_SOURCE_PHASE)}")
     if source.customer != target.customer:
         reasons.append(f"'{source.stack}' belongs to customer {source.customer or '(none)'} and '{target.stack}' to "

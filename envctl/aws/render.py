@@ -1,4 +1,4 @@
-"""The clone-check, copy-documents and preflight reports as the engineer reads them in the terminal (and pastes
+"""The clone-check, seed-check, copy-documents and preflight reports as the engineer reads them in the terminal (and pastes
 into the ECR)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from components.phases import CLONE_SOURCE_PHASE
 from .clone_check import CloneCheckReport
 from .copy_documents import CopyReport
 from .preflight import PreflightReport
+from .seed_check import SeedCheckReport
 from .targets import words
 
 
@@ -34,6 +35,26 @@ def render_clone_check(report: CloneCheckReport) -> str:
     lines.append("")
     if report.passed:
         lines.append(f"PASSED: all {len(report.rows)} checks passed; pulumi up -s {report.stack} may clone "
+                     f"{report.snapshot_identifier}.")
+    else:
+        lines.append(f"FAILED: {len(report.failures)} of {len(report.rows)} checks failed; do not run "
+                     f"pulumi up -s {report.stack} until they pass.")
+    return "\n".join(lines)
+
+
+def render_seed_check(report: SeedCheckReport) -> str:
+    """The seed-check report as the engineer reads it in the terminal."""
+    whose = f"of {report.customer}" if report.customer else "no customer"
+    lines = [
+        f"seed-check of {report.stack} ({words(report.phase)}, {whose}, release {report.release}) from "
+        f"{report.source_stack}",
+        f"  DB snapshot {report.snapshot_identifier} in {report.region}, checked {report.checked_at}",
+        "",
+    ]
+    lines += check_rows(report.rows)
+    lines.append("")
+    if report.passed:
+        lines.append(f"PASSED: all {len(report.rows)} checks passed; pulumi up -s {report.stack} may start from "
                      f"{report.snapshot_identifier}.")
     else:
         lines.append(f"FAILED: {len(report.failures)} of {len(report.rows)} checks failed; do not run "

@@ -32,8 +32,8 @@ def require_clone_target(target: StackSettings) -> None:
     if not target.phase_spec.may_clone or target.clone_from is None or not target.customer:
         cloning = ", ".join(words(p.name) for p in PHASES.values() if p.may_clone)
         raise NotACloneTarget(
-            f"stack '{target.stack}' is a {words(target.phase)} stack, which starts empty and is never cloned "
-            f"from {words(CLONE_SOURCE_PHASE)}; only {cloning} stacks are"
+            f"stack '{target.stack}' is a {words(target.phase)} stack, which is never cloned from "
+            f"{words(CLONE_SOURCE_PHASE)} (its data: {target.phase_spec.data}); only {cloning} stacks are"
         )
 
 

@@ -20,10 +20,12 @@ from . import (
     plan,
     policy_config,
     preflight,
+    seed_check,
 )
 
 COMMANDS: dict[str, ModuleType] = {
-    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight)
+    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, seed_check, copy_documents,
+                         preflight)
 }
 
 

@@ -16,9 +16,18 @@ from typing import Any, Callable, Iterator, Mapping
 from pulumi_policy import EnforcementLevel, Severity
 
 from changecontrol import clock
-from components import tokens
+from components import naming, tokens
 from components.naming import environment_name
-from components.phases import CLONE_SOURCE_PHASE, PHASES, Phase, Topology
+from components.phases import (
+    CLONE,
+    CLONE_SOURCE_PHASE,
+    ITERATION,
+    PHASES,
+    SEED,
+    SEED_SOURCE_PHASE,
+    Phase,
+    Topology,
+)
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 from components.tokens import INSTANCE_KEYS
 
@@ -226,12 +235,40 @@ def restore_allowed(view: StackView, env: Resource, phase: Phase) -> StackResult
     return _restore_findings(view, env, phase)
 
 
-def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
-    allowed = sorted(role.value for role in phase.restored_roles)
-    allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored" if allowed
-                    else f"a {phase.name} stack starts empty and restores nothing")
+def _restored_from(inst: Resource) -> Mapping[str, Any]:
+    """Where the instance says its database comes from (`restoredFrom`); an instance that says nothing but is
+    restored is judged as a clone, the strictest reading."""
+    found = inst.props.get(INSTANCE_KEYS.restored_from)
+    return found if isinstance(found, MappingABC) else {"kind": CLONE}
+
+
+def _roles_for(phase: Phase, kind: str) -> frozenset:
+    return {CLONE: phase.restored_roles, SEED: phase.seeded_roles, ITERATION: phase.iterated_roles}.get(
+        kind, frozenset())
+
+
+def _source_prefix(kind: str, env: Resource) -> tuple[str | None, str]:
+    """What the identifier of a snapshot of this kind starts with, and how to say it."""
     customer = env.props.get(ENV_KEYS.customer)
-    source_prefix = f"{customer}-{CLONE_SOURCE_PHASE}-" if customer else None
+    if kind == SEED:
+        prefix = naming.seed_source().published_snapshot_prefix
+        return prefix, f"a seed published by the {SEED_SOURCE_PHASE} stack (identifier {prefix}<name>)"
+    if kind == ITERATION:
+        prefix = naming.Names(_env_name(env)).iteration_snapshot_prefix
+        return prefix, f"a migration iteration of this environment (identifier {prefix}<label>)"
+    prefix = f"{customer}-{CLONE_SOURCE_PHASE}-" if customer else None
+    return prefix, (f"a snapshot of {customer or 'this environment'}'s {CLONE_SOURCE_PHASE} (identifier "
+                    f"{customer or '<customer>'}-{CLONE_SOURCE_PHASE}-<name>)")
+
+
+_REMEDY = {
+    CLONE: f"set clone_from to the same customer's {CLONE_SOURCE_PHASE} stack and one of its snapshots",
+    SEED: f"set seed_from to the {SEED_SOURCE_PHASE} stack, which publishes the seed of each release",
+    ITERATION: "set iteration to a snapshot the migration tooling produced for this environment",
+}
+
+
+def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[Finding]:
     copies = view.of_type(SNAPSHOT_COPY)
     restored = [r for r in view.of_type(RDS_INSTANCE) if r.props.get("snapshotIdentifier")]
 
@@ -239,13 +276,21 @@ def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[
         what = "database restored from a snapshot" if r.type == RDS_INSTANCE else "snapshot copy"
         inst = _owner(view, r)
         if inst is None:
-            yield Finding(r.urn, f"{what} '{r.name}' belongs to no instance: {allowed_text}; remove it", r.name)
+            yield Finding(r.urn, f"{what} '{r.name}' belongs to no instance: a {phase.name} stack restores only "
+                                 "through its instances; remove it", r.name)
             continue
         role = str(inst.props.get(INSTANCE_KEYS.role))
+        kind = str(_restored_from(inst).get("kind"))
+        allowed = sorted(r.value for r in _roles_for(phase, kind))
         if role not in allowed:
-            yield Finding(r.urn, f"{what} '{r.name}' in role {role!r}: {allowed_text}, so real data never reaches "
-                                 f"this instance; remove the restore (clone_from applies to the phase's restored "
-                                 f"roles only)", r.name)
+            source = "an iteration" if kind == ITERATION else f"a {kind}"
+            allowed_text = (f"only {', '.join(allowed)} of a {phase.name} stack may be restored from {source}" if allowed
+                            else f"no instance of a {phase.name} stack is restored from {source}"
+                            if any(phase.restore_kind(r) for r in phase.roles)
+                            else f"a {phase.name} stack starts empty and restores nothing")
+            yield Finding(r.urn, f"{what} '{r.name}' in role {role!r}: {allowed_text}, so data never reaches an "
+                                 f"instance the phase catalog does not restore; remove the restore (clone_from, "
+                                 f"seed_from and iteration apply to the phase's own restored roles only)", r.name)
             continue
         if r.type == RDS_INSTANCE:
             own = {str(c.props.get("targetDbSnapshotIdentifier")) for c in copies
@@ -257,17 +302,64 @@ def _restore_findings(view: StackView, env: Resource, phase: Phase) -> Iterator[
                                      f"instance's key (aws.rds.SnapshotCopy in the same instance)", r.name)
             continue
         source = _snapshot_id(r.props.get("sourceDbSnapshotIdentifier"))
-        if source_prefix is None or not source.startswith(source_prefix) or len(source) == len(source_prefix):
+        prefix, expected = _source_prefix(kind, env)
+        if prefix is None or not source.startswith(prefix) or len(source) == len(prefix):
             yield Finding(r.urn, f"snapshot copy '{r.name}' copies {r.props.get('sourceDbSnapshotIdentifier')!r}, "
-                                 f"which is not a snapshot of {customer or 'this environment'}'s {CLONE_SOURCE_PHASE} "
-                                 f"(identifier {customer or '<customer>'}-{CLONE_SOURCE_PHASE}-<name>): set clone_from "
-                                 f"to the same customer's {CLONE_SOURCE_PHASE} stack and one of its snapshots", r.name)
+                                 f"which is not {expected}: {_REMEDY.get(kind, _REMEDY[CLONE])}", r.name)
         keys = _instance_keys(view, inst)
         kms = r.props.get("kmsKeyId")
         if not kms or str(kms) not in keys:
             yield Finding(r.urn, f"snapshot copy '{r.name}' is encrypted with {kms!r}, not with a key of instance "
                                  f"'{inst.name}' ({', '.join(sorted(keys)) or 'no key found'}): set kms_key_id to the "
                                  f"instance's own key", r.name)
+
+
+# --------------------------------------------------------------------------------------------
+# lifecycle-cross-customer-restore
+# --------------------------------------------------------------------------------------------
+def _restored_instances(view: StackView) -> list[tuple[Resource, Mapping[str, Any]]]:
+    return [(i, i.props[INSTANCE_KEYS.restored_from]) for i in view.of_type(INSTANCE_TYPE)
+            if isinstance(i.props.get(INSTANCE_KEYS.restored_from), MappingABC)]
+
+
+def cross_customer_restore(view: StackView, config: Mapping[str, Any]) -> StackResult:
+    env, _phase, problem = _environment(view)
+    if env is None:
+        return [problem] if problem else []
+    restored = _restored_instances(view)
+    if not restored:
+        return NotApplicable("no instance of this stack is restored from a snapshot")
+    customer = env.props.get(ENV_KEYS.customer)
+    findings = []
+    for inst, source in restored:
+        whose, kind = source.get("customer"), source.get("kind")
+        if kind == SEED and whose:
+            findings.append(Finding(inst.urn, f"instance '{inst.name}' is restored from seed {source.get('snapshot')!r} "
+                                              f"that holds customer {whose!r}'s data: a seed holds no customer's data; "
+                                              f"take seeds only in the {SEED_SOURCE_PHASE} stack", inst.name))
+        elif kind != SEED and whose != customer:
+            findings.append(Finding(inst.urn, f"instance '{inst.name}' of customer {customer or NO_CUSTOMER!r} is "
+                                              f"restored from a {kind} of customer {whose or NO_CUSTOMER!r} "
+                                              f"({source.get('stack') or source.get('snapshot')}): only a seed may "
+                                              f"cross customers; restore the customer's own snapshot", inst.name))
+    return findings
+
+
+# --------------------------------------------------------------------------------------------
+# lifecycle-iteration-migration-only
+# --------------------------------------------------------------------------------------------
+@_per_phase
+def iteration_migration_only(view: StackView, env: Resource, phase: Phase) -> StackResult:
+    iterated = [(i, s) for i, s in _restored_instances(view) if s.get("kind") == ITERATION]
+    if not iterated:
+        return NotApplicable(f"no instance of this {phase.name} stack is restored from a migration iteration")
+    phases = ", ".join(p.name for p in PHASES.values() if p.iterated)
+    return [Finding(inst.urn, f"instance '{inst.name}' ({inst.props.get(INSTANCE_KEYS.role)}) of a {phase.name} stack "
+                              f"is restored from migration iteration {source.get('snapshot')!r}: only {phases} shows "
+                              "iterations, which hold the customer's migrated volunteers; remove the iteration",
+                    inst.name)
+            for inst, source in iterated if inst.props.get(INSTANCE_KEYS.role) not in
+            {r.value for r in phase.iterated_roles}]
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,13 +636,34 @@ RULES: list[Rule] = [
     Rule(
         id="lifecycle-restore-allowed",
         family="lifecycle",
-        description="Only the phase's restored roles are restored, each from the same customer's Pre-PROD snapshot "
-                    "through a copy under the instance's own key",
+        description="Only the roles the phase catalog restores are restored, each from its own kind of source (the "
+                    "customer's Pre-PROD snapshot, the seed stack's seed, the environment's iteration) through a copy "
+                    "under the instance's own key",
         check=restore_allowed,
         scope=_STACK,
         severity=Severity.CRITICAL,
-        remediation="Restore only the phase's restored roles, from the same customer's Pre-PROD snapshot, through a "
-                    "SnapshotCopy under the instance's own key (clone_from)",
+        remediation="Restore only the phase's restored roles, from their own source (clone_from, seed_from, "
+                    "iteration), through a SnapshotCopy under the instance's own key",
+    ),
+    Rule(
+        id="lifecycle-cross-customer-restore",
+        family="lifecycle",
+        description="Only a seed snapshot (no customer's data) is restored across customers; every other restore "
+                    "comes from the environment's own customer",
+        check=cross_customer_restore,
+        scope=_STACK,
+        severity=Severity.CRITICAL,
+        remediation="Restore a clone or an iteration only from the same customer's snapshot; take seeds only in the "
+                    "seed stack, which serves no customer",
+    ),
+    Rule(
+        id="lifecycle-iteration-migration-only",
+        family="lifecycle",
+        description="Only the migration phase is restored from migration iterations",
+        check=iteration_migration_only,
+        scope=_STACK,
+        severity=Severity.CRITICAL,
+        remediation="Remove the iteration: it belongs in the customer's migration stack only",
     ),
     Rule(
         id="lifecycle-no-cross-customer",
