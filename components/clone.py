@@ -174,15 +174,23 @@ def restore_sources(settings: StackSettings, snapshot: Mapping[str, Any] | None,
         if kind == CLONE and snapshot is not None and settings.clone_from is not None:
             found[role] = RestoreFrom(settings.clone_from.snapshot, snapshot["arn"],
                                       int(snapshot.get("allocatedStorage") or 0), settings.clone_from.copies.get(role),
-                                      kind=CLONE, customer=settings.customer, stack=settings.clone_from.stack)
+                                      kind=CLONE, customer=snapshot.get("customer"), stack=settings.clone_from.stack)
         elif kind == SEED and seed is not None and settings.seed_from is not None:
             found[role] = RestoreFrom(seed["name"], seed["arn"], int(seed.get("allocatedStorage") or 0), kind=SEED,
                                       customer=None, stack=settings.seed_from.stack, release=seed.get("release"))
         elif kind == ITERATION and settings.iteration is not None:
             it = settings.iteration
             found[role] = RestoreFrom(it.label, it.snapshot_arn, it.allocated_storage, kind=ITERATION,
-                                      customer=settings.customer)
+                                      customer=iteration_customer(settings))
     return found
+
+
+def iteration_customer(settings: StackSettings) -> str | None:
+    """Whose migration snapshot the iteration names, by its identifier (`<customer>-migration-<label>`): what the
+    pack compares with the environment's customer, never the stack's own word for it."""
+    assert settings.iteration is not None
+    identifier = settings.iteration.snapshot_arn.split(":snapshot:", 1)[1]
+    return settings.customer if identifier.startswith(settings.names.iteration_snapshot_prefix) else None
 
 
 def check_seed(settings: StackSettings, outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,17 +220,29 @@ def check_seed(settings: StackSettings, outputs: Mapping[str, Any]) -> dict[str,
                             f"this stack's release {settings.release}: name the seed of {settings.release}, or leave "
                             "snapshot out to take it by release")
         else:
-            return {**snap, "name": src.snapshot}
+            return _same_region(settings, key, {**snap, "name": src.snapshot})
     else:
         mine = [(name, snap) for name, snap in seeds.items() if snap.get("release") == settings.release
                 and not snap.get("customer")]
         if len(mine) == 1:
-            return {**mine[0][1], "name": mine[0][0]}
+            return _same_region(settings, key, {**mine[0][1], "name": mine[0][0]})
         problems.append(f"{key}.stack: '{src.stack}' publishes no seed of release {settings.release} (its seeds: "
                         f"{releases}): add {{name, purpose: {SEED}, release: {settings.release}}} to its snapshots "
                         f"once the {SEED_SOURCE_PHASE} database runs {settings.release}, pulumi up -s "
                         f"{src.stack_name}, then pulumi up this stack")
     raise InvalidStackConfig(settings.stack, problems)
+
+
+def _same_region(settings: StackSettings, key: str, seed: dict[str, Any]) -> dict[str, Any]:
+    """A seed is copied within its region (the program makes no cross-region copy): one of another region is refused
+    here, not half-way through `pulumi up`."""
+    region = str(seed.get("arn") or "").split(":")[3:4]
+    if region and region[0] != settings.region:
+        raise InvalidStackConfig(settings.stack, [
+            f"{key}: the seed '{seed['name']}' of release {seed.get('release')} is in region {region[0]}, not this "
+            f"stack's region {settings.region}: sandboxes and demos start from a seed of their own region; run a "
+            f"{SEED_SOURCE_PHASE} stack there"])
+    return seed
 
 
 async def read_seed_source(settings: StackSettings) -> Mapping[str, Any] | None:

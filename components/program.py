@@ -149,7 +149,8 @@ def environment_args(settings: StackSettings, clone_snapshot: Mapping[str, Any] 
     restore = restore_sources(s, clone_snapshot, seed)
     snapshots = SnapshotsToPublish(
         specs=s.snapshots, names=s.names, customer=s.customer, phase=s.phase, stack=s.stack,
-        tags=s.tags_for(Role.SINGLE), protected=s.protected,
+        # Seeds are protected in any phase: every sandbox and demo of their release starts from them.
+        tags=s.tags_for(Role.SINGLE), protected=s.protected or SEED in s.phase_spec.publishes,
     ) if s.phase_spec.publishes_snapshots else None
     return EnvironmentArgs(
         stack=s.stack, customer=s.customer, phase=s.phase_spec, release=s.release, region=s.region,

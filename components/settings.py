@@ -347,6 +347,11 @@ def _snapshots(phase: Phase, v: tuple[SnapshotSpec, ...], values: Mapping[str, A
         if spec.release and release and release_key(spec.release) > release_key(release):
             return (f"snapshot '{spec.name}': release {spec.release} is newer than the release {release} this "
                     f"stack's database holds: upgrade the {phase.name} stack to {spec.release} first, then take it")
+        if spec.release and release and spec.release != release and spec.identifier is None:
+            return (f"snapshot '{spec.name}': a new snapshot is taken from the database as it runs now, release "
+                    f"{release}, so it cannot be the seed of release {spec.release}; a seed taken while the database "
+                    f"ran {spec.release} is kept by pinning its identifier (identifier: "
+                    f"{_names(phase, values).published_snapshot(spec.name)}), a missing one is not made anew")
     if _customer(phase, values.get("customer"), values, today) is not None:
         return None  # the names depend on a customer that is refused on its own
     names = _names(phase, values)
@@ -393,6 +398,9 @@ def _iteration(phase: Phase, v: Iteration | None, values: Mapping[str, Any], tod
     if region and v.snapshot_arn.split(":")[3] != region:
         return (f"snapshot_arn is in region '{v.snapshot_arn.split(':')[3]}', not the stack's region '{region}': an "
                 "iteration is restored in its own region from a snapshot there")
+    if engines.major_of(v.engine_version) == DATABASE_ENGINE.major and not engines.offered().accepts(v.engine_version):
+        return (f"engine_version {v.engine_version} is not a version RDS offers (components/data/"
+                f"{engines.OFFERED_FILE.name}: {engines.offered().accepted}): give the snapshot's own version")
     if engines.major_of(v.engine_version) != DATABASE_ENGINE.major:
         return (f"engine_version {v.engine_version} is not {DATABASE_ENGINE.engine} {DATABASE_ENGINE.major}, the "
                 "major the phase catalog pins: the restore would ask RDS for another major")
@@ -401,7 +409,7 @@ def _iteration(phase: Phase, v: Iteration | None, values: Mapping[str, Any], tod
 
 def _clone_from(phase: Phase, v: CloneSource | None, values: Mapping[str, Any], today: date) -> str | None:
     if not phase.may_clone:
-        return f"phase {phase.name} starts empty and may not clone: remove the key" if v is not None else None
+        return f"phase {phase.name} is not cloned from {CLONE_SOURCE_PHASE} ({phase.data}): remove the key" if v is not None else None
     if v is None:
         return f"missing; phase {phase.name} is cloned from a {CLONE_SOURCE_PHASE} snapshot"
     source_phase = phase_from_stack_name(v.stack_name)

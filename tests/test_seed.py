@@ -114,6 +114,24 @@ def test_a_seed_of_a_release_newer_than_the_seed_database_is_refused(stacks_dir)
     assert "release 2027.1.0 is newer than the release 2026.4.2" in refused(stacks_dir, "seed", config)
 
 
+def test_a_seed_of_an_older_release_is_kept_by_its_identifier_never_taken_anew(shipped, stacks_dir):
+    """A new snapshot holds what the seed database runs now: it cannot be the seed of an older release."""
+    older = {"name": "release-2026-1-0", "purpose": "seed", "release": "2026.1.0"}
+    config = stack_config("seed")
+    config[f"{NS}:snapshots"] = [*config[f"{NS}:snapshots"], older]
+    message = refused(stacks_dir, "seed", config)
+    assert "a new snapshot is taken from the database as it runs now, release 2026.4.2, so it cannot be the seed " \
+           "of release 2026.1.0" in message and "identifier: seed-release-2026-1-0" in message
+    pinned = shipped["seed"].one("aws:rds/snapshot:Snapshot", "seed-snapshot-release-2026-3-0")
+    assert pinned.inputs["dbSnapshotIdentifier"] == "seed-release-2026-3-0"  # the shipped one, kept by its name
+    assert all(s.protect for s in shipped["seed"].by_type("aws:rds/snapshot:Snapshot")), "seeds are protected"
+
+
+def test_a_seed_in_another_region_is_refused_before_anything_is_registered(stacks_dir):
+    config = {**stack_config("demo"), "aws:region": "eu-west-1"}
+    assert "is in region eu-central-1, not this stack's region eu-west-1" in refused(stacks_dir, "demo", config)
+
+
 # -- iterations -------------------------------------------------------------------------------------------------
 def test_the_migration_database_is_the_current_iteration_and_is_not_pinned(shipped):
     run = shipped["migration"]
@@ -144,6 +162,7 @@ def test_a_new_iteration_replaces_the_database(shipped, stacks_dir):
      "is in region 'eu-west-1', not the stack's region 'eu-central-1'"),
     ({"label": "It 03"}, "iteration.label: String should match pattern"),
     ({"engine_version": "15.8"}, "engine_version 15.8 is not postgres 16"),
+    ({"engine_version": "16.99"}, "engine_version 16.99 is not a version RDS offers"),
 ])
 def test_a_wrong_iteration_is_refused(stacks_dir, change, fragment):
     config = stack_config("migration")

@@ -74,7 +74,7 @@ CASES = [
     ("missing region", "sandbox", _drop("aws:region"), "aws:region", "missing", "an AWS region"),
     ("clone into a phase that may not clone", "sandbox",
      _set(f"{NS}:clone_from", {"stack": "clinspark/clinspark-environments/preprod", "snapshot": "val-2026-11"}),
-     f"{NS}:clone_from", "may not clone", "for phases that clone"),
+     f"{NS}:clone_from", "is not cloned from preprod", "for phases that clone"),
     ("clone from a stack of another customer", "val",
      _set(f"{NS}:clone_from", {"stack": "clinspark/clinspark-environments/globex-preprod", "snapshot": "val-2026-11"}),
      f"{NS}:clone_from", "belongs to another customer", "for phases that clone"),
