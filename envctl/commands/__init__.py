@@ -17,13 +17,14 @@ from . import (
     copy_documents,
     digest,
     ecr,
+    iq,
     plan,
     policy_config,
     preflight,
 )
 
 COMMANDS: dict[str, ModuleType] = {
-    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight)
+    m.NAME: m for m in (plan, check, ecr, iq, digest, policy_config, clone_check, copy_documents, preflight)
 }
 
 
