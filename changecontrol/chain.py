@@ -23,7 +23,17 @@ from pathlib import Path
 
 from . import layout, sshsig
 from .digest import sha256_bytes
-from .records import Approval, Record, parse_approval, parse_record, utc_text
+from .records import (
+    Approval,
+    Qualification,
+    QualificationApproval,
+    Record,
+    parse_approval,
+    parse_qualification,
+    parse_qualification_approval,
+    parse_record,
+    utc_text,
+)
 from .signers import AllowedSigners
 
 _RESTORE = "restore it from version control (git log -p -- {path})"
@@ -50,6 +60,12 @@ class Entry:
     approval_bytes: bytes = b""
     approved: bool = False  # an approval whose signature, hash and approver all verify, by people listed now
     lapsed: str = ""  # why a verified approval no longer counts (a signer since removed from the signers file)
+    # Installation Qualification of the state it approves: the entry by who executed it, Quality's approval
+    qualification: Qualification | None = None
+    qualification_bytes: bytes = b""
+    qualification_approval: QualificationApproval | None = None
+    qualification_approval_bytes: bytes = b""
+    qualified: bool = False  # a passed IQ, executed and approved, both signatures by people listed now
 
     @property
     def sha256(self) -> str:
@@ -145,11 +161,11 @@ def load(directory: Path, name: str, signers_for: SignersFor) -> Chain:
         m = layout.RECORD_FILE.match(path.name)
         if m is None or m["chain"] != name or path.is_symlink() or not path.is_file():
             problem(path, f"unexpected entry in the records of '{name}': only the files of records (ASCII names "
-                          f"ECR-{name}-NNNN.yaml, .yaml.sig, .approval.yaml, .approval.yaml.sig) belong here",
+                          f"ECR-{name}-NNNN.yaml, .approval.yaml, .iq.yaml, .iq.approval.yaml and their .sig) belong "
+                          "here",
                     f"move it out of {layout.RECORDS_DIR}/{name}/; it approves nothing")
             continue
-        kind = {".yaml": "record", ".yaml.sig": "record_sig", ".approval.yaml": "approval",
-                ".approval.yaml.sig": "approval_sig"}[m["kind"]]
+        kind = layout.RECORD_FILE_KINDS[m["kind"]]
         files.setdefault(int(m["number"]), {})[kind] = path
 
     expected = 1
@@ -252,3 +268,83 @@ def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, 
         gone = approval.approved_by if approved != "current" else record.requested_by
         entry.lapsed = (f"signed by {gone}, who is no longer in the signers file: it approves nothing any more; "
                         "have the state approved again by people listed now")
+    _verify_qualification(directory, chain, entry, files, signers, problem)
+
+
+def _verify_qualification(directory: Path, chain: Chain, entry: Entry, files: dict[str, Path], signers: Signers,
+                          problem) -> None:
+    """The IQ entry after an approved record: of exactly that record and approval (which stay sealed), of the
+    state it approves, after it was approved, signed by who executed it; and Quality's approval of exactly that
+    entry, by another person. A broken one is a problem of the chain (fail closed), like a broken record."""
+    ipath, isig = files.get("iq"), files.get("iq_sig")
+    qpath, qsig = files.get("iq_approval"), files.get("iq_approval_sig")
+    if not (ipath or isig or qpath or qsig):
+        return
+    record, approval = entry.record, entry.approval
+    assert record is not None
+    anchor = ipath or isig or qpath or qsig
+    restore = _RESTORE.format(path=_rel(directory, anchor))
+    if approval is None or not (entry.approved or entry.lapsed):
+        problem(anchor, f"qualifies {entry.id}, which is not approved: only the deployment of an approved record is "
+                        "qualified", restore)
+        return
+    if ipath is None or isig is None:
+        problem(anchor, "an IQ entry needs both its statement (.iq.yaml) and its signature (.iq.yaml.sig)", restore)
+        return
+    entry.qualification_bytes = ipath.read_bytes()
+    try:
+        iq = parse_qualification(entry.qualification_bytes, _rel(directory, ipath))
+    except ValueError as e:
+        problem(ipath, str(e), f"{restore}; IQ entries are written only by envctl iq sign")
+        return
+    entry.qualification = iq
+    checks = [
+        (iq.record == entry.id and iq.chain == chain.name, f"qualifies {iq.record} of '{iq.chain}', not {entry.id}"),
+        (iq.record_sha256 == entry.sha256, "names other content than the record beside it"),
+        (iq.approval_sha256 == entry.approval_sha256, "names another approval than the one beside the record"),
+        (iq.digest == record.digest, f"qualifies state {iq.digest}, not the state {record.digest} the record approves"),
+        (iq.executed_at >= approval.approved_at, f"executed at {utc_text(iq.executed_at)}, before the record was "
+                                                 f"approved ({utc_text(approval.approved_at)})"),
+    ]
+    failed = [why for ok, why in checks if not ok]
+    if failed:
+        problem(ipath, "; ".join(failed), restore)
+        return
+    executed = signers.verifies(iq.executed_by, layout.IQ_EXECUTED, entry.qualification_bytes, isig.read_bytes())
+    if executed is None:
+        problem(ipath, f"the executor's signature does not verify: the entry was changed after {iq.executed_by} "
+                       "signed it, the signature is not theirs, or they may not sign IQ executions", restore)
+        return
+    if qpath is None and qsig is None:
+        return  # executed, awaiting Quality's approval
+    if qpath is None or qsig is None:
+        problem(qpath or qsig, "an IQ approval needs both its statement and its signature", restore)
+        return
+    entry.qualification_approval_bytes = qpath.read_bytes()
+    qrestore = _RESTORE.format(path=_rel(directory, qpath))
+    try:
+        qa = parse_qualification_approval(entry.qualification_approval_bytes, _rel(directory, qpath))
+    except ValueError as e:
+        problem(qpath, str(e), f"{qrestore}; IQ approvals are written only by envctl iq approve")
+        return
+    entry.qualification_approval = qa
+    checks = [
+        (qa.record == entry.id, f"approves the IQ of {qa.record}, not of {entry.id}"),
+        (qa.iq_sha256 == sha256_bytes(entry.qualification_bytes), "approves other content than the IQ entry beside "
+                                                                  "it: the entry was replaced after its approval"),
+        (qa.approved_by != iq.executed_by, f"approved by {iq.executed_by}, who executed it: the IQ is approved by a "
+                                           "second person"),
+        (qa.approved_at >= iq.executed_at, f"approved at {utc_text(qa.approved_at)}, before it was executed "
+                                           f"({utc_text(iq.executed_at)})"),
+    ]
+    failed = [why for ok, why in checks if not ok]
+    if failed:
+        problem(qpath, "; ".join(failed), qrestore)
+        return
+    approved = signers.verifies(qa.approved_by, layout.IQ_APPROVED, entry.qualification_approval_bytes,
+                                qsig.read_bytes())
+    if approved is None:
+        problem(qpath, f"the IQ approver's signature does not verify: the approval was changed after "
+                       f"{qa.approved_by} signed it, the signature is not theirs, or they may not approve IQs", qrestore)
+        return
+    entry.qualified = entry.approved and executed == "current" and approved == "current"

@@ -38,7 +38,10 @@ EXAMPLE_FILE = "example.yaml"
 # the signers file lists, so requesters and approvers are told apart by the signers file itself.
 AUTHORED = "clinspark-ecr-authored"
 APPROVED = "clinspark-ecr-approved"
-NAMESPACES = (AUTHORED, APPROVED)
+# Installation Qualification of a deployed record: executed (by who ran the IQ), approved (by Quality).
+IQ_EXECUTED = "clinspark-iq-executed"
+IQ_APPROVED = "clinspark-iq-approved"
+NAMESPACES = (AUTHORED, APPROVED, IQ_EXECUTED, IQ_APPROVED)
 
 CHAIN_NAME = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 RECORD_ID = re.compile(rf"^ECR-(?P<chain>{CHAIN_NAME})-(?P<number>[0-9]{{4}})$", re.ASCII)
@@ -62,11 +65,18 @@ def record_id(chain: str, number: int) -> str:
 
 
 def record_files(record: str) -> dict[str, str]:
-    """The four files of one record: the request and its signature, the approval and its signature."""
+    """The files of one record: the request and its signature, the approval and its signature; and, once the
+    state it approves was installed and qualified, the IQ entry and its signature, the IQ's approval and its
+    signature."""
     return {"record": f"{record}.yaml", "record_sig": f"{record}.yaml.sig",
-            "approval": f"{record}.approval.yaml", "approval_sig": f"{record}.approval.yaml.sig"}
+            "approval": f"{record}.approval.yaml", "approval_sig": f"{record}.approval.yaml.sig",
+            "iq": f"{record}.iq.yaml", "iq_sig": f"{record}.iq.yaml.sig",
+            "iq_approval": f"{record}.iq.approval.yaml", "iq_approval_sig": f"{record}.iq.approval.yaml.sig"}
 
 
+RECORD_FILE_KINDS = {".yaml": "record", ".yaml.sig": "record_sig", ".approval.yaml": "approval",
+                     ".approval.yaml.sig": "approval_sig", ".iq.yaml": "iq", ".iq.yaml.sig": "iq_sig",
+                     ".iq.approval.yaml": "iq_approval", ".iq.approval.yaml.sig": "iq_approval_sig"}
 RECORD_FILE = re.compile(
-    rf"^(?P<id>ECR-(?P<chain>{CHAIN_NAME})-(?P<number>[0-9]{{4}}))(?P<kind>\.yaml|\.yaml\.sig|\.approval\.yaml|"
-    rf"\.approval\.yaml\.sig)$", re.ASCII)
+    rf"^(?P<id>ECR-(?P<chain>{CHAIN_NAME})-(?P<number>[0-9]{{4}}))"
+    rf"(?P<kind>{'|'.join(re.escape(k) for k in RECORD_FILE_KINDS)})$", re.ASCII)

@@ -132,3 +132,63 @@ def parse_record(data: bytes, where: str) -> Record:
 
 def parse_approval(data: bytes, where: str) -> Approval:
     return _parse(Approval, data, where, "an approval")
+
+
+# --------------------------------------------------------------------------------------------
+# Installation Qualification: an entry of its own after the record whose deployment it qualifies
+# --------------------------------------------------------------------------------------------
+QUALIFICATION_FORMAT = "clinspark-iq/1"
+QUALIFICATION_APPROVAL_FORMAT = "clinspark-iq-approval/1"
+QUALIFICATION_HEADER = ("# Installation Qualification of the state an Environment Change Record approved, written and signed\n"
+                        "# by `envctl iq sign` from a passed IQ report; approved by Quality with `envctl iq approve`.\n")
+QUALIFICATION_APPROVAL_HEADER = "# Approval of an Installation Qualification, written and signed by `envctl iq approve`.\n"
+DOCUMENT_ID = r"^IQ-[a-z0-9-]+-[0-9]{8}T[0-9]{6}Z$"
+
+
+class Qualification(_Model):
+    """A passed IQ of the state one approved record approves, by the person who executed it. It names the record
+    and its approval by their SHA-256 (they stay sealed: nothing of them changes) and the report, its PDF and its
+    evidence bundle by theirs."""
+
+    format: Literal[QUALIFICATION_FORMAT]  # type: ignore[valid-type]
+    record: RecordId
+    chain: str = Field(pattern=rf"^{layout.CHAIN_NAME}$")
+    meaning: Literal["executed"]
+    record_sha256: Sha256
+    approval_sha256: Sha256
+    digest: Sha256  # the desired state qualified: the record's digest
+    document_id: str = Field(pattern=DOCUMENT_ID, max_length=80)
+    verdict: Literal["passed"]
+    checks: int = Field(ge=1)
+    account: str = Field(pattern=r"^[0-9]{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+    report_sha256: Sha256
+    pdf_sha256: Sha256 | None
+    evidence_sha256: Sha256
+    executed_by: Principal
+    executed_at: UtcDateTime
+
+    def to_yaml(self) -> str:
+        return QUALIFICATION_HEADER + strictyaml.dumps(self.model_dump(mode="json"))
+
+
+class QualificationApproval(_Model):
+    """Quality's approval of one IQ entry, by another person than who executed it."""
+
+    format: Literal[QUALIFICATION_APPROVAL_FORMAT]  # type: ignore[valid-type]
+    record: RecordId
+    iq_sha256: Sha256
+    meaning: Literal["approved"]
+    approved_by: Principal
+    approved_at: UtcDateTime
+
+    def to_yaml(self) -> str:
+        return QUALIFICATION_APPROVAL_HEADER + strictyaml.dumps(self.model_dump(mode="json"))
+
+
+def parse_qualification(data: bytes, where: str) -> Qualification:
+    return _parse(Qualification, data, where, "an IQ entry")
+
+
+def parse_qualification_approval(data: bytes, where: str) -> QualificationApproval:
+    return _parse(QualificationApproval, data, where, "an IQ approval")

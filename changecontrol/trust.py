@@ -153,11 +153,14 @@ def signers_for_entry(earlier: list[Entry], entry: Entry) -> tuple[Signers | Non
 
 def divergence(root: Chain, chain: Chain, what: str) -> list[str]:
     """How `chain` (the checked tree's) fails to extend `root` (the trust root's) unchanged: records of
-    the trust root must all be there, byte for byte; approvals it holds may not change."""
+    the trust root must all be there, byte for byte; approvals and IQ entries it holds may not change."""
     for mine, theirs in zip(root.entries, chain.entries):
-        if mine.record_bytes != theirs.record_bytes or (mine.approval_bytes and mine.approval_bytes != theirs.approval_bytes):
+        held = ((mine.approval_bytes, theirs.approval_bytes), (mine.qualification_bytes, theirs.qualification_bytes),
+                (mine.qualification_approval_bytes, theirs.qualification_approval_bytes))
+        if mine.record_bytes != theirs.record_bytes or any(trusted and trusted != checked for trusted, checked in held):
             return [f"the {what} of the checked tree diverge from the trust root's at {mine.id}: records change only "
-                    "by new records appended to the trusted chain"]
+                    "by new records appended to the trusted chain (and an approval or IQ entry, once there, never "
+                    "changes)"]
     if len(chain.entries) < len(root.entries):
         missing = ", ".join(e.id for e in root.entries[len(chain.entries):])
         return [f"the {what} of the checked tree lack {missing}, which the trust root holds: a record is never removed"]

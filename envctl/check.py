@@ -24,6 +24,7 @@ from pulumi_policy import EnforcementLevel
 from changecontrol import runcontext
 from changecontrol.trust import OWN_ROOT, TrustRoot
 from components import tokens
+from components.phases import PHASES
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
 from . import cache, stackfile
@@ -46,6 +47,7 @@ class StackCheck:
     error: str | None = None
     not_applicable: dict[str, list[str]] = field(default_factory=dict)  # rule -> why it applied to nothing
     data: list[str] = field(default_factory=list)  # where each instance's database comes from (envctl.plan)
+    qualification: str | None = None  # where a stack of a qualified phase stands (envctl.qualification)
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -56,7 +58,8 @@ class StackCheck:
                 "violations": [{**v.to_json(), **rule_reference(v.policy)} for v in self.violations],
                 "notApplicable": [{"policy": rule, "reasons": reasons}
                                   for rule, reasons in self.not_applicable.items()],
-                "waivers": self.waivers, "error": self.error, "data": self.data}
+                "waivers": self.waivers, "error": self.error, "data": self.data,
+                **({"qualification": self.qualification} if self.qualification is not None else {})}
 
 
 def rule_reference(rule_id: str) -> dict[str, Any]:
@@ -228,6 +231,18 @@ def _storable(result: StackCheck) -> dict[str, Any] | None:
     return doc if same else None
 
 
+def with_qualification(results: Sequence[StackCheck], stacks_dir: Path, trust: TrustRoot) -> list[StackCheck]:
+    """Each checked stack of a qualified phase, with where it stands (read from its chain now, never cached)."""
+    from . import qualification
+
+    out = []
+    for r in results:
+        if r.error is None and r.phase is not None and PHASES[r.phase].qualified:
+            r = replace(r, qualification=qualification.standing(stacks_dir, r.stack, trust).text)
+        out.append(r)
+    return out
+
+
 def with_fleet_refusals(results: Sequence[StackCheck], refusals: Mapping[str, str]) -> list[StackCheck]:
     """The results with what only the whole directory shows (envctl.fleet) as each stack's error: such a stack
     is refused (exit 2) even though its own check is clean. Never cached: it depends on the other stacks."""
@@ -325,6 +340,8 @@ def render(results: Sequence[StackCheck], trust: str) -> str:
         verdict = "FAIL" if r.mandatory else "ok"
         lines.append(f"stack {r.stack} (phase {r.phase}): {r.resources} resources, "
                      f"{len(r.mandatory)} mandatory and {len(r.violations) - len(r.mandatory)} advisory violations: {verdict}")
+        if r.qualification is not None:
+            lines.append(f"  qualification: {r.qualification}")
         lines += [f"  data: {line}" for line in r.data if "restored from" in line]
         for v in r.violations:
             lines.append(f"  [{v.level}] {v.policy}  {v.urn.rsplit('::', 1)[-1] or r.stack}\n      {v.message}")

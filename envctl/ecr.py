@@ -151,7 +151,7 @@ def _signers_for_new(stacks_dir: Path, chain: str, trust: TrustRoot) -> tuple[Al
     return found.signers, "; ".join(found.problems)
 
 
-def _principal(signers: AllowedSigners | None, why: str, key: Path, namespace: str, role: str) -> str:
+def principal_of(signers: AllowedSigners | None, why: str, key: Path, namespace: str, role: str) -> str:
     public = sshsig.public_key(key)
     if signers is None:
         raise EcrError(f"no signers in force: {why}")
@@ -165,7 +165,7 @@ def _principal(signers: AllowedSigners | None, why: str, key: Path, namespace: s
     return signer.principal
 
 
-def _write_signed(path: Path, text: str, key: Path, namespace: str) -> None:
+def write_signed(path: Path, text: str, key: Path, namespace: str) -> None:
     """Write `text` and its signature beside it, both new files; nothing is left behind on failure."""
     data = text.encode("utf-8")
     signature = sshsig.sign(key, namespace, data)
@@ -225,7 +225,7 @@ def draft(stacks_dir: Path, chain: str, title: str, reason: str, classification:
         signers, why = parse(state.state["allowed_signers"]), ""  # the genesis: signed by people it lists
     else:
         signers, why = _signers_for_new(stacks_dir, chain, trust)
-    requester = _principal(signers, why, key, layout.AUTHORED, "author records")
+    requester = principal_of(signers, why, key, layout.AUTHORED, "author records")
     rid = layout.record_id(chain, number)
     try:
         record = Record(format=RECORD_FORMAT, id=rid, chain=chain, meaning="authored", title=title, reason=reason,
@@ -234,7 +234,7 @@ def draft(stacks_dir: Path, chain: str, title: str, reason: str, classification:
     except ValidationError as e:
         raise EcrError(f"record refused: {validation_message(e)}") from None
     path = layout.chain_dir(stacks_dir, chain) / layout.record_files(rid)["record"]
-    _write_signed(path, record.to_yaml(), key, layout.AUTHORED)
+    write_signed(path, record.to_yaml(), key, layout.AUTHORED)
     return record
 
 
@@ -268,7 +268,7 @@ def approve(stacks_dir: Path, record_id: str, key: Path, trust: TrustRoot, now: 
         signers, why = signers_version(existing.entries[:-1], entry)
     else:
         signers, why = _signers_for_new(stacks_dir, chain, trust)
-    approver = _principal(signers, why, key, layout.APPROVED, "approve records")
+    approver = principal_of(signers, why, key, layout.APPROVED, "approve records")
     if approver == entry.record.requested_by:
         raise EcrError(f"{approver} requested {record_id} and may not approve it: approval needs a second person with "
                        "another key")
@@ -278,7 +278,7 @@ def approve(stacks_dir: Path, record_id: str, key: Path, trust: TrustRoot, now: 
     approval = Approval(format=APPROVAL_FORMAT, record=record_id, record_sha256=entry.sha256, meaning="approved",
                         approved_by=approver, approved_at=now)
     path = layout.chain_dir(stacks_dir, chain) / layout.record_files(record_id)["approval"]
-    _write_signed(path, approval.to_yaml(), key, layout.APPROVED)
+    write_signed(path, approval.to_yaml(), key, layout.APPROVED)
     return approval
 
 

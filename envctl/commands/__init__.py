@@ -17,6 +17,7 @@ from . import (
     copy_documents,
     digest,
     ecr,
+    iq,
     plan,
     policy_config,
     preflight,
@@ -24,7 +25,7 @@ from . import (
 )
 
 COMMANDS: dict[str, ModuleType] = {
-    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, seed_check, copy_documents,
+    m.NAME: m for m in (plan, check, ecr, iq, digest, policy_config, clone_check, seed_check, copy_documents,
                          preflight)
 }
 

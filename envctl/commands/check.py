@@ -9,7 +9,7 @@ from changecontrol.trust import TrustRoot
 from policies import releases
 
 from .. import cache, stackfile, status_codes
-from ..check import check_all, with_fleet_refusals
+from ..check import check_all, with_fleet_refusals, with_qualification
 from ..errors import UsageError
 from ..fleet import refusals
 from ..formats import FORMATS, render
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     trust = TrustRoot.own()
     results = check_all(stackfile.program_dir(stacks_dir), stacks_dir, stacks, policy_config, run_options(),
                         jobs=args.jobs, cache_dir=None if args.no_cache else cache.default_dir(), progress=Progress())
-    results = with_fleet_refusals(results, refusals(stacks_dir, stacks))
+    results = with_qualification(with_fleet_refusals(results, refusals(stacks_dir, stacks)), stacks_dir, trust)
     print(render(fmt, results, trust=trust, checked=stacks_dir))
     unchecked = [r.error for r in results if r.error]
     if unchecked:

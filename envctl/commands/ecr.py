@@ -21,7 +21,7 @@ KEY_HELP = (f"your SSH key: a private key file, or a .pub whose private key is i
             f"${records.KEY_ENV}, else {records.DEFAULT_KEY})")
 
 
-def _trust(args: argparse.Namespace) -> TrustRoot:
+def announced_trust(args: argparse.Namespace) -> TrustRoot:
     """The trust root, named on standard error first: whose signatures this run trusts."""
     trust = TrustRoot.own()
     print(trust.describe(args.stacks_dir), file=sys.stderr)
@@ -30,7 +30,7 @@ def _trust(args: argparse.Namespace) -> TrustRoot:
 
 def new(args: argparse.Namespace) -> int:
     """Draft the next record of a chain, approving its current state, signed with your key."""
-    trust = _trust(args)
+    trust = announced_trust(args)
     key = records.signing_key(args.key)
     record = records.draft(args.stacks_dir, args.stack, args.title, args.reason, args.classification, key, trust,
                            clock.now())
@@ -46,7 +46,7 @@ def new(args: argparse.Namespace) -> int:
 
 def approve(args: argparse.Namespace) -> int:
     """Approve the last, pending record of a chain, signed with your key (not the requester's)."""
-    trust = _trust(args)
+    trust = announced_trust(args)
     key = records.signing_key(args.key)
     approval = records.approve(args.stacks_dir, args.record, key, trust, clock.now())
     chain = layout.RECORD_ID.match(args.record)["chain"]
@@ -64,14 +64,14 @@ def approve(args: argparse.Namespace) -> int:
 
 def verify(args: argparse.Namespace) -> int:
     """Verify one chain, or every chain under change-records/ (and, with --state, the deployed anchor)."""
-    report = ecr_report.verify(args.stacks_dir, args.stack, args.state, _trust(args))
+    report = ecr_report.verify(args.stacks_dir, args.stack, args.state, announced_trust(args))
     print("\n".join(report.lines))
     return status_codes.OK if report.ok else status_codes.PROBLEM
 
 
 def list_(args: argparse.Namespace) -> int:
     """Table of a chain's records, marking the one that approves the current state."""
-    report = ecr_report.listing(args.stacks_dir, args.stack, _trust(args), clock.today(), args.changes)
+    report = ecr_report.listing(args.stacks_dir, args.stack, announced_trust(args), clock.today(), args.changes)
     print("\n".join(report.lines))
     return status_codes.OK if report.ok else status_codes.PROBLEM
 

@@ -1,0 +1,237 @@
+"""Installation Qualification in the stack's chain: a passed IQ report becomes an entry of its own.
+
+After the record that approved a deployment (which stays sealed), ``envctl iq sign`` writes
+``ECR-<stack>-NNNN.iq.yaml``: the record and its approval by their SHA-256, the state digest, and the IQ
+report, its PDF and its evidence bundle by theirs, signed by who executed the IQ (namespace
+``clinspark-iq-executed``). Quality reviews the report and approves the entry with ``envctl iq approve``
+(``.iq.approval.yaml``, namespace ``clinspark-iq-approved``, another person). The chain verifies both
+(:mod:`changecontrol.chain`); ``envctl check`` says where each stack of a qualified phase stands.
+
+What a signature cannot prove: that the responses in the evidence bundle came from AWS. The executor's
+signature says they ran it and the bundle is what they saw; Quality's approval says a second person reviewed
+it (README, Threat model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from changecontrol import layout
+from changecontrol.chain import Chain, Entry
+from changecontrol.digest import sha256_bytes
+from changecontrol.records import (
+    QUALIFICATION_APPROVAL_FORMAT,
+    QUALIFICATION_FORMAT,
+    Qualification,
+    QualificationApproval,
+    utc_text,
+    validation_message,
+)
+from changecontrol.trust import TrustRoot, load_chain, signers_in_force
+from components.phases import PHASES, StackNameError, parse_stack_name
+
+from .ecr import EcrError, principal_of, write_signed
+
+REPORT_KIND, REPORT_FORMAT = "clinspark-iq-report", 1
+
+
+class QualificationError(EcrError):
+    """A refused IQ signature or approval (exit 2): the message says what was wrong and what to do."""
+
+
+def evidence_bundle_sha256(directory: Path) -> str:
+    """The hash of an evidence bundle: SHA-256 of its manifest, one ``<sha256>  <path>`` line per file, sorted by
+    the path relative to the bundle (as ``sha256sum`` writes it)."""
+    lines = []
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(directory).as_posix()}\n")
+    return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _hex(value: Any) -> str:
+    text = str(value or "")
+    return text if text.startswith("sha256:") else f"sha256:{text}"
+
+
+def _read_report(path: Path) -> tuple[bytes, dict[str, Any]]:
+    try:
+        data = Path(path).read_bytes()
+        report = json.loads(data)
+    except OSError as e:
+        raise QualificationError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise QualificationError(f"{path}: not JSON ({e}); give the iq-report.json that envctl iq run wrote") from None
+    if not isinstance(report, dict) or report.get("kind") != REPORT_KIND or report.get("format") != REPORT_FORMAT:
+        raise QualificationError(f"{path}: not an IQ report (kind {REPORT_KIND}, format {REPORT_FORMAT}); give the "
+                                 "iq-report.json that envctl iq run wrote")
+    need = ("stack", "document_id", "ecr", "executed_by", "executed_at", "account", "region", "checks", "deviations",
+            "evidence_bundle", "verdict")
+    missing = [k for k in need if k not in report]
+    if missing:
+        raise QualificationError(f"{path}: the IQ report lacks {', '.join(missing)}")
+    return data, report
+
+
+def _passed(path: Path, report: dict[str, Any]) -> int:
+    """The number of checks of a report that passed every check with no deviation, counted from its rows (never
+    from its own summary); refused otherwise."""
+    checks, deviations = report["checks"], report["deviations"]
+    if not isinstance(checks, list) or not isinstance(deviations, list):
+        raise QualificationError(f"{path}: checks and deviations must be lists")
+    results = [c.get("result") if isinstance(c, dict) else None for c in checks]
+    not_passed = [f"{c.get('id')}: {c.get('result')}" for c in checks if isinstance(c, dict) and c.get("result") != "pass"]
+    problems = []
+    if not checks:
+        problems.append("it has no checks")
+    if not_passed or None in results:
+        problems.append(f"{len(not_passed) or results.count(None)} checks did not pass ({'; '.join(not_passed[:5])})")
+    if deviations:
+        problems.append(f"{len(deviations)} deviations")
+    if report["verdict"] != "passed":
+        problems.append(f"its verdict is {report['verdict']!r}")
+    if problems:
+        raise QualificationError(f"{path}: only a passed IQ is signed into the chain, and this one is not: "
+                                 f"{', '.join(problems)}. Resolve the deviations (each through an ECR where the "
+                                 "desired state must change), run envctl iq run again, and sign the passed report")
+    return len(checks)
+
+
+def _chain(stacks_dir: Path, stack: str, trust: TrustRoot) -> Chain:
+    chain = load_chain(stacks_dir, stack, signers_in_force(trust, stacks_dir))
+    if not chain.ok:
+        raise QualificationError(*([f"the records of '{stack}' do not verify; nothing is signed on a broken chain:"]
+                                   + [f"  - {p}" for p in chain.problems]))
+    return chain
+
+
+def sign(stacks_dir: Path, report_path: Path, key: Path, trust: TrustRoot, now: datetime,
+         pdf: Path | None = None) -> Qualification:
+    """Write the IQ entry of a passed report after the record it qualifies, signed by who executed the IQ."""
+    stacks_dir, report_path = Path(stacks_dir), Path(report_path)
+    data, report = _read_report(report_path)
+    checks = _passed(report_path, report)
+    stack = str(report["stack"])
+    try:
+        phase = parse_stack_name(stack).phase
+    except StackNameError as e:
+        raise QualificationError(f"{report_path}: stack {stack!r} is not a stack name ({e})") from None
+    if not phase.controlled:
+        raise QualificationError(f"{report_path}: {stack} is a {phase.name} stack, which has no change records: its "
+                                 "IQ report is evidence as it is, never an entry of a chain")
+    chain = _chain(stacks_dir, stack, trust)
+    ecr = report["ecr"] if isinstance(report["ecr"], dict) else {}
+    entry: Entry | None = chain.get(str(ecr.get("id")))
+    if entry is None or entry.record is None:
+        raise QualificationError(f"{report_path}: the IQ qualifies {ecr.get('id')}, which is no record of '{stack}' "
+                                 f"(records: {', '.join(e.id for e in chain.entries) or 'none'})")
+    if not entry.approved or entry.approval is None:
+        raise QualificationError(f"{report_path}: {entry.id} is not approved: only the deployment of an approved "
+                                 "record is qualified")
+    if _hex(ecr.get("sha256")) != entry.sha256:
+        raise QualificationError(f"{report_path}: the IQ ran against {entry.id} with SHA-256 {ecr.get('sha256')}, but "
+                                 f"the record in the chain has {entry.sha256}")
+    if entry.qualification_bytes:
+        raise QualificationError(f"{entry.id} has an IQ entry already; an entry is never replaced: a new deployment "
+                                 "is a new record, qualified by its own IQ")
+    bundle = (report_path.parent / str((report["evidence_bundle"] or {}).get("path", ""))).resolve()
+    if not bundle.is_dir():
+        raise QualificationError(f"{report_path}: its evidence bundle {bundle} is missing: sign the report where "
+                                 "envctl iq run wrote it, with its evidence beside it")
+    found = evidence_bundle_sha256(bundle)
+    if found != _hex(report["evidence_bundle"].get("sha256")):
+        raise QualificationError(f"{report_path}: the evidence bundle {bundle} has SHA-256 {found}, not the "
+                                 f"{report['evidence_bundle'].get('sha256')} the report names: evidence was changed "
+                                 "after the IQ ran")
+    signers = signers_in_force(trust, stacks_dir)
+    executor = principal_of(signers.signers, "; ".join(signers.problems), key, layout.IQ_EXECUTED, "sign IQ executions")
+    if executor != report["executed_by"]:
+        raise QualificationError(f"{report_path}: the IQ was executed by {report['executed_by']!r}; it is signed by who "
+                                 f"executed it, not by {executor}")
+    try:
+        iq = Qualification(
+            format=QUALIFICATION_FORMAT, record=entry.id, chain=stack, meaning="executed", record_sha256=entry.sha256,
+            approval_sha256=entry.approval_sha256, digest=entry.record.digest, document_id=report["document_id"],
+            verdict="passed", checks=checks, account=report["account"], region=report["region"],
+            report_sha256=sha256_bytes(data), pdf_sha256=sha256_bytes(Path(pdf).read_bytes()) if pdf else None,
+            evidence_sha256=found, executed_by=executor, executed_at=report["executed_at"])
+    except ValidationError as e:
+        raise QualificationError(f"{report_path}: {validation_message(e)}") from None
+    except OSError as e:
+        raise QualificationError(f"{pdf}: cannot be read ({e.strerror or e})") from None
+    if iq.executed_at < entry.approval.approved_at or iq.executed_at > now:
+        raise QualificationError(f"{report_path}: executed at {utc_text(iq.executed_at)}, not between the approval of "
+                                 f"{entry.id} ({utc_text(entry.approval.approved_at)}) and now ({utc_text(now)})")
+    path = layout.chain_dir(stacks_dir, stack) / layout.record_files(entry.id)["iq"]
+    write_signed(path, iq.to_yaml(), key, layout.IQ_EXECUTED)
+    return iq
+
+
+def approve(stacks_dir: Path, record_id: str, key: Path, trust: TrustRoot, now: datetime) -> QualificationApproval:
+    """Quality's approval of the IQ entry of a record, by another person than who executed it."""
+    m = layout.RECORD_ID.match(record_id)
+    if m is None:
+        raise QualificationError(f"'{record_id}' is not a record id: expected ASCII ECR-<stack>-NNNN, such as "
+                                 "ECR-val-0001")
+    chain = _chain(Path(stacks_dir), m["chain"], trust)
+    entry = chain.get(record_id)
+    if entry is None or entry.qualification is None:
+        raise QualificationError(f"{record_id} has no IQ entry to approve: envctl iq sign REPORT.json writes it")
+    if entry.qualification_approval is not None:
+        qa = entry.qualification_approval
+        raise QualificationError(f"the IQ of {record_id} was approved already by {qa.approved_by} at "
+                                 f"{utc_text(qa.approved_at)}; an approval is never changed")
+    signers = signers_in_force(trust, Path(stacks_dir))
+    approver = principal_of(signers.signers, "; ".join(signers.problems), key, layout.IQ_APPROVED, "approve IQs")
+    if approver == entry.qualification.executed_by:
+        raise QualificationError(f"{approver} executed the IQ of {record_id} and may not approve it: Quality's "
+                                 "approval needs a second person with another key")
+    if now < entry.qualification.executed_at:
+        raise QualificationError(f"approval time {utc_text(now)} is before the IQ was executed "
+                                 f"({utc_text(entry.qualification.executed_at)}): check the clock")
+    qa = QualificationApproval(format=QUALIFICATION_APPROVAL_FORMAT, record=record_id,
+                               iq_sha256=sha256_bytes(entry.qualification_bytes), meaning="approved",
+                               approved_by=approver, approved_at=now)
+    path = layout.chain_dir(Path(stacks_dir), m["chain"]) / layout.record_files(record_id)["iq_approval"]
+    write_signed(path, qa.to_yaml(), key, layout.IQ_APPROVED)
+    return qa
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a stack stands with qualification: `required` by its phase, and the one-line status."""
+
+    required: bool
+    qualified: bool
+    text: str
+
+
+def standing(stacks_dir: Path, stack: str, trust: TrustRoot) -> Standing:
+    """For a stack of a qualified phase (the catalog's `qualified`: VAL, PROD): qualified, awaiting Quality's
+    approval, or installed and not qualified, for the record whose state is in force."""
+    phase = parse_stack_name(stack).phase
+    if not phase.qualified:
+        qualified = ", ".join(p.name for p in PHASES.values() if p.qualified)
+        return Standing(False, False, f"no IQ required (the catalog qualifies {qualified} only)")
+    chain = load_chain(stacks_dir, stack, signers_in_force(trust, stacks_dir))
+    latest = chain.latest_decided if chain.ok else None
+    if latest is None:
+        return Standing(True, False, "not qualified: no approved record to install yet")
+    iq = latest.qualification
+    if latest.qualified and iq is not None and latest.qualification_approval is not None:
+        return Standing(True, True, f"qualified: {iq.document_id} of {latest.id}, executed by {iq.executed_by}, "
+                                    f"approved by {latest.qualification_approval.approved_by}")
+    if iq is not None and latest.qualification_approval is None:
+        return Standing(True, False, f"installed, not qualified: the IQ {iq.document_id} of {latest.id} awaits "
+                                     f"Quality's approval (envctl iq approve {latest.id})")
+    if iq is not None:
+        return Standing(True, False, f"installed, not qualified: the approval of the IQ of {latest.id} no longer "
+                                     "counts (a signer left the signers file); qualify it again")
+    return Standing(True, False, f"installed, not qualified: no IQ of {latest.id} yet (envctl iq run {stack} --state "
+                                 f"EXPORT.json, then envctl iq sign)")
