@@ -15,6 +15,7 @@ from . import (
     check,
     clone_check,
     copy_documents,
+    diff,
     digest,
     ecr,
     plan,
@@ -23,7 +24,7 @@ from . import (
 )
 
 COMMANDS: dict[str, ModuleType] = {
-    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight)
+    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight, diff)
 }
 
 
