@@ -13,11 +13,11 @@ from components.phases import PHASES
 from components.settings import StackSettings
 from envctl import stackfile
 from envctl.evidence import diff
-from envctl.evidence.environment import SECRET_SIG, from_plan
-from envctl.monitor import SECRET_MARK, reveal
+from envctl.evidence.environment import from_plan
+from envctl.monitor import SECRET_MARK
 from envctl.offline import StackRun
 from tests.conftest import PROJECT, TODAY, altered
-from tests.helpers import envctl
+from tests.helpers import envctl, stack_export
 
 
 def settings(stack: str) -> StackSettings:
@@ -30,30 +30,6 @@ def compared(shipped, a: str, b: str, run_b: StackRun | None = None) -> diff.Dif
 
 def main_db(reg) -> bool:
     return reg.type == tokens.RDS_INSTANCE and reg.name.endswith("-main-db")
-
-
-def export_of(run: StackRun, change=None) -> dict:
-    """The plan as `pulumi stack export` records an installed stack (DeploymentV3), secrets as the CLI writes them."""
-    def secret(value):
-        if value == SECRET_MARK:
-            return {SECRET_SIG[0]: SECRET_SIG[1], "ciphertext": "v1:AAAA"}
-        if isinstance(value, dict):
-            return {k: secret(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [secret(v) for v in value]
-        return value
-
-    resources = [{"urn": f"urn:pulumi:{run.stack}::{run.project}::{tokens.STACK}::{run.project}-{run.stack}",
-                  "custom": False, "type": tokens.STACK, "outputs": run.outputs}]
-    for reg in run.registrations:
-        inputs = secret(reveal(reg.inputs))
-        if change is not None and change(reg):
-            inputs = change(reg)(inputs)
-        resources.append({"urn": reg.urn, "custom": reg.custom, "id": reg.id, "type": reg.type, "inputs": inputs,
-                          "outputs": secret(reveal(reg.outputs if reg.outputs is not None else reg.state)),
-                          "parent": reg.parent, "protect": reg.protect, "external": reg.read})
-    return {"version": 3, "deployment": {"manifest": {"time": "2026-11-26T12:00:00Z", "magic": "x", "version": "v3"},
-                                         "secrets_providers": {"type": "service"}, "resources": resources}}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -153,7 +129,7 @@ def test_envctl_diff_of_preprod_and_val_exits_0_and_writes_a_pdf(capsys, tmp_pat
 
 
 def test_envctl_diff_against_an_installed_state_reports_a_hand_made_change_and_exits_1(capsys, tmp_path, shipped):
-    public = export_of(shipped["val"], lambda reg: main_db(reg) and (lambda i: {**i, "publiclyAccessible": True}))
+    public = stack_export(shipped["val"], lambda reg: main_db(reg) and (lambda i: {**i, "publiclyAccessible": True}))
     (tmp_path / "val.json").write_text(json.dumps(public))
     code, out, err = envctl(capsys, PROJECT, "diff", "preprod", "val", "--state-b", str(tmp_path / "val.json"),
                             "--json")
@@ -166,7 +142,7 @@ def test_envctl_diff_against_an_installed_state_reports_a_hand_made_change_and_e
 
 
 def test_envctl_diff_against_an_unchanged_installed_state_exits_0(capsys, tmp_path, shipped):
-    (tmp_path / "val.json").write_text(json.dumps(export_of(shipped["val"])))
+    (tmp_path / "val.json").write_text(json.dumps(stack_export(shipped["val"])))
     code, out, err = envctl(capsys, PROJECT, "diff", "preprod", "val", "--state-b", str(tmp_path / "val.json"))
     assert code == 0, err
     assert "UNEXPLAINED: 0 difference(s)" in out
@@ -183,7 +159,7 @@ def test_bad_input_is_refused_with_exit_2_naming_what_is_wrong(capsys, tmp_path,
     files = {"missing": tmp_path / "missing.json", "not_export": tmp_path / "plan.json",
              "other_stack": tmp_path / "prod.json"}
     files["not_export"].write_text(json.dumps({"stacks": []}))
-    files["other_stack"].write_text(json.dumps(export_of(shipped["prod"])))
+    files["other_stack"].write_text(json.dumps(stack_export(shipped["prod"])))
     argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in argv]
     code, out, err = envctl(capsys, PROJECT, "diff", *argv)
     assert code == 2 and message in err and "Traceback" not in err

@@ -21,10 +21,12 @@ from . import (
     plan,
     policy_config,
     preflight,
+    report,
 )
 
 COMMANDS: dict[str, ModuleType] = {
-    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight, diff)
+    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight, diff,
+                    report)
 }
 
 

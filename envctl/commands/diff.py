@@ -11,6 +11,7 @@ from pathlib import Path
 
 from changecontrol import clock
 from changecontrol.records import utc_text
+from changecontrol.trust import TrustRoot
 
 from .. import stackfile, status_codes
 from ..errors import UsageError
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stack_a == args.stack_b:
         raise UsageError(f"diff compares two environments: STACK_A and STACK_B are both '{args.stack_a}'")
     stacks_dir, stacks = stackfile.select(args.stacks_dir, [args.stack_a, args.stack_b])
+    print(TrustRoot.own().describe(stacks_dir), file=sys.stderr)  # whose approvals the plans trust
     settings = {s: stackfile.load_stack_settings(stacks_dir, s) for s in stacks}
     found = environments(stacks_dir, stacks, {args.stack_a: args.state_a, args.stack_b: args.state_b})
     report = diff.compare(found[args.stack_a], settings[args.stack_a], found[args.stack_b], settings[args.stack_b])

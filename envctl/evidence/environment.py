@@ -118,8 +118,8 @@ def read_export(path: Path, stack: str) -> Environment:
         if typ == tokens.STACK:
             outputs = _opaque(raw.get("outputs") or {})
             continue
-        if typ.startswith(tokens.PROVIDER_PREFIX):
-            continue
+        if typ.startswith(tokens.PROVIDER_PREFIX) or raw.get("delete"):
+            continue  # providers; and a replaced resource pending deletion, which the stack no longer manages
         resources.append(Registration(
             urn=urn, type=typ, name=urn.rsplit("::", 1)[-1], custom=bool(raw.get("custom")),
             parent=raw.get("parent") or "", protect=bool(raw.get("protect")),
