@@ -183,6 +183,7 @@ def test_the_same_report_gives_the_same_bytes(val_report, tmp_path):
                                                  "'clinspark-iq-report', format 1"),
     (lambda r: r.pop("evidence_bundle"), "an IQ report without evidence_bundle"),
     (lambda r: r["checks"][0].update(result="passed"), "check result(s) passed; accepted: pass, fail, not verifiable"),
+    (lambda r: r.update(deviations="none"), "deviations must be a list of objects"),
 ])
 def test_anything_but_an_iq_report_of_format_1_is_refused_naming_what_is_wrong(val_report, tmp_path, change, message):
     report = {**val_report, "checks": [dict(c) for c in val_report["checks"]]}

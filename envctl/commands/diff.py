@@ -18,6 +18,7 @@ from ..errors import UsageError
 from ..evidence import diff
 from ..evidence.environment import from_plan, read_export
 from ..planning import plan_all
+from ..progress import Progress
 from ..runs import run_options
 
 NAME = "diff"
@@ -43,7 +44,7 @@ def environments(stacks_dir: Path, stacks: list[str], states: dict[str, Path | N
     runs = {}
     if planned:
         for stack, run, error in plan_all(stackfile.program_dir(stacks_dir), stacks_dir,
-                                          run_options(review_only=True), planned):
+                                          run_options(review_only=True), planned, progress=Progress()):
             if error is not None:
                 raise UsageError(f"stack '{stack}' could not be planned, so there is nothing to compare: {error}")
             runs[stack] = run

@@ -39,6 +39,9 @@ def _checked(report: Any, where: str) -> Mapping[str, Any]:
     missing = [k for k in REQUIRED if k not in report]
     if missing:
         raise IqReportError(f"{where}: an IQ report without {', '.join(missing)}")
+    for key in ("checks", "deviations"):
+        if not isinstance(report[key], list) or not all(isinstance(c, Mapping) for c in report[key]):
+            raise IqReportError(f"{where}: {key} must be a list of objects")
     bad = sorted({str(c.get("result")) for c in report["checks"] if c.get("result") not in RESULTS})
     if bad:
         raise IqReportError(f"{where}: check result(s) {', '.join(bad)}; accepted: {', '.join(RESULTS)}")
