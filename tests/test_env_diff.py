@@ -4,6 +4,7 @@ phase catalog, by the stack settings, or reported as unexplained (exit 1)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from pypdf import PdfReader
@@ -64,7 +65,7 @@ def test_a_catalog_column_that_differs_explains_what_it_drives(shipped):
     assert {d.category for d in backups} == {diff.CATALOG}
     assert backups[0].because == "catalog column backup_retention_days: 14 (preprod) vs 7 (val)"
     restored = next(d for d in report.differences if d.resource == "db-source" and d.instance_b == "main")
-    assert restored.path == diff.PRESENCE and (restored.a, restored.b) == (False, True)
+    assert restored.path == diff.PRESENCE and (restored.a, restored.b) == ("absent", "present")
     assert restored.because.startswith("catalog column restored_roles")
 
 
@@ -98,6 +99,17 @@ def test_a_property_nothing_declares_is_unexplained(shipped):
     changed = altered(shipped["val"], main_db, inputs={"storageType": "io2"})
     (found,) = compared(shipped, "preprod", "val", changed).unexplained
     assert (found.resource, found.path, found.a, found.b) == ("db", "storageType", "gp3", "io2")
+    assert found.because == "no catalog column or setting is declared to drive it"
+
+
+def test_a_resource_on_one_side_only_that_nothing_declares_is_unexplained(shipped):
+    run = shipped["val"]
+    key = next(r for r in run.registrations if r.type == tokens.KMS_KEY and r.name == "acme-val-main-key")
+    extra = replace(key, name="acme-val-main-audit-key", urn=key.urn.replace("::acme-val-main-key", "::acme-val-main-"
+                                                                             "audit-key"))
+    (found,) = compared(shipped, "preprod", "val", replace(run, registrations=[*run.registrations, extra])).unexplained
+    assert (found.instance_b, found.resource, found.path, found.a, found.b) == ("main", "audit-key", diff.PRESENCE,
+                                                                                "absent", "present")
     assert found.because == "no catalog column or setting is declared to drive it"
 
 

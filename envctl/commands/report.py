@@ -37,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
     stacks_dir, (stack,) = stackfile.select(args.stacks_dir, [args.stack])
     print(TrustRoot.own().describe(stacks_dir), file=sys.stderr)  # whose signatures the ECR history is read with
     settings = stackfile.load_stack_settings(stacks_dir, stack)
-    attachments = [config_report.attachment(p) and p for p in args.attach]  # unreadable: refused before planning
+    for path in args.attach:
+        config_report.attachment(path)  # an unreadable attachment is refused before anything is planned
     env = environments(stacks_dir, [stack], {stack: args.state})[stack]
     now = clock.now()
     document_id = f"CSR-{stack}-{now.strftime('%Y%m%dT%H%M%SZ')}"
-    report = config_report.build(stacks_dir, env, settings, document_id, utc_text(now), attachments)
+    report = config_report.build(stacks_dir, env, settings, document_id, utc_text(now), args.attach)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return status_codes.OK

@@ -68,7 +68,7 @@ SETTING_KEYS = ("customer", "sizes", "network", "domain", "release", "image_repo
 class Driver:
     """Which catalog columns and settings drive `path` (a dotted property path, `*` any part of it) of `type` (`*`:
     any type), when one of the two values `mentions` a word (default: any value); PRESENCE as the path: whether the
-    resource exists at all."""
+    resource exists at all (`mentions` then looks at the resource's name)."""
 
     type: str
     path: str
@@ -131,8 +131,8 @@ DRIVERS: tuple[Driver, ...] = (
     Driver(tokens.CERTIFICATE_VALIDATION, "validationRecordFqdns*", ("setting:domain", "catalog:topology")),
     Driver(tokens.S3_BUCKET_LIFECYCLE, "rules.*", ("catalog:log_retention_days",)),
     Driver(tokens.LOAD_BALANCER, "enableDeletionProtection", ("catalog:controlled",)),
-    # a pair's exchange location: exists for pairs only
-    Driver(ANY, PRESENCE, ("catalog:topology",)),
+    # a pair's exchange location (its bucket, the bucket's parts, its key): exists for pairs only
+    Driver(ANY, PRESENCE, ("catalog:topology",), mentions="exchange"),
 )
 
 
@@ -215,7 +215,7 @@ _ID_PATTERNS = (
     (re.compile(r"\b\d{12}\b"), "{account}"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "{uuid}"),
     (re.compile(r"\b(vpc|subnet|sg|sgr|igw|nat|eipalloc|rtb|rtbassoc|fl|eni|lt|vol|i)-[0-9a-f]{8,17}\b"), r"\1-{id}"),
-    (re.compile(r"-[0-9a-f]{7}(-[0-9a-f]{6})?\b"), "-{suffix}"),  # pulumi's auto-name suffix (a secret's too)
+    (re.compile(r"-[0-9a-f]{7,8}(-[0-9a-f]{6})?\b"), "-{suffix}"),  # pulumi's auto-name suffix (a secret's too)
     (re.compile(r"\bfinal-[a-z0-9]{8}\b"), "final-{random}"),
     (re.compile(r"\.[a-z0-9]{12}\.([a-z0-9-]+)\.rds\.amazonaws\.com"), r".{endpoint}.\1.rds.amazonaws.com"),
     (re.compile(r"\b_[0-9a-f]{32}\."), "_{validation}."),
@@ -327,9 +327,9 @@ def compare(a: Environment, settings_a: StackSettings, b: Environment, settings_
         for key in sorted(set(res_a) | set(res_b)):
             typ, name = key
             if key not in res_a or key not in res_b:
-                category, because = explainer.explain(typ, PRESENCE, group_a, group_b)
-                differences.append(Difference(group_a, group_b, name, typ, PRESENCE, key in res_a, key in res_b,
-                                              category, because))
+                category, because = explainer.explain(typ, PRESENCE, group_a, group_b, name)
+                differences.append(Difference(group_a, group_b, name, typ, PRESENCE, _presence(key in res_a),
+                                              _presence(key in res_b), category, because))
                 continue
             found = DeepDiff(res_a[key], res_b[key], ignore_order=True, view="tree", verbose_level=2)
             for change in (c for changes in found.values() for c in changes):
@@ -341,6 +341,10 @@ def compare(a: Environment, settings_a: StackSettings, b: Environment, settings_
     differences.sort(key=lambda d: (order[d.category], d.instance_a, d.instance_b, d.resource, d.path))
     return DiffReport(stack_a=a.stack, stack_b=b.stack, phase_a=phase_a.name, phase_b=phase_b.name, source_a=a.source,
                       source_b=b.source, pairs=pairs, differences=differences)
+
+
+def _presence(present: bool) -> str:
+    return "present" if present else "absent"
 
 
 def _value(value: Any) -> Any:
