@@ -154,7 +154,10 @@ def test_envctl_diff_against_an_installed_state_reports_a_hand_made_change_and_e
 
 
 def test_envctl_diff_against_an_unchanged_installed_state_exits_0(capsys, tmp_path, shipped):
-    (tmp_path / "val.json").write_text(json.dumps(stack_export(shipped["val"])))
+    def as_the_engine_records_it(reg):  # the provider's defaults and the engine's bookkeeping, as in a real export
+        return reg.custom and (lambda values: {**values, "__defaults": ["applyImmediately"], "applyImmediately": False})
+
+    (tmp_path / "val.json").write_text(json.dumps(stack_export(shipped["val"], as_the_engine_records_it)))
     code, out, err = envctl(capsys, PROJECT, "diff", "preprod", "val", "--state-b", str(tmp_path / "val.json"))
     assert code == 0, err
     assert "UNEXPLAINED: 0 difference(s)" in out

@@ -3,7 +3,8 @@ normalised away, and why each difference is there.
 
 Normalised away (never a difference): the environment's and the instances' names inside values, the random suffixes
 of physical names, resource ids, account ids, key ids and endpoints, the role word of the instances compared, and
-secrets. What is left is compared with deepdiff, resource by resource, instance by matched instance:
+secrets. What is left is compared with deepdiff, resource by resource, instance by matched instance (a plan against
+an export: only the properties the program sets, since an export also records every default the provider filled in):
 
 * instances are matched by role: a single instance with each instance of a pair restored from it (Pre-PROD with VAL
   main and VAL test), otherwise with the pair's main; two pairs main with main and test with test;
@@ -324,6 +325,8 @@ def compare(a: Environment, settings_a: StackSettings, b: Environment, settings_
     differences: list[Difference] = []
     for group_a, group_b in pairs:
         res_a, res_b = _resources(a, group_a, group_a), _resources(b, group_b, group_b)
+        if a.installed != b.installed:  # a plan against an export: what the program sets, not provider defaults
+            res_a, res_b = _set_by_program(res_a, res_b) if b.installed else _set_by_program(res_b, res_a)[::-1]
         for key in sorted(set(res_a) | set(res_b)):
             typ, name = key
             if key not in res_a or key not in res_b:
@@ -341,6 +344,13 @@ def compare(a: Environment, settings_a: StackSettings, b: Environment, settings_
     differences.sort(key=lambda d: (order[d.category], d.instance_a, d.instance_b, d.resource, d.path))
     return DiffReport(stack_a=a.stack, stack_b=b.stack, phase_a=phase_a.name, phase_b=phase_b.name, source_a=a.source,
                       source_b=b.source, pairs=pairs, differences=differences)
+
+
+def _set_by_program(planned: dict, installed: dict) -> tuple[dict, dict]:
+    """The installed resources with only the properties the plan sets: an export also records every default the
+    provider filled in, which the program never set and a plan never shows."""
+    return planned, {key: ({k: v for k, v in props.items() if k in planned[key]} if key in planned else props)
+                     for key, props in installed.items()}
 
 
 def _presence(present: bool) -> str:

@@ -135,10 +135,11 @@ def read_export(path: Path, stack: str) -> Environment:
 
 def plain(value: Any) -> Any:
     """Inputs as plain data: secrets marked, JSON strings (a task definition's containers, a policy) parsed, whole
-    floats as integers, so that a reader and deepdiff see structure, not text."""
+    floats as integers, so that a reader and deepdiff see structure, not text. The engine's bookkeeping keys of an
+    export (`__defaults`: which inputs the provider defaulted; `__meta`) are left out: they are not configuration."""
     value = reveal(value)
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items() if not (isinstance(k, str) and k.startswith("__"))}
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, float) and value.is_integer():
