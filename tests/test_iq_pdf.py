@@ -220,6 +220,14 @@ def test_a_value_longer_than_its_column_wraps_inside_it(tmp_path):
     assert urn.replace("$", "") in "".join(pages(doc.build())[0].split()).replace("$", "")
 
 
+def test_characters_the_standard_fonts_lack_are_spelled_out_or_marked_never_dropped(tmp_path):
+    doc = pdf.Document(tmp_path / "t.pdf", document_id="DOC-3", title="Toolkit")
+    doc.table(["Requirement", "Expected"], [["retention \u2265 7 days \u2192 kept", "\u65e5\u672c \u00e9t\u00e9 \u2013 ok"]])
+    text = pages(doc.build())[0]
+    assert "retention >= 7 days -> kept" in text
+    assert "?? \u00e9t\u00e9 \u2013 ok" in text  # Latin-1 and the en dash are drawn; CJK is marked
+
+
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed here")
 def test_every_page_renders_to_png(val_pdf, tmp_path):
     path, texts = val_pdf

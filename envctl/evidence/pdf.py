@@ -80,6 +80,19 @@ STYLES: Mapping[str, ParagraphStyle] = {
 }
 
 
+# The standard fonts draw the Windows-1252 characters only; anything else would print as an empty box. What a value
+# may carry beyond them is written out, and the rest is marked, never dropped silently.
+_SPELLED = str.maketrans({"\u2192": "->", "\u2190": "<-", "\u2265": ">=", "\u2264": "<=", "\u2260": "!=",
+                          "\u2713": "yes", "\u2717": "no", "\u2500": "-", "\u2502": "|", "\u2514": "+",
+                          "\u251c": "+", "\u200b": ""})
+
+
+def printable(value: str) -> str:
+    """`value` in characters the standard fonts draw: arrows and comparisons spelled out, anything else as `?`."""
+    spelled = value.translate(_SPELLED)
+    return spelled.encode("cp1252", errors="replace").decode("cp1252")
+
+
 def text(value: Any) -> str:
     """A value as a reader sees it in a cell: booleans as yes/no, nothing as a dash, lists joined."""
     if value is None or value == "":
@@ -97,7 +110,7 @@ def text(value: Any) -> str:
 
 def para(value: Any, style: str = "cell") -> Paragraph:
     """A wrapping paragraph of a plain value (escaped: a value never becomes markup)."""
-    return Paragraph(escape(text(value)), STYLES[style])
+    return Paragraph(escape(printable(text(value))), STYLES[style])
 
 
 class NumberedCanvas(pdfcanvas.Canvas):
@@ -137,14 +150,14 @@ class Document:
     def heading(self, value: str, level: int = 1) -> None:
         style = "h1" if level == 1 else "h2"
         self.story.append(CondPageBreak(30 * mm))  # a heading never ends a page alone
-        self.story.append(Paragraph(escape(value), STYLES[style]))
+        self.story.append(Paragraph(escape(printable(value)), STYLES[style]))
 
     def paragraph(self, value: str, style: str = "body") -> None:
-        self.story.append(Paragraph(escape(value), STYLES[style]))
+        self.story.append(Paragraph(escape(printable(value)), STYLES[style]))
 
     def markup(self, value: str, style: str = "body") -> None:
         """A paragraph with reportlab's inline markup (<b>, <i>); the caller escapes any value in it."""
-        self.story.append(Paragraph(value, STYLES[style]))
+        self.story.append(Paragraph(printable(value), STYLES[style]))
 
     def space(self, height_mm: float = 3) -> None:
         self.story.append(Spacer(1, height_mm * mm))
@@ -173,7 +186,7 @@ class Document:
             self.paragraph("(none)", "small")
             return
         fractions = list(widths) if widths else [1 / len(header)] * len(header)
-        data = [[Paragraph(escape(h), STYLES["head"]) for h in header]]
+        data = [[Paragraph(escape(printable(h)), STYLES["head"]) for h in header]]
         data += [[c if isinstance(c, Paragraph) else para(c) for c in row] for row in rows]
         table = Table(data, colWidths=[WIDTH * f for f in fractions], repeatRows=1)
         style = [
@@ -225,13 +238,13 @@ class Document:
         width, height = PAGE
         canvas.saveState()
         canvas.setFont(BOLD, 8.5)
-        canvas.drawString(MARGIN, height - 11 * mm, self.title)
+        canvas.drawString(MARGIN, height - 11 * mm, printable(self.title))
         canvas.setFont(FONT, 8.5)
-        canvas.drawRightString(width - MARGIN, height - 11 * mm, f"Document {self.document_id}")
+        canvas.drawRightString(width - MARGIN, height - 11 * mm, printable(f"Document {self.document_id}"))
         canvas.setStrokeColor(GRID)
         canvas.line(MARGIN, height - 13 * mm, width - MARGIN, height - 13 * mm)
         canvas.line(MARGIN, 13 * mm, width - MARGIN, 13 * mm)
-        canvas.drawString(MARGIN, 9 * mm, self.document_id)
+        canvas.drawString(MARGIN, 9 * mm, printable(self.document_id))
         canvas.drawRightString(width - MARGIN, 9 * mm, f"Page {page} of {total}")
         canvas.restoreState()
 
@@ -275,14 +288,14 @@ def _bars(categories: list[str], series: Mapping[str, list[int]], title: str, fi
     plot_height = max(len(categories), 1) * bar_height * 1.5
     height = plot_height + 24 * mm
     drawing = Drawing(WIDTH, height)
-    drawing.add(String(0, height - 5 * mm, title, fontName=BOLD, fontSize=10))
+    drawing.add(String(0, height - 5 * mm, printable(title), fontName=BOLD, fontSize=10))
     chart = HorizontalBarChart()
     chart.x = 55 * mm
     chart.y = 8 * mm
     chart.width = WIDTH - chart.x - 5 * mm
     chart.height = plot_height
     chart.data = [series[n] or [0] for n in names] if categories else [[0] for _ in names]
-    chart.categoryAxis.categoryNames = categories or ["(none)"]
+    chart.categoryAxis.categoryNames = [printable(c) for c in categories] or ["(none)"]
     chart.categoryAxis.labels.fontName = FONT
     chart.categoryAxis.labels.fontSize = 7
     chart.categoryAxis.reverseDirection = 1  # the first category on top
@@ -306,6 +319,7 @@ def _bars(categories: list[str], series: Mapping[str, list[int]], title: str, fi
     legend.fontName, legend.fontSize = FONT, 7.5
     legend.dx = legend.dy = 2.5 * mm
     legend.deltax = 38 * mm
-    legend.colorNamePairs = [(chart.bars[i].fillColor, f"{name} ({sum(series[name])})") for i, name in enumerate(names)]
+    legend.colorNamePairs = [(chart.bars[i].fillColor, printable(f"{name} ({sum(series[name])})"))
+                             for i, name in enumerate(names)]
     drawing.add(legend)
     return drawing
