@@ -371,7 +371,7 @@ def render_text(report: DiffReport) -> str:
     for category in CATEGORIES:
         lines.append(f"{category.upper()}: {counts[category]} difference(s)")
         for d, resources in (row for row in rows if row[0].category == category):
-            where = d.instance_a if d.instance_a == d.instance_b else f"{d.instance_a} vs {d.instance_b}"
+            where = _instances(d)
             what = resources[0] if len(resources) == 1 else f"{len(resources)} resources"
             lines.append(f"  {where}: {what} {d.path}: {_short(d.a)} -> {_short(d.b)}")
             lines.append(f"      {d.because}")
@@ -381,6 +381,10 @@ def render_text(report: DiffReport) -> str:
                "No unexplained difference: every difference follows from the phase catalog or the stack settings.")
     lines.append(verdict)
     return "\n".join(lines)
+
+
+def _instances(d: Difference) -> str:
+    return d.instance_a if d.instance_a == d.instance_b else f"{d.instance_a} vs {d.instance_b}"
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -420,13 +424,13 @@ def write_pdf(report: DiffReport, path: Path | str, document_id: str, made_at: s
     series = {c: [sum(1 for d in report.differences if d.category == c and f"{d.instance_a} / {d.instance_b}" == p)
                   for p in pairs] for c in CATEGORIES}
     doc.charts(pdf.stacked_bars(pairs, series, "Differences by category, per instance compared", CATEGORY_FILLS))
-    for category in CATEGORIES:
+    for category in (UNEXPLAINED, SETTINGS, CATALOG):  # what needs a reviewer's attention first
         rows = [(d, resources) for d, resources in report.rows() if d.category == category]
         doc.heading(f"{category[0].upper()}{category[1:]}: {counts[category]} difference(s)")
         doc.table(["Instances", "Resources", "Property", report.stack_a, report.stack_b, "Because"],
-                  [[f"{d.instance_a} / {d.instance_b}", ", ".join(resources), d.path, d.a, d.b, d.because]
+                  [[_instances(d), ", ".join(resources), d.path, d.a, d.b, d.because]
                    for d, resources in rows],
-                  widths=[0.11, 0.2, 0.17, 0.15, 0.15, 0.22],
+                  widths=[0.13, 0.19, 0.17, 0.15, 0.15, 0.21],
                   tints=[pdf.FAIL if category == UNEXPLAINED else None] * len(rows))
     doc.heading("What drives what")
     doc.paragraph("The declared table the classification reads (envctl/evidence/diff.py, DRIVERS): a difference in a "
