@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def environments(stacks_dir: Path, stacks: list[str], states: dict[str, Path | None]):
     """Each stack's environment: its export where one is given, else its offline plan (an unapproved desired state
     is compared too: a diff reviews a proposed change before it is approved)."""
-    planned = [s for s in stacks if states.get(s) is None]
+    exported = {s: read_export(states[s], s) for s in stacks if states.get(s) is not None}  # refused before planning
+    planned = [s for s in stacks if s not in exported]
     runs = {}
     if planned:
         for stack, run, error in plan_all(stackfile.program_dir(stacks_dir), stacks_dir,
@@ -48,7 +49,7 @@ def environments(stacks_dir: Path, stacks: list[str], states: dict[str, Path | N
             if error is not None:
                 raise UsageError(f"stack '{stack}' could not be planned, so there is nothing to compare: {error}")
             runs[stack] = run
-    return {s: read_export(states[s], s) if states.get(s) is not None else from_plan(runs[s]) for s in stacks}
+    return {s: exported[s] if s in exported else from_plan(runs[s]) for s in stacks}
 
 
 def run(args: argparse.Namespace) -> int:
