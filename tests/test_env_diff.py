@@ -13,6 +13,7 @@ from components import tokens
 from components.phases import PHASES
 from components.settings import StackSettings
 from envctl import stackfile
+from envctl.commands import diff as diff_command
 from envctl.evidence import diff
 from envctl.evidence.environment import from_plan
 from envctl.monitor import SECRET_MARK
@@ -182,9 +183,7 @@ def test_bad_input_is_refused_with_exit_2_naming_what_is_wrong(capsys, tmp_path,
 
 
 def test_a_bad_export_is_refused_before_any_stack_is_planned(capsys, tmp_path, monkeypatch):
-    from envctl.commands import diff as command
-
-    monkeypatch.setattr(command, "plan_all", lambda *a, **k: pytest.fail("planned before the export was read"))
+    monkeypatch.setattr(diff_command, "plan_all", lambda *a, **k: pytest.fail("planned before the export was read"))
     (tmp_path / "val.json").write_text("{}")
     code, _, err = envctl(capsys, PROJECT, "diff", "preprod", "val", "--state-b", str(tmp_path / "val.json"))
     assert code == 2 and f"{tmp_path / 'val.json'}: not the output of `pulumi stack export`" in err
