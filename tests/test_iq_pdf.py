@@ -178,6 +178,15 @@ def test_the_same_report_gives_the_same_bytes(val_report, tmp_path):
     assert a == b
 
 
+def test_a_passed_report_without_deviations_says_so(val_report, tmp_path):
+    checks = [{**c, "result": "pass", "actual": c["expected"]} for c in val_report["checks"]]
+    passed = {**val_report, "checks": checks, "deviations": [], "verdict": "passed",
+              "summary": {**val_report["summary"], "passed": len(checks), "failed": 0, "not_verifiable": 0,
+                          "deviations": 0}}
+    text = compact(pages(write_iq_pdf(passed, tmp_path / "iq.pdf")))
+    assert "verdictPASSED" in text and "0deviation(s)" in text and "FAIL" not in text.replace("FAILED", "")
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda r: r.update(kind="clinspark-drift"), "kind 'clinspark-drift', format 1: this envctl renders kind "
                                                  "'clinspark-iq-report', format 1"),
