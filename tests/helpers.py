@@ -13,7 +13,8 @@ from components import tokens
 from components.tokens import INSTANCE_KEYS
 from envctl.cli import main
 from envctl.evaluate import Violation, effective_policies, evaluate
-from envctl.monitor import Registration, reveal
+from envctl.evidence.environment import SECRET_SIG
+from envctl.monitor import SECRET_MARK, Registration, reveal
 from envctl.offline import StackRun
 from policies import facts
 from policies.pack import POLICIES
@@ -77,3 +78,33 @@ def envctl(capsys, directory: Path, *argv: str) -> tuple[int, str, str]:
     code = main(["--example", "--dir", str(directory), *argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# --------------------------------------------------------------------------------------------
+# What `pulumi stack export` writes for an installed stack
+# --------------------------------------------------------------------------------------------
+def stack_export(run: StackRun, change: Any = None) -> dict[str, Any]:
+    """The plan as `pulumi stack export` records an installed stack (DeploymentV3: pulumi/pulumi
+    sdk/go/common/apitype/core.go), secrets as the CLI writes them without --show-secrets. `change(reg)` may return a
+    function that edits a resource's inputs and outputs (what was changed in the account and refreshed)."""
+    def secret(value: Any) -> Any:
+        if value == SECRET_MARK:
+            return {SECRET_SIG[0]: SECRET_SIG[1], "ciphertext": "v1:AAAA"}
+        if isinstance(value, dict):
+            return {k: secret(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [secret(v) for v in value]
+        return value
+
+    resources = [{"urn": f"urn:pulumi:{run.stack}::{run.project}::{tokens.STACK}::{run.project}-{run.stack}",
+                  "custom": False, "type": tokens.STACK, "outputs": run.outputs}]
+    for reg in run.registrations:
+        inputs = secret(reveal(reg.inputs))
+        outputs = secret(reveal(reg.outputs if reg.outputs is not None else reg.state))
+        edit = change(reg) if change is not None else None
+        if edit:
+            inputs, outputs = edit(inputs), edit(outputs)
+        resources.append({"urn": reg.urn, "custom": reg.custom, "id": reg.id, "type": reg.type, "inputs": inputs,
+                          "outputs": outputs, "parent": reg.parent, "protect": reg.protect, "external": reg.read})
+    return {"version": 3, "deployment": {"manifest": {"time": "2026-11-26T12:00:00Z", "magic": "x", "version": "v3"},
+                                         "secrets_providers": {"type": "service"}, "resources": resources}}

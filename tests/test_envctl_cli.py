@@ -133,8 +133,8 @@ def test_a_policy_config_pointing_the_pack_at_another_project_is_refused(capsys,
 def test_the_registry_lists_every_command_the_parser_offers():
     (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(sub.choices) == list(COMMANDS)
-    assert list(COMMANDS) == ["plan", "check", "ecr", "digest", "policy-config", "clone-check", "seed-check",
-                             "copy-documents", "preflight"]
+    assert list(COMMANDS) == ["plan", "check", "ecr", "iq", "digest", "policy-config", "clone-check", "seed-check",
+                             "copy-documents", "preflight", "diff", "report"]
     for name, module in COMMANDS.items():
         assert module.NAME == name and module.HELP and callable(module.add_arguments) and callable(module.run)
         assert sub.choices[name].get_default("command") is module
@@ -174,6 +174,8 @@ BAD_INPUT = {
     "seed-check": ("seed-check", "acme-sandbox", "--region", "eu-central-1"),
     "copy-documents": ("copy-documents", "--from", "acme-sandbox", "--to", "acme-sandbox", "--region", "eu-central-1"),
     "preflight": ("preflight", "acme-sandbox", "--region", "eu-central-1"),
+    "diff": ("diff", "preprod", "acme-sandbox"),
+    "report": ("report", "acme-sandbox", "--json"),
 }
 
 

@@ -15,18 +15,20 @@ from . import (
     check,
     clone_check,
     copy_documents,
+    diff,
     digest,
     ecr,
     iq,
     plan,
     policy_config,
     preflight,
+    report,
     seed_check,
 )
 
 COMMANDS: dict[str, ModuleType] = {
     m.NAME: m for m in (plan, check, ecr, iq, digest, policy_config, clone_check, seed_check, copy_documents,
-                         preflight)
+                        preflight, diff, report)
 }
 
 
