@@ -264,16 +264,17 @@ def test_extra_tags_are_capped_so_that_every_resource_keeps_within_50(stacks_dir
     assert "42 extra tags; at most 41: AWS takes 50 tags per resource" in err and "Traceback" not in err
 
 
+# (community-dev: a stack that restores nothing, so it may move region alone; a seeded one needs its seed's region)
 def test_more_zones_than_the_account_sees_is_a_clear_refusal_not_an_index_error(stacks_dir, capsys):
     network = {"cidr": "10.41.0.0/16", "az_count": 3}
-    _set(stacks_dir, "sandbox", "aws:region", "us-west-1")
-    _set(stacks_dir, "sandbox", f"{NS}:network", network)
-    code, out, err = _envctl_plan(stacks_dir, capsys, "sandbox")
+    _set(stacks_dir, "community-dev", "aws:region", "us-west-1")
+    _set(stacks_dir, "community-dev", f"{NS}:network", network)
+    code, out, err = _envctl_plan(stacks_dir, capsys, "community-dev")
     assert code == 2 and "Traceback" not in err and "IndexError" not in err
-    assert (f"stack 'sandbox' (Pulumi.sandbox.yaml): {NS}:network.az_count asks for 3 availability zones, but this "
+    assert (f"stack 'community-dev' (Pulumi.community-dev.yaml): {NS}:network.az_count asks for 3 availability zones, but this "
             "account sees 2 available in us-west-1 (us-west-1a, us-west-1b): set az_count to at most 2") in err
-    _set(stacks_dir, "sandbox", f"{NS}:network", {**network, "az_count": 2})
-    assert _envctl_plan(stacks_dir, capsys, "sandbox")[0] == 0
+    _set(stacks_dir, "community-dev", f"{NS}:network", {**network, "az_count": 2})
+    assert _envctl_plan(stacks_dir, capsys, "community-dev")[0] == 0
 
 
 def test_a_region_without_known_log_delivery_is_refused_naming_the_accepted_regions(stacks_dir, capsys):
@@ -287,13 +288,13 @@ def test_a_region_without_known_log_delivery_is_refused_naming_the_accepted_regi
 def test_a_region_launched_after_august_2022_grants_only_the_log_delivery_service(stacks_dir):
     """No ELB account there (the offline engine's get_service_account refuses such a region, as the provider's
     does): the program must not ask, and grants the service principal under aws:SourceAccount alone."""
-    run = _plan(stacks_dir, "sandbox", lambda c: c.update({"aws:region": "eu-central-2"}))
+    run = _plan(stacks_dir, "community-dev", lambda c: c.update({"aws:region": "eu-central-2"}))
     policy = next(p for p in run.by_type(tokens.S3_BUCKET_POLICY) if "access-logs" in p.name)
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
     assert "LoadBalancerAccessLogs" not in statements
     assert statements["LoadBalancerLogDelivery"]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
     assert statements["LoadBalancerLogDelivery"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
-    older = _plan(stacks_dir, "sandbox", lambda c: c.update({"aws:region": "eu-central-1"}))
+    older = _plan(stacks_dir, "community-dev", lambda c: c.update({"aws:region": "eu-central-1"}))
     policy = next(p for p in older.by_type(tokens.S3_BUCKET_POLICY) if "access-logs" in p.name)
     sids = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
     assert sids["LoadBalancerAccessLogs"]["Principal"] == {"AWS": "arn:aws:iam::054676820928:root"}
@@ -320,7 +321,7 @@ def _set(directory, stack, key, value):
 def test_grants_stay_in_account_holds_for_both_kinds_of_region(stacks_dir):
     from tests.helpers import verdict
 
-    newer = _plan(stacks_dir, "sandbox", lambda c: c.update({"aws:region": "eu-central-2"}))
+    newer = _plan(stacks_dir, "community-dev", lambda c: c.update({"aws:region": "eu-central-2"}))
     assert verdict(newer, ["grants-stay-in-account"]) == []
 
     def with_an_elb_account(statements):  # an account where the region has none: another account
