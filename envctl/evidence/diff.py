@@ -83,6 +83,9 @@ class Driver:
 
 _SIZE = ("catalog:sizes", "setting:sizes")
 _TAGS = f"tags.{ANY}"
+# Where a database comes from (components.phases.Phase.restore_kind): a clone, the seed, a migration iteration.
+_RESTORES = ("catalog:restored_roles", "catalog:seeded_roles", "catalog:iterated_roles", "setting:clone_from",
+             "setting:seed_from", "setting:iteration")
 DRIVERS: tuple[Driver, ...] = (
     # tags every resource carries
     Driver(ANY, "tags.phase", ("catalog:name",)),
@@ -94,18 +97,18 @@ DRIVERS: tuple[Driver, ...] = (
     Driver(ANY, _TAGS, ("setting:tags",)),
     # the database
     Driver(tokens.RDS_INSTANCE, "instanceClass", _SIZE),
-    Driver(tokens.RDS_INSTANCE, "allocatedStorage", _SIZE + ("catalog:restored_roles", "setting:clone_from")),
+    Driver(tokens.RDS_INSTANCE, "allocatedStorage", _SIZE + _RESTORES),
     Driver(tokens.RDS_INSTANCE, "maxAllocatedStorage", _SIZE),
     Driver(tokens.RDS_INSTANCE, "backupRetentionPeriod", ("catalog:backup_retention_days",)),
     Driver(tokens.RDS_INSTANCE, "multiAz", ("catalog:multi_az_roles",)),
-    Driver(tokens.RDS_INSTANCE, "snapshotIdentifier", ("catalog:restored_roles", "setting:clone_from")),
-    Driver(tokens.RDS_INSTANCE, "dbName", ("catalog:restored_roles",)),  # a restored database keeps the source's
-    Driver(tokens.RDS_INSTANCE, "username", ("catalog:restored_roles",)),
+    Driver(tokens.RDS_INSTANCE, "snapshotIdentifier", _RESTORES),
+    Driver(tokens.RDS_INSTANCE, "dbName", _RESTORES),  # a restored database keeps the source's
+    Driver(tokens.RDS_INSTANCE, "username", _RESTORES),
     Driver(tokens.RDS_INSTANCE, "deletionProtection", ("catalog:controlled", "setting:retire")),
     Driver(tokens.RDS_INSTANCE, "skipFinalSnapshot", ("catalog:controlled", "catalog:disposable")),
     Driver(tokens.RDS_INSTANCE, "engineVersion", ("catalog:controlled", "setting:engine_version")),
     Driver(tokens.RDS_INSTANCE, "autoMinorVersionUpgrade", ("catalog:controlled",)),
-    Driver(tokens.RDS_SNAPSHOT_COPY, PRESENCE, ("catalog:restored_roles", "setting:clone_from")),
+    Driver(tokens.RDS_SNAPSHOT_COPY, PRESENCE, _RESTORES),
     Driver(tokens.RDS_SNAPSHOT, PRESENCE, ("catalog:publishes_snapshots", "setting:snapshots")),
     # compute
     Driver(tokens.ECS_TASK_DEFINITION, "cpu", _SIZE),
@@ -115,7 +118,7 @@ DRIVERS: tuple[Driver, ...] = (
     Driver(tokens.ECS_TASK_DEFINITION, "containerDefinitions.*", ("setting:release",), mentions="EDC_RELEASE"),
     Driver(tokens.ECS_TASK_DEFINITION, "containerDefinitions.*", ("catalog:topology",), mentions="-exchange-"),
     Driver(tokens.IAM_ROLE_POLICY, "policy.Statement.*", ("catalog:topology",), mentions="-exchange-"),
-    Driver(tokens.RANDOM_STRING, "keepers.restoredFrom", ("catalog:restored_roles", "setting:clone_from")),
+    Driver(tokens.RANDOM_STRING, "keepers.restoredFrom", _RESTORES),
     Driver(tokens.ECS_SERVICE, "desiredCount", _SIZE),
     Driver(tokens.LOG_GROUP, "retentionInDays", ("catalog:log_retention_days",)),
     Driver(tokens.LOG_GROUP, "name", ("catalog:keeps_logs", "setting:log_groups_pinned")),
