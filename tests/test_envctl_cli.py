@@ -134,7 +134,7 @@ def test_the_registry_lists_every_command_the_parser_offers():
     (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(sub.choices) == list(COMMANDS)
     assert list(COMMANDS) == ["plan", "check", "ecr", "digest", "policy-config", "clone-check", "copy-documents",
-                             "preflight"]
+                             "preflight", "iq", "drift"]
     for name, module in COMMANDS.items():
         assert module.NAME == name and module.HELP and callable(module.add_arguments) and callable(module.run)
         assert sub.choices[name].get_default("command") is module
@@ -173,6 +173,8 @@ BAD_INPUT = {
     "clone-check": ("clone-check", "acme-sandbox", "--region", "eu-central-1"),
     "copy-documents": ("copy-documents", "--from", "acme-sandbox", "--to", "acme-sandbox", "--region", "eu-central-1"),
     "preflight": ("preflight", "acme-sandbox", "--region", "eu-central-1"),
+    "iq": ("iq", "run", "acme-sandbox", "--state", "export.json", "--region", "eu-central-1"),
+    "drift": ("drift", "acme-sandbox", "--state", "export.json", "--region", "eu-central-1"),
 }
 
 

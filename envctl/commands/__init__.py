@@ -16,14 +16,17 @@ from . import (
     clone_check,
     copy_documents,
     digest,
+    drift,
     ecr,
+    iq,
     plan,
     policy_config,
     preflight,
 )
 
 COMMANDS: dict[str, ModuleType] = {
-    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight)
+    m.NAME: m for m in (plan, check, ecr, digest, policy_config, clone_check, copy_documents, preflight, iq,
+                       drift)
 }
 
 

@@ -1,0 +1,7 @@
+"""Evidence: the Installation Qualification (IQ) of an installed stack against its approved desired state, drift,
+and the reports made from them (issue 11).
+
+:mod:`.state` reads what Pulumi installed (`pulumi stack export`), :mod:`.protocol` derives what must be verified
+from the stack's offline plan, :mod:`.readback` reads the live account back through boto3, :mod:`.iq` compares
+and writes the report and its evidence bundle, :mod:`.drift` is the same comparison at any later time.
+"""
