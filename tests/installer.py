@@ -10,7 +10,7 @@ record's `ZONE_NAME_TYPE`, ...).
 
 Where moto 5.2.5 differs from AWS, and what the harness does about it:
 - a DNS-validated ACM certificate stays PENDING_VALIDATION for MOTO_ACM_VALIDATION_WAIT seconds (60): the
-  harness sets moto's wait to 0 while it installs (in AWS, the CertificateValidation resource waits for ISSUED);
+  harness's server sets it to 0 (in AWS, the CertificateValidation resource waits for ISSUED);
 - an ECS service runs no tasks until `update_service` sets its desired count (moto then reports them running);
 - a restore from a snapshot needs the snapshot: the customer's Pre-PROD snapshot the plan clones from is made
   first (a database of Pre-PROD's, and its snapshot), as Pre-PROD would have published it;
@@ -19,12 +19,20 @@ Where moto 5.2.5 differs from AWS, and what the harness does about it:
   moto allows it only when the target's policy grants the logging service exactly `<bucket>/<prefix>*` (AWS also
   accepts the program's grant of the whole log root): the target bucket gets that grant for the call, and every
   bucket its whole planned policy last;
-- AWS managed IAM policies exist in moto only with MOTO_IAM_LOAD_MANAGED_POLICIES=true (the test fixture sets it).
+- AWS managed IAM policies exist in moto only with MOTO_IAM_LOAD_MANAGED_POLICIES=true (the harness's server
+  sets it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +41,7 @@ from typing import Any, Callable, Iterator
 from components import tokens
 from envctl.evidence.protocol import installed_resources
 from envctl.evidence.state import SECRET_SIG
+from envctl.mocks import ACCOUNT_ID as OFFLINE_ACCOUNT
 from envctl.monitor import Registration
 from envctl.offline import StackRun
 
@@ -48,21 +57,43 @@ def _tag_list(tags: dict[str, str] | None, key: str = "Key", value: str = "Value
 
 
 @contextmanager
-def acm_issues_at_once() -> Iterator[None]:
-    from moto import settings
-    wait = settings.ACM_VALIDATION_WAIT
-    settings.ACM_VALIDATION_WAIT = 0
+def moto_process(**settings: str) -> Iterator[str]:
+    """A moto server of its own, in a child process on 127.0.0.1: what is installed there survives the resets that
+    other tests send to theirs (a reset empties every server of a process). `settings` are moto's environment
+    variables. Yields the endpoint URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **settings}
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
     try:
-        yield
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("the moto server did not start")
+        yield endpoint
     finally:
-        settings.ACM_VALIDATION_WAIT = wait
+        server.terminate()
+        server.wait(timeout=10)
+
+
+# moto's settings the harness needs: an issued certificate at once (AWS: when its DNS record validates it; moto
+# waits 60 s by default), and AWS's managed IAM policies (the execution role attaches one).
+MOTO_SETTINGS = {"MOTO_ACM_VALIDATION_WAIT": "0", "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
 
 
 class Installer:
     """Installs one stack's plan into moto and keeps what each resource became."""
 
-    def __init__(self, client: Callable[[str], Any], run: StackRun, region: str, zone: str):
+    def __init__(self, client: Callable[[str], Any], run: StackRun, region: str, zone: str, another: str = ""):
         self.client, self.run, self.region, self.zone = client, run, region, zone
+        self.another = another  # a second installation of the plan: bucket names (global) get other random parts
         self.live: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}  # urn -> (id, inputs, outputs)
         self.replace: dict[str, str] = {}  # plan value -> live value
 
@@ -91,21 +122,23 @@ class Installer:
 
     # --- the run ----------------------------------------------------------------------------------------
     def install(self) -> dict[str, Any]:
+        self.account = account = self.client("sts").get_caller_identity()["Account"]
+        if account != OFFLINE_ACCOUNT:  # the plan names the deploying account with the offline engine's stand-in
+            self.replace[OFFLINE_ACCOUNT] = account
         self._hosted_zone()
-        with acm_issues_at_once():
-            resources = list(installed_resources(self.run))
-            # moto fails server access logging into a bucket whose policy has a `"Principal": "*"` statement (its
-            # check reads every Principal as an object): the bucket policies go in last
-            last = [r for r in resources if r.type == tokens.S3_BUCKET_POLICY]
-            for reg in [r for r in resources if r not in last] + last:
-                inputs = self.tr(reg.inputs)
-                make = getattr(self, "_" + reg.type.split(":")[-1], None)
-                if make is None:
-                    raise NotImplementedError(f"the harness cannot install {reg.type}")
-                rid, extra = make(reg, inputs)
-                outputs = {**inputs, **extra}
-                self.learn(reg, rid, outputs)
-                self.live[reg.urn] = (rid, inputs, outputs)
+        resources = list(installed_resources(self.run))
+        # moto fails server access logging into a bucket whose policy has a `"Principal": "*"` statement (its
+        # check reads every Principal as an object): the bucket policies go in last
+        last = [r for r in resources if r.type == tokens.S3_BUCKET_POLICY]
+        for reg in [r for r in resources if r not in last] + last:
+            inputs = self.tr(reg.inputs)
+            make = getattr(self, "_" + reg.type.split(":")[-1], None)
+            if make is None:
+                raise NotImplementedError(f"the harness cannot install {reg.type}")
+            rid, extra = make(reg, inputs)
+            outputs = {**inputs, **extra}
+            self.learn(reg, rid, outputs)
+            self.live[reg.urn] = (rid, inputs, outputs)
         return self.export()
 
     def export(self) -> dict[str, Any]:
@@ -160,6 +193,8 @@ class Installer:
     # --- S3 ------------------------------------------------------------------------------------------------
     def _Bucket(self, reg, i):
         name = reg.state["bucket"]
+        if self.another:  # Pulumi's autoname: the logical name and a random part, another one per installation
+            name = f"{reg.name}-{hashlib.sha256((self.another + reg.name).encode()).hexdigest()[:7]}"
         s3 = self.client("s3")
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tag_list(i.get("tags"))})
@@ -229,14 +264,14 @@ class Installer:
 
     def _Alias(self, reg, i):
         self.client("kms").create_alias(AliasName=i["name"], TargetKeyId=i["targetKeyId"])
-        return i["name"], {"arn": f"arn:aws:kms:{self.region}:123456789012:{i['name']}"}
+        return i["name"], {"arn": f"arn:aws:kms:{self.region}:{self.account}:{i['name']}"}
 
     # --- EC2 / VPC -----------------------------------------------------------------------------------------
     def _spec(self, kind: str, i: dict) -> list[dict[str, Any]]:
         return [{"ResourceType": kind, "Tags": _tag_list(i.get("tags"))}] if i.get("tags") else []
 
     def _arn(self, kind: str, rid: str) -> str:
-        return f"arn:aws:ec2:{self.region}:123456789012:{kind}/{rid}"
+        return f"arn:aws:ec2:{self.region}:{self.account}:{kind}/{rid}"
 
     def _Vpc(self, reg, i):
         vpc = self.client("ec2").create_vpc(CidrBlock=i["cidrBlock"],
@@ -357,7 +392,7 @@ class Installer:
         name = i.get("name") or reg.state["name"]
         logs.create_log_group(logGroupName=name, kmsKeyId=i["kmsKeyId"], tags=i.get("tags") or {})
         logs.put_retention_policy(logGroupName=name, retentionInDays=i["retentionInDays"])
-        return name, {"name": name, "arn": f"arn:aws:logs:{self.region}:123456789012:log-group:{name}"}
+        return name, {"name": name, "arn": f"arn:aws:logs:{self.region}:{self.account}:log-group:{name}"}
 
     def _Secret(self, reg, i):
         name = reg.state["name"]
@@ -519,8 +554,8 @@ class Installer:
         return listener["ListenerArn"], {"arn": listener["ListenerArn"]}
 
 
-def install(client: Callable[[str], Any], run: StackRun, region: str, zone: str, path: Path) -> Path:
+def install(client: Callable[[str], Any], run: StackRun, region: str, zone: str, path: Path, another: str = "") -> Path:
     """Install `run`'s plan into the moto behind `client` (its names in the public `zone`) and write its export to
-    `path`."""
-    path.write_text(json.dumps(Installer(client, run, region, zone).install(), indent=1))
+    `path`. `another`: this is another installation of the same plan (its buckets need other names)."""
+    path.write_text(json.dumps(Installer(client, run, region, zone, another).install(), indent=1))
     return path
