@@ -41,7 +41,7 @@ from envctl.evidence.protocol import (
 from envctl.evidence.readback import READERS
 from envctl.evidence.state import InstalledState, read_state
 from envctl.stackfile import load_stack_settings
-from tests.conftest import NOW, PROJECT, TODAY
+from tests.conftest import NOW, PROJECT, TODAY, set_config
 from tests.installer import MOTO_SETTINGS, install, moto_process
 
 REGION = "eu-central-1"
@@ -412,3 +412,14 @@ def test_iq_run_exits_1_when_a_check_fails(drifted, capsys, tmp_path, fake_crede
     code, out, _ = iq(capsys, "iq", "run", "val", "--state", str(target.path), "--out", str(tmp_path))
     assert code == 1 and "FAILED:" in out
     assert json.loads((tmp_path / REPORT_FILE).read_text())["verdict"] == "failed"
+
+
+def test_a_desired_state_no_record_approves_has_no_protocol(capsys, example_copy):
+    """The protocol is derived from the APPROVED desired state: an edited, unapproved one is refused."""
+    set_config(example_copy, "val", "clinspark-environments:release", "2026.4.1")
+    code = main(["--example", "--dir", str(example_copy), "iq", "protocol", "val"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "stack 'val' has no approved desired state to derive the IQ protocol from" in err
+    code = main(["--example", "--dir", str(example_copy), "iq", "protocol", "preprod"])
+    assert code == 0 and "IQ protocol of preprod" in capsys.readouterr().out  # its own state is still approved
