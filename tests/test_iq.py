@@ -94,10 +94,21 @@ class Installed:
         return self.state.resources[requirement.urn].id
 
 
+class _Installations(dict):
+    """Each stack installed on first use only (an xdist worker installs only what its tests need)."""
+
+    def __init__(self, endpoint: str, shipped, directory: Path):
+        super().__init__()
+        self.endpoint, self.shipped, self.directory = endpoint, shipped, directory
+
+    def __missing__(self, stack: str) -> Installed:
+        self[stack] = Installed(self.endpoint, stack, self.shipped[stack], self.directory / f"{stack}.json")
+        return self[stack]
+
+
 @pytest.fixture(scope="session")
 def installed(iq_moto, shipped, tmp_path_factory) -> dict[str, Installed]:
-    directory = tmp_path_factory.mktemp("installed")
-    return {stack: Installed(iq_moto, stack, shipped[stack], directory / f"{stack}.json") for stack in QUALIFIED}
+    return _Installations(iq_moto, shipped, tmp_path_factory.mktemp("installed"))
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from changecontrol import clock
 
-from .. import status_codes
+from .. import stackfile, status_codes
 from ..aws.session import connect
 from ..evidence.drift import drift, render_drift
-from ..evidence.load import load_protocol
+from ..evidence.load import load_protocol, stack_of
 from ..evidence.state import read_state
 from ..progress import Progress
 from . import aws_options
@@ -31,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    protocol = load_protocol(args.stacks_dir, args.stack)
-    state = read_state(args.state, protocol.stack)
+    stacks_dir, stack = stack_of(args.stacks_dir, args.stack)
+    settings = stackfile.load_stack_settings(stacks_dir, stack)  # a bad stack file is refused first
+    state = read_state(args.state, stack)  # then a bad export: before the plan and any AWS call
+    protocol = load_protocol(stacks_dir, stack, settings)
     report = drift(protocol, state, connect(args.profile, args.region, args.endpoint_url), clock.now,
                    Progress(what="resource"), out=args.out)
     print(report.to_json() if args.json else render_drift(report))

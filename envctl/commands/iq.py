@@ -10,10 +10,10 @@ from pathlib import Path
 
 from changecontrol import clock
 
-from .. import status_codes
+from .. import stackfile, status_codes
 from ..aws.session import connect
 from ..evidence.iq import REPORT_FILE, executed_by, render_iq, run_iq
-from ..evidence.load import load_protocol
+from ..evidence.load import load_protocol, stack_of
 from ..evidence.protocol import render_protocol
 from ..evidence.state import read_state
 from ..progress import Progress
@@ -44,11 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    protocol = load_protocol(args.stacks_dir, args.stack)
     if args.action == "protocol":
+        protocol = load_protocol(args.stacks_dir, args.stack)
         print(protocol.to_json() if args.json else render_protocol(protocol))
         return status_codes.OK
-    state = read_state(args.state, protocol.stack)  # refused before any AWS call
+    stacks_dir, stack = stack_of(args.stacks_dir, args.stack)
+    settings = stackfile.load_stack_settings(stacks_dir, stack)  # a bad stack file is refused first
+    state = read_state(args.state, stack)  # then a bad export: before the plan and any AWS call
+    protocol = load_protocol(stacks_dir, stack, settings)
     started = clock.now()
     out = args.out or Path(f"iq-{protocol.stack}-{started.strftime('%Y%m%dT%H%M%SZ')}")
     report = run_iq(protocol, state, connect(args.profile, args.region, args.endpoint_url), clock.now,
