@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,6 +41,7 @@ from envctl.evidence.protocol import (
 )
 from envctl.evidence.readback import READERS
 from envctl.evidence.state import InstalledState, read_state
+from envctl.progress import Progress
 from envctl.stackfile import load_stack_settings
 from tests.conftest import NOW, PROJECT, TODAY, set_config
 from tests.installer import MOTO_SETTINGS, install, moto_process
@@ -317,10 +319,18 @@ def _without(state: InstalledState, urn: str) -> InstalledState:
 def test_a_resource_of_the_protocol_missing_from_the_state_is_a_deviation(installed):
     target = installed["prod"]
     missing = target.requirement(tokens.SECRET, "test", "exists")
-    report = run_iq(target.protocol, _without(target.state, missing.urn), target.api(), lambda: NOW, "a.tester")
+    terminal = io.StringIO()
+    progress = Progress(terminal, is_terminal=lambda: True, clock=lambda: 0.0, what="resource")
+    report = run_iq(target.protocol, _without(target.state, missing.urn), target.api(), lambda: NOW, "a.tester",
+                    progress)
     (deviation,) = [d for d in report.deviations if d.kind == "not installed"]
     assert deviation.urn == missing.urn and "not in the state" in deviation.found
     assert not report.passed
+    failed = [c for c in report.checks if c.result == "fail"]
+    assert failed and {c.requirement.urn for c in failed} == {missing.urn}
+    assert all(c.actual == "not in the state" for c in failed)
+    # a long run shows its progress on a terminal, resource by resource
+    assert f"resource {len(target.protocol.urns)} of {len(target.protocol.urns)}, done" in terminal.getvalue()
 
 
 def test_a_resource_with_the_environments_tags_outside_the_protocol_is_a_deviation(installed):
