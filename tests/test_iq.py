@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 
 from components import tokens
 from envctl.aws.session import AwsClients, clients
@@ -351,21 +352,40 @@ def test_a_resource_with_the_environments_tags_outside_the_protocol_is_a_deviati
 # --- an API the endpoint lacks is "not verifiable here", never a pass ----------------------------------------
 
 
-def test_an_api_the_endpoint_does_not_implement_makes_its_checks_not_verifiable(installed):
-    """moto implements every call the IQ makes; this client answers GetKeyRotationStatus as moto's server answers
-    an action it does not implement."""
+class _Raw:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+# What a moto server sends for an action it does not implement: werkzeug's page for an unhandled exception.
+MOTO_NOT_IMPLEMENTED = (b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server "
+                        b"Error</h1>\n<p>The server encountered an internal error and was unable to complete your "
+                        b"request.</p>\n")
+
+
+@pytest.mark.parametrize("service, operation, affected", [
+    ("kms", "GetKeyRotationStatus", lambda r: r.check == "rotation"),  # JSON protocol: a ClientError named "500"
+    ("rds", "DescribeDBInstances", lambda r: r.type == tokens.RDS_INSTANCE),  # query protocol: unparseable XML
+])
+def test_an_api_the_endpoint_does_not_implement_makes_its_checks_not_verifiable(installed, service, operation,
+                                                                                 affected):
+    """moto implements every call the IQ makes; this client gets, for one operation, the answer a moto server
+    gives for an action it does not implement (an HTML page, HTTP 500), and does not retry it."""
     target = installed["val"]
     api = target.api()
-
-    def not_implemented(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("", 501, {}, None), {"Error": {"Code": "NotImplemented", "Message": "not yet implemented"}}
-
-    api.client("kms", REGION).meta.events.register("before-call.kms.GetKeyRotationStatus", not_implemented)
+    client = target.session.client(service, region_name=REGION, endpoint_url=target.endpoint,
+                                   config=Config(retries={"total_max_attempts": 1}))
+    client.meta.events.register(f"before-send.{service}.{operation}", lambda request, **_: AWSResponse(
+        request.url, 500, {"Content-Type": "text/html"}, _Raw(MOTO_NOT_IMPLEMENTED)))
+    api._made[(service, REGION)] = client
     report = run_iq(target.protocol, target.state, api, lambda: NOW, "a.tester")
-    rotation = [c for c in report.checks if c.requirement.check == "rotation"]
-    assert rotation and all(c.result == NOT_VERIFIABLE and "not verifiable here" in c.actual for c in rotation)
-    assert all(c.result == "pass" for c in report.checks if c.requirement.check != "rotation")
-    assert not report.passed and report.summary()["not_verifiable"] == len(rotation)
+    hit = [c for c in report.checks if affected(c.requirement)]
+    assert hit and all(c.result == NOT_VERIFIABLE and c.actual.startswith("not verifiable here") for c in hit)
+    assert all(c.result == "pass" for c in report.checks if not affected(c.requirement))
+    assert not report.passed and report.summary()["not_verifiable"] == len(hit)
 
 
 # --- refusals and exit codes --------------------------------------------------------------------------------

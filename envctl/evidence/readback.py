@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 
 from components import tokens
 
@@ -26,7 +27,11 @@ from .state import InstalledResource, InstalledState
 # Error codes that say "there is no such thing" (each service spells it its own way).
 _MISSING = re.compile(r"NotFound|^NoSuch|^ResourceNotFoundException$|^ClusterNotFoundException$|"
                       r"^ServiceNotFoundException$|^LoadBalancerNotFound$|^TargetGroupNotFound$|^ListenerNotFound$")
-_NOT_IMPLEMENTED = ("NotImplemented", "NotImplementedError", "InvalidAction", "UnknownOperationException")
+# AWS answers an unknown action with one of the codes below. A local moto server answers an action it does not
+# implement with an HTML page and HTTP 500, which botocore cannot parse (UNREADABLE); AWS itself always answers
+# in its protocol, so an unreadable answer means an endpoint that cannot give this evidence.
+UNREADABLE = "UnreadableResponse"
+_NOT_IMPLEMENTED = ("NotImplemented", "NotImplementedError", "InvalidAction", "UnknownOperationException", UNREADABLE)
 
 
 class Missing(Exception):
@@ -72,6 +77,11 @@ class Evidence:
                 response.pop("ResponseMetadata", None)
             except ClientError as e:
                 response = {"Error": e.response.get("Error", {})}
+                if _not_aws(response["Error"]):
+                    response = {"Error": {"Code": UNREADABLE, "Message": "HTTP " + str(response["Error"].get("Code"))
+                                          + " with a web page, not an AWS error"}}
+            except ResponseParserError as e:  # not an AWS answer: a moto server's HTML 500 for an API it lacks
+                response = {"Error": {"Code": UNREADABLE, "Message": str(e).splitlines()[0][:300]}}
             self._cache[described] = (response, self._record(described, service, api, response))
         return self._cache[described]
 
@@ -86,6 +96,11 @@ class Evidence:
         item = {"call": described, "sha256": digest, "file": file}
         self.items.append(item)
         return item
+
+
+def _not_aws(error: dict[str, Any]) -> bool:
+    """An error botocore could only name by its HTTP status, whose text is a web page (JSON protocols)."""
+    return str(error.get("Code", "")).isdigit() and "<html" in str(error.get("Message", "")).lower()
 
 
 def raise_for(response: Any, described: str) -> None:
