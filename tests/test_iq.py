@@ -151,6 +151,17 @@ def test_the_protocol_checks_every_resource_the_plan_installs_and_says_where_eac
     assert protocol.qualified and protocol.release == env["release"]
 
 
+def test_iq_runs_on_any_stack_every_type_a_shipped_stack_installs_is_read_back(shipped):
+    """The catalog's `qualified` column says where the IQ is required, not where it can run."""
+    for stack, run in shipped.items():
+        settings = load_stack_settings(PROJECT, stack, TODAY)
+        protocol = protocol_for(run, settings)
+        assert {r.type for r in installed_resources(run)} <= set(READERS), stack
+        assert protocol.qualified is settings.phase_spec.qualified
+        assert protocol.environment_tags == {k: settings.tags_for(None)[k] for k in ("customer", "phase", "managed-by")}
+    assert [s for s in shipped if load_stack_settings(PROJECT, s, TODAY).phase_spec.qualified] == list(QUALIFIED)
+
+
 def test_the_protocol_expects_the_catalogs_and_the_settings_values(shipped):
     settings = load_stack_settings(PROJECT, "prod", TODAY)
     protocol = protocol_for(shipped["prod"], settings)
