@@ -178,11 +178,11 @@ class Installer:
         """The Pre-PROD snapshot a restore copies, made as Pre-PROD publishes it (encrypted under its own key)."""
         identifier = arn.split(":snapshot:", 1)[1]
         rds = self.client("rds")
-        if rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] and any(
-                s["DBSnapshotIdentifier"] == identifier for s in rds.describe_db_snapshots()["DBSnapshots"]):
-            return identifier
+        if any(snap["DBSnapshotIdentifier"] == identifier
+               for snap in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]):
+            return identifier  # both instances of a pair restore the same snapshot
         key = self.client("kms").create_key(Description="Pre-PROD's key")["KeyMetadata"]["Arn"]
-        source = identifier.split("-from-")[0] + "-source-db"
+        source = f"{identifier}-source-db"
         versions = {str(r.inputs.get("engineVersion")) for r in self.run.by_type(tokens.RDS_INSTANCE)}
         rds.create_db_instance(DBInstanceIdentifier=source, Engine="postgres", EngineVersion=max(versions),
                                DBInstanceClass="db.t4g.large", AllocatedStorage=50, MasterUsername="edc_admin",
