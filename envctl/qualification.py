@@ -14,7 +14,6 @@ it (README, Threat model).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,8 +37,8 @@ from changecontrol.trust import TrustRoot, load_chain, signers_in_force
 from components.phases import PHASES, StackNameError, parse_stack_name
 
 from .ecr import EcrError, principal_of, write_signed
-
-REPORT_KIND, REPORT_FORMAT = "clinspark-iq-report", 1
+from .evidence.iq import MANIFEST, REPORT_FORMAT, REPORT_KIND, bundle_manifest
+from .evidence.readback import sha256_text
 
 
 class QualificationError(EcrError):
@@ -47,12 +46,14 @@ class QualificationError(EcrError):
 
 
 def evidence_bundle_sha256(directory: Path) -> str:
-    """The hash of an evidence bundle: SHA-256 of its manifest, one ``<sha256>  <path>`` line per file, sorted by
-    the path relative to the bundle (as ``sha256sum`` writes it)."""
-    lines = []
-    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
-        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(directory).as_posix()}\n")
-    return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
+    """The bundle's hash as :mod:`envctl.evidence.iq` defines it (the SHA-256 of its manifest), recomputed from the
+    files; a MANIFEST that does not list exactly them is refused."""
+    manifest = bundle_manifest(directory)
+    written = directory / MANIFEST
+    if not written.is_file() or written.read_text(encoding="utf-8") != manifest:
+        raise QualificationError(f"{written}: does not list exactly the files of the evidence bundle with their "
+                                 "SHA-256: evidence was changed after the IQ ran")
+    return "sha256:" + sha256_text(manifest)
 
 
 def _hex(value: Any) -> str:

@@ -134,7 +134,7 @@ def test_the_registry_lists_every_command_the_parser_offers():
     (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(sub.choices) == list(COMMANDS)
     assert list(COMMANDS) == ["plan", "check", "ecr", "iq", "digest", "policy-config", "clone-check", "seed-check",
-                             "copy-documents", "preflight", "diff", "report"]
+                             "copy-documents", "preflight", "drift", "diff", "report"]
     for name, module in COMMANDS.items():
         assert module.NAME == name and module.HELP and callable(module.add_arguments) and callable(module.run)
         assert sub.choices[name].get_default("command") is module
@@ -176,6 +176,8 @@ BAD_INPUT = {
     "preflight": ("preflight", "acme-sandbox", "--region", "eu-central-1"),
     "diff": ("diff", "preprod", "acme-sandbox"),
     "report": ("report", "acme-sandbox", "--json"),
+    "iq": ("iq", "run", "acme-sandbox", "--state", "export.json", "--region", "eu-central-1"),
+    "drift": ("drift", "acme-sandbox", "--state", "export.json", "--region", "eu-central-1"),
 }
 
 

@@ -18,7 +18,7 @@ import yaml
 
 from changecontrol import layout
 from changecontrol.trust import TrustRoot, divergence, load_chain, signers_in_force
-from envctl.qualification import evidence_bundle_sha256
+from envctl.evidence.iq import seal_bundle
 from tests.conftest import APPROVER_KEY, REQUESTER_KEY
 from tests.helpers import envctl
 
@@ -54,7 +54,7 @@ def iq_report(shipped, directory: Path, where: Path, stack: str = "val", record:
         "region": "eu-central-1",
         "summary": {"checks": len(checks), "passed": len(checks), "failed": 0, "not_verifiable": 0, "deviations": 0},
         "checks": checks, "deviations": [],
-        "evidence_bundle": {"path": "evidence", "sha256": evidence_bundle_sha256(bundle)}, "verdict": "passed",
+        "evidence_bundle": {"path": "evidence", "sha256": seal_bundle(bundle)}, "verdict": "passed",
     }
     report.update(changes)
     path = where / "iq-report.json"
@@ -183,6 +183,9 @@ def test_evidence_changed_after_the_run_is_refused(capsys, shipped, example_copy
     (tmp_path / "evidence" / "0000.json").write_text('{"resource": "something else"}')
     code, _, err = sign(capsys, example_copy, report)
     assert code == 2 and "evidence was changed after the IQ ran" in err and iq_files(example_copy) == []
+    seal_bundle(tmp_path / "evidence")  # the manifest rewritten to match: the bundle's hash is no longer the report's
+    code, _, err = sign(capsys, example_copy, report)
+    assert code == 2 and "not the sha256:" in err and "evidence was changed after the IQ ran" in err
 
 
 def test_only_an_executor_signs_and_only_another_person_with_quality_rights_approves(capsys, shipped, example_copy,

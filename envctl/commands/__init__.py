@@ -17,6 +17,7 @@ from . import (
     copy_documents,
     diff,
     digest,
+    drift,
     ecr,
     iq,
     plan,
@@ -28,7 +29,7 @@ from . import (
 
 COMMANDS: dict[str, ModuleType] = {
     m.NAME: m for m in (plan, check, ecr, iq, digest, policy_config, clone_check, seed_check, copy_documents,
-                        preflight, diff, report)
+                        preflight, drift, diff, report)
 }
 
 
