@@ -231,6 +231,10 @@ def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, 
 
     apath, asig = files.get("approval"), files.get("approval_sig")
     if apath is None and asig is None:
+        iq = next((files[k] for k in ("iq", "iq_sig", "iq_approval", "iq_approval_sig") if k in files), None)
+        if iq is not None:
+            problem(iq, f"qualifies {rid}, which is not approved: only the deployment of an approved record is "
+                        "qualified", _RESTORE.format(path=_rel(directory, iq)))
         return
     if apath is None or asig is None:
         problem(apath or asig, "an approval needs both its statement and its signature", restore)

@@ -238,7 +238,11 @@ def with_qualification(results: Sequence[StackCheck], stacks_dir: Path, trust: T
     out = []
     for r in results:
         if r.error is None and r.phase is not None and PHASES[r.phase].qualified:
-            r = replace(r, qualification=qualification.standing(stacks_dir, r.stack, trust).text)
+            text = qualification.standing(stacks_dir, r.stack, trust).text
+            if r.mandatory:  # what would be deployed is not the state the records approve and the IQ qualified
+                text = (f"not qualified: {len(r.mandatory)} mandatory violations, so this is not the state an IQ "
+                        "qualified")
+            r = replace(r, qualification=text)
         out.append(r)
     return out
 

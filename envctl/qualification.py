@@ -38,6 +38,7 @@ from components.phases import PHASES, StackNameError, parse_stack_name
 
 from .ecr import EcrError, principal_of, write_signed
 from .evidence.iq import MANIFEST, REPORT_FORMAT, REPORT_KIND, bundle_manifest
+from .evidence.load import load_protocol
 from .evidence.readback import sha256_text
 
 
@@ -104,6 +105,82 @@ def _passed(path: Path, report: dict[str, Any]) -> int:
     return len(checks)
 
 
+def _in_order(protocol: Any) -> Any:
+    """A protocol document with its requirements sorted by id (a plan registers in no fixed order)."""
+    if isinstance(protocol, dict) and isinstance(protocol.get("requirements"), list):
+        return {**protocol, "requirements": sorted(protocol["requirements"], key=lambda r: json.dumps(r, sort_keys=True))}
+    return protocol
+
+
+def _text_sha256(path: Path) -> str:
+    """The SHA-256 an evidence item names: of the canonical response, which the file holds with one newline."""
+    data = path.read_bytes()
+    return sha256_text(data[:-1] if data.endswith(b"\n") else data)
+
+
+def verify_report(stacks_dir: Path, stack: str, report_path: Path, report: dict[str, Any], entry: Entry) -> str:
+    """Everything of a report that can be checked without AWS, against what is trusted: the protocol the record's
+    approved desired state gives (recomputed here, never read from the report), the evidence files each row cites,
+    the bundle, the stack's region and the document id. Returns the bundle's SHA-256. A report assembled by hand
+    must now cite real responses for every check of the real protocol; that the responses came from AWS is the
+    executor's attestation (README, Threat model)."""
+    where = str(report_path)
+    bundle_doc, ecr = report.get("evidence_bundle"), report.get("ecr")
+    if not isinstance(bundle_doc, dict) or not isinstance(bundle_doc.get("path"), str) \
+            or not isinstance(bundle_doc.get("sha256"), str) or not isinstance(ecr, dict) \
+            or not isinstance(report.get("executed_at"), str):
+        raise QualificationError(f"{where}: evidence_bundle must be {{path, sha256}}, ecr {{id, sha256}} and "
+                                 "executed_at a UTC time: give the iq-report.json that envctl iq run wrote")
+    base = report_path.parent.resolve()
+    bundle = (base / bundle_doc["path"]).resolve()
+    if not bundle.is_relative_to(base) or bundle == base or not bundle.is_dir():
+        raise QualificationError(f"{where}: its evidence bundle {bundle_doc['path']!r} is not a directory beside the "
+                                 "report: sign the report where envctl iq run wrote it, with its evidence")
+    found = evidence_bundle_sha256(bundle)
+    if found != _hex(bundle_doc["sha256"]):
+        raise QualificationError(f"{where}: the evidence bundle {bundle} has SHA-256 {found}, not the "
+                                 f"{bundle_doc['sha256']} the report names: evidence was changed after the IQ ran")
+    protocol = load_protocol(stacks_dir, stack)  # the approved desired state's own: an unapproved one is refused
+    if protocol.ecr.get("id") != entry.id:
+        raise QualificationError(f"{where}: the IQ qualifies {entry.id}, but the state in force is approved by "
+                                 f"{protocol.ecr.get('id')}: only the deployment of the record in force is qualified")
+    try:
+        recorded = json.loads((bundle / "protocol.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if _in_order(recorded) != _in_order(json.loads(protocol.to_json())):
+        raise QualificationError(f"{where}: the protocol in its evidence bundle is not the protocol of {entry.id}'s "
+                                 f"desired state (envctl iq protocol {stack}): the IQ did not verify what was approved")
+    rows = {c.get("id"): c for c in report["checks"] if isinstance(c, dict)}
+    wanted = {r.id: r for r in protocol.requirements}
+    missing, extra = sorted(set(wanted) - set(rows)), sorted(set(rows) - set(wanted))
+    if missing or extra or len(rows) != len(report["checks"]):
+        raise QualificationError(f"{where}: its checks are not the protocol's ({len(missing)} missing, e.g. "
+                                 f"{missing[:3]}; {len(extra)} not in the protocol, e.g. {extra[:3]}; or a check twice)")
+    for rid, requirement in wanted.items():
+        row = rows[rid]
+        if (row.get("urn"), row.get("requirement")) != (requirement.urn, requirement.requirement):
+            raise QualificationError(f"{where}: check {rid} says {row.get('requirement')!r} of {row.get('urn')}, not "
+                                     f"the protocol's {requirement.requirement!r} of {requirement.urn}")
+        items = row.get("evidence")
+        if not isinstance(items, list) or not items:
+            raise QualificationError(f"{where}: check {rid} passed with no evidence: every check cites the API "
+                                     "responses it was judged on")
+        for item in items:
+            file = (bundle / str(item.get("file", "") if isinstance(item, dict) else "")).resolve()
+            if not file.is_relative_to(bundle) or not file.is_file() or \
+                    _text_sha256(file) != str(item.get("sha256", "")).removeprefix("sha256:"):
+                raise QualificationError(f"{where}: check {rid} cites evidence {item!r} that its bundle does not "
+                                         "hold with that SHA-256")
+    if report.get("region") != protocol.region:
+        raise QualificationError(f"{where}: ran in region {report.get('region')!r}, not the stack's {protocol.region}")
+    stamp = report["executed_at"].replace("-", "").replace(":", "")
+    if report.get("document_id") != f"IQ-{stack}-{stamp}":
+        raise QualificationError(f"{where}: document id {report.get('document_id')!r} is not IQ-{stack}-{stamp}, the "
+                                 "id of an IQ of this stack executed when the report says")
+    return found
+
+
 def _chain(stacks_dir: Path, stack: str, trust: TrustRoot) -> Chain:
     chain = load_chain(stacks_dir, stack, signers_in_force(trust, stacks_dir))
     if not chain.ok:
@@ -141,15 +218,10 @@ def sign(stacks_dir: Path, report_path: Path, key: Path, trust: TrustRoot, now: 
     if entry.qualification_bytes:
         raise QualificationError(f"{entry.id} has an IQ entry already; an entry is never replaced: a new deployment "
                                  "is a new record, qualified by its own IQ")
-    bundle = (report_path.parent / str((report["evidence_bundle"] or {}).get("path", ""))).resolve()
-    if not bundle.is_dir():
-        raise QualificationError(f"{report_path}: its evidence bundle {bundle} is missing: sign the report where "
-                                 "envctl iq run wrote it, with its evidence beside it")
-    found = evidence_bundle_sha256(bundle)
-    if found != _hex(report["evidence_bundle"].get("sha256")):
-        raise QualificationError(f"{report_path}: the evidence bundle {bundle} has SHA-256 {found}, not the "
-                                 f"{report['evidence_bundle'].get('sha256')} the report names: evidence was changed "
-                                 "after the IQ ran")
+    if entry is not chain.latest_decided:
+        raise QualificationError(f"{report_path}: {entry.id} is superseded by {chain.latest_decided.id if chain.latest_decided else '?'}: only the "
+                                 "deployment of the record in force is qualified")
+    found = verify_report(stacks_dir, stack, report_path, report, entry)
     signers = signers_in_force(trust, stacks_dir)
     executor = principal_of(signers.signers, "; ".join(signers.problems), key, layout.IQ_EXECUTED, "sign IQ executions")
     if executor != report["executed_by"]:
@@ -174,8 +246,10 @@ def sign(stacks_dir: Path, report_path: Path, key: Path, trust: TrustRoot, now: 
     return iq
 
 
-def approve(stacks_dir: Path, record_id: str, key: Path, trust: TrustRoot, now: datetime) -> QualificationApproval:
-    """Quality's approval of the IQ entry of a record, by another person than who executed it."""
+def approve(stacks_dir: Path, record_id: str, report_path: Path, key: Path, trust: TrustRoot, now: datetime,
+            pdf: Path | None = None) -> QualificationApproval:
+    """Quality's approval of the IQ entry of a record, by another person than who executed it, for the report they
+    reviewed: it, its PDF and its evidence must be exactly what the entry names, and verify again."""
     m = layout.RECORD_ID.match(record_id)
     if m is None:
         raise QualificationError(f"'{record_id}' is not a record id: expected ASCII ECR-<stack>-NNNN, such as "
@@ -188,6 +262,22 @@ def approve(stacks_dir: Path, record_id: str, key: Path, trust: TrustRoot, now: 
         qa = entry.qualification_approval
         raise QualificationError(f"the IQ of {record_id} was approved already by {qa.approved_by} at "
                                  f"{utc_text(qa.approved_at)}; an approval is never changed")
+    iq = entry.qualification
+    data, report = _read_report(Path(report_path))
+    checks = [(sha256_bytes(data) == iq.report_sha256, f"the report {report_path} is not the one the entry names")]
+    if iq.pdf_sha256 is not None:
+        try:
+            checks.append((pdf is not None and sha256_bytes(Path(pdf).read_bytes()) == iq.pdf_sha256,
+                           f"the PDF {pdf} is not the one the entry names ({iq.pdf_sha256})"))
+        except OSError as e:
+            raise QualificationError(f"{pdf}: cannot be read ({e.strerror or e})") from None
+    failed = [why for ok, why in checks if not ok]
+    if failed:
+        raise QualificationError(*[f"{why}: approve what you reviewed, the files envctl iq sign recorded"
+                                   for why in failed])
+    _passed(Path(report_path), report)
+    if verify_report(Path(stacks_dir), m["chain"], Path(report_path), report, entry) != iq.evidence_sha256:
+        raise QualificationError(f"{report_path}: its evidence bundle is not the one the entry names")
     signers = signers_in_force(trust, Path(stacks_dir))
     approver = principal_of(signers.signers, "; ".join(signers.problems), key, layout.IQ_APPROVED, "approve IQs")
     if approver == entry.qualification.executed_by:
@@ -221,7 +311,10 @@ def standing(stacks_dir: Path, stack: str, trust: TrustRoot) -> Standing:
         qualified = ", ".join(p.name for p in PHASES.values() if p.qualified)
         return Standing(False, False, f"no IQ required (the catalog qualifies {qualified} only)")
     chain = load_chain(stacks_dir, stack, signers_in_force(trust, stacks_dir))
-    latest = chain.latest_decided if chain.ok else None
+    if not chain.ok:
+        return Standing(True, False, f"not qualified: the records of '{stack}' do not verify (envctl ecr verify "
+                                     f"{stack})")
+    latest = chain.latest_decided
     if latest is None:
         return Standing(True, False, "not qualified: no approved record to install yet")
     iq = latest.qualification

@@ -64,8 +64,10 @@ def test_check_json_has_the_documented_shape(capsys):
     assert doc["mode"]["example"] is True and doc["mode"]["trust"].startswith("EXAMPLE MODE")
     stacks = doc["stacks"]
     assert [s["stack"] for s in stacks] == ["sandbox", "prod"]
+    shape = {"stack", "phase", "resources", "violations", "notApplicable", "waivers", "error", "data"}
+    assert set(stacks[0]) == shape and set(stacks[1]) == shape | {"qualification"}  # PROD is a qualified phase
+    assert stacks[1]["qualification"].startswith("installed, not qualified: no IQ of ECR-prod-0001")
     for s in stacks:
-        assert set(s) == {"stack", "phase", "resources", "violations", "notApplicable", "waivers", "error", "data"}
         assert s["violations"] == [] and s["resources"] > 50 and s["error"] is None
 
 

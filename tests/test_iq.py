@@ -499,7 +499,34 @@ def test_a_passed_iq_run_signed_and_approved_makes_val_qualified(installed, caps
     assert code == 0, err
     pdf = hashlib.sha256((out / "iq-report.pdf").read_bytes()).hexdigest()
     assert f"PDF sha256:{pdf}" in printed  # the PDF beside the report is recorded by its hash
-    assert envctl(capsys, example_copy, "iq", "approve", "ECR-val-0001", "--key", str(APPROVER_KEY))[0] == 0
+    assert envctl(capsys, example_copy, "iq", "approve", "ECR-val-0001", str(out / REPORT_FILE), "--key",
+                  str(APPROVER_KEY))[0] == 0
     document = json.loads((out / REPORT_FILE).read_text())["document_id"]
     assert line() == [f"qualification: qualified: {document} of ECR-val-0001, executed by a.berger@clinspark.example, "
                       "approved by m.keller@clinspark.example"]
+
+
+# --- the configuration-state report reads the installed stack back ------------------------------------------------
+def test_the_report_of_an_installed_stack_is_read_back_from_the_account(drifted, capsys, tmp_path, fake_credentials,
+                                                                        monkeypatch):
+    from pypdf import PdfReader
+
+    from envctl.commands import report as command
+
+    target, changed = drifted
+    monkeypatch.setattr(command, "connect", lambda *a: target.api())  # the drifted account's credentials
+    code, out, _ = iq(capsys, "report", "val", "--state", str(target.path), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["read_back"]["account"] == DRIFTED_ACCOUNT and doc["read_back"]["calls"] > 50
+    rows = {(r[0], r[2]): r[3] for r in doc["read_back"]["rows"]}
+    key = changed["rotation off"].resource
+    assert rows[(key, "rotation")] is False  # what the account answers now, not what the export recorded
+    assert rows[(changed["resource deleted"].resource, "MISSING")] == "the account does not hold it"
+    pdf = tmp_path / "report-val.pdf"
+    code, _, err = iq(capsys, "report", "val", "--state", str(target.path), "--pdf", str(pdf))
+    text = "\n".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert code == 0 and "Read back from the account (boto3)" in text and f"Account {DRIFTED_ACCOUNT}" in text
+    bundle = tmp_path / "report-val.evidence"
+    manifest = (bundle / MANIFEST).read_text()
+    assert hashlib.sha256(manifest.encode()).hexdigest() in text.replace("\n", "")
+    assert f"read back from account {DRIFTED_ACCOUNT}, evidence in report-val.evidence" in err

@@ -52,7 +52,7 @@ def run_(args: argparse.Namespace) -> int:
     started = clock.now()
     out = args.out or Path(f"iq-{found.stack}-{started.strftime('%Y%m%dT%H%M%SZ')}")
     report = run_iq(found, state, connect(args.profile, args.region, args.endpoint_url), clock.now,
-                    executed_by(), Progress(what="resource"), out=out)
+                    args.executed_by or executed_by(), Progress(what="resource"), out=out)
     write_iq_pdf(report.to_dict(), out / PDF_FILE)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -79,12 +79,15 @@ def sign(args: argparse.Namespace) -> int:
 
 def approve(args: argparse.Namespace) -> int:
     """Quality's approval of the IQ entry of a record (not by who executed it)."""
-    qa = qualification.approve(args.stacks_dir, args.record, records.signing_key(args.key), announced_trust(args),
-                               clock.now())
+    pdf = args.pdf if args.pdf is not None or not (args.report.parent / PDF_FILE).is_file() \
+        else args.report.parent / PDF_FILE
+    trust = announced_trust(args)
+    qa = qualification.approve(args.stacks_dir, args.record, args.report, records.signing_key(args.key), trust,
+                               clock.now(), pdf=pdf)
     chain = layout.RECORD_ID.match(args.record)["chain"]
     print(f"Approved the IQ of {qa.record} by {qa.approved_by} at {utc_text(qa.approved_at)} "
-          f"({layout.RECORDS_DIR}/{chain}/{layout.record_files(qa.record)['iq_approval']}, signed): {chain} is "
-          "qualified.")
+          f"({layout.RECORDS_DIR}/{chain}/{layout.record_files(qa.record)['iq_approval']}, signed).")
+    print(f"{chain}: {qualification.standing(args.stacks_dir, chain, trust).text}")
     print(f"Next: git add {layout.RECORDS_DIR}/{chain}/{qa.record}.iq.*; envctl check {chain}")
     return status_codes.OK
 
@@ -103,6 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where to write iq-report.json, iq-report.pdf and the evidence bundle (default: "
                         "iq-STACK-<time>)")
+    a.add_argument("--executed-by", metavar="PRINCIPAL",
+                   help="who executes it, as the signers file names them (the one who then signs it with "
+                        "envctl iq sign; default: $ENVCTL_EXECUTED_BY, else the login name)")
     aws_options.add(a)
     a.set_defaults(action=run_)
 
@@ -115,6 +121,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     a = actions.add_parser("approve", help="Quality's approval of a signed IQ (not by who executed it)")
     a.add_argument("record", metavar="ID", help="the record whose IQ is approved, such as ECR-val-0001")
+    a.add_argument("report", type=Path, metavar="REPORT.json",
+                   help="the report you reviewed: it, its PDF and its evidence must be what the entry names")
+    a.add_argument("--pdf", type=Path, metavar="FILE", help="the PDF you reviewed (default: iq-report.pdf beside it)")
     a.add_argument("--key", type=Path, metavar="FILE", help=KEY_HELP)
     a.set_defaults(action=approve)
 

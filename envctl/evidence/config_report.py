@@ -24,10 +24,14 @@ from components.phases import Phase
 from components.settings import StackSettings
 
 from .. import ecr
+from ..aws.session import AwsClients
 from ..errors import UsageError
 from ..monitor import Registration
-from . import pdf
+from ..progress import Progress
+from . import pdf, readback
 from .environment import ENVIRONMENT_GROUP, Environment, plain
+from .readback import Evidence
+from .state import InstalledState
 
 KIND, FORMAT = "clinspark-configuration-report", 1
 NOT_READ = ("This report covers the infrastructure only. It does not read the application's own settings (its "
@@ -73,12 +77,41 @@ def _get(values: Any, path: str) -> Any:
 
 
 def resource_values(env: Environment, reg: Registration) -> dict[str, Any]:
-    """The values the report shows for a resource: the desired inputs of the plan, or what the export recorded.
-
-    SEAM (issue 11): with an export, this is where `envctl.evidence.readback` (the IQ helper's boto3 reader) plugs
-    in, so that the report shows what the account answers now rather than what the export recorded; the lead
-    integrates it."""
+    """The values the per-instance tables show for a resource: the desired inputs of the plan, or what the export
+    recorded. What the account answers now is a section of its own (:func:`read_back`)."""
     return plain(reg.state if env.installed else reg.inputs)
+
+
+def _flat(facts: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(facts, Mapping) and facts:
+        return [row for k in sorted(facts) for row in _flat(facts[k], f"{prefix}{k}.")]
+    return [(prefix.rstrip("."), facts)]
+
+
+def read_back(clients: AwsClients, region: str, state: InstalledState, evidence: Evidence,
+              progress: Progress | None = None) -> dict[str, Any]:
+    """Every resource of the export read back through boto3 (the IQ's readers, :mod:`.readback`): what the account
+    answers now, fact by fact, with the API calls that said so. A resource the account does not hold is listed as
+    missing; one envctl cannot read here, as not verifiable (never as read)."""
+    resources = sorted((r for r in state.resources.values() if r.custom and r.id), key=lambda r: (r.type, r.urn))
+    if progress is not None:
+        progress.start(len(resources))
+    identity, _ = evidence.call(clients, region, "sts", "get_caller_identity")
+    rows = []
+    for resource in resources:
+        reading = readback.read(clients, region, evidence, state, resource)
+        name = resource.urn.rsplit("::", 1)[-1]
+        if reading.not_verifiable:
+            rows.append([name, resource.type, "not verifiable here", reading.not_verifiable])
+        elif not reading.found:
+            rows.append([name, resource.type, "MISSING", "the account does not hold it"])
+        else:
+            rows += [[name, resource.type, fact, value] for fact, value in _flat(reading.facts)]
+        if progress is not None:
+            progress.advance()
+    if progress is not None:
+        progress.finish()
+    return {"account": str(identity.get("Account", "")), "region": region, "rows": rows, "calls": len(evidence.items)}
 
 
 def _catalog(phase: Phase) -> dict[str, Any]:
@@ -141,10 +174,10 @@ def attachment(path: Path) -> dict[str, Any]:
 
 
 def build(stacks_dir: Path, env: Environment, settings: StackSettings, document_id: str, made_at: str,
-          attachments: list[Path]) -> dict[str, Any]:
-    """The report as JSON data."""
+          attachments: list[Path], live: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The report as JSON data (`live`: what :func:`read_back` found in the account)."""
     groups = env.groups()
-    return {
+    return {"read_back": dict(live) if live is not None else None, **{
         "kind": KIND, "format": FORMAT, "document_id": document_id, "stack": env.stack, "made_at": made_at,
         "state": "installed (pulumi stack export)" if env.installed else "desired (offline plan)",
         "source": env.source, "application_settings": NOT_READ,
@@ -156,7 +189,7 @@ def build(stacks_dir: Path, env: Environment, settings: StackSettings, document_
         "inventory": [{"type": r.type, "name": r.name, "urn": r.urn, "protect": r.protect}  # registration order varies
                       for r in sorted(env.resources, key=lambda r: (r.type, r.name, r.urn))],
         "attachments": [attachment(p) for p in attachments],
-    }
+    }}
 
 
 def bundle_attachments(report: Mapping[str, Any], pdf_path: Path) -> Path | None:
@@ -201,6 +234,14 @@ def write_pdf(report: Mapping[str, Any], path: Path | str) -> Path:
                           widths=[0.22, 0.07, 0.1, 0.09, 0.28, 0.24])
             else:
                 doc.table(["Resource", "Property", "Value"], rows, widths=[0.3, 0.3, 0.4])
+    live = report.get("read_back")
+    if live:
+        doc.heading("Read back from the account (boto3)")
+        doc.paragraph(f"Account {live['account']}, region {live['region']}: every resource of the export read back "
+                      f"through {live['calls']} API calls, whose raw responses and their SHA-256 are in the evidence "
+                      f"bundle {live.get('bundle', {}).get('path', '(not written)')} (SHA-256 "
+                      f"{live.get('bundle', {}).get('sha256', '-')}).")
+        doc.table(["Resource", "Type", "Fact", "Value"], live["rows"], widths=[0.25, 0.25, 0.25, 0.25])
     doc.heading("Inventory")
     doc.table(["Type", "Name", "URN"], [[r["type"], r["name"], r["urn"]] for r in report["inventory"]],
               widths=[0.28, 0.22, 0.5])

@@ -57,12 +57,15 @@ CATALOG_COLUMNS: Mapping[str, CatalogColumn] = {
     "multi_az_roles": lambda phase, role: role in phase.multi_az_roles,
     "log_retention_days": lambda phase, role: phase.log_retention_days,
     "restored_roles": lambda phase, role: role in phase.restored_roles,
+    "seeded_roles": lambda phase, role: role in phase.seeded_roles,
+    "iterated_roles": lambda phase, role: role in phase.iterated_roles,
     "publishes_snapshots": lambda phase, role: phase.publishes_snapshots,
     "dummy_data_roles": lambda phase, role: role in phase.dummy_data_roles,
     "follows_latest_release": lambda phase, role: phase.follows_latest_release,
 }
 SETTING_KEYS = ("customer", "sizes", "network", "domain", "release", "image_repository", "expires_on", "change_record", "tags",
-                "snapshots", "clone_from", "engine_version", "log_groups_pinned", "retire", "region")
+                "snapshots", "clone_from", "seed_from", "iteration", "engine_version", "log_groups_pinned", "retire",
+                "region")
 
 
 @dataclass(frozen=True)
