@@ -229,12 +229,18 @@ def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, 
                           f"{record.requested_by} signed it, the signature is not theirs, or they were never allowed "
                           "to author records", restore)
 
+    _verify_approval(directory, entry, files, signers, authored, restore, problem)
+    _verify_qualification(directory, chain, entry, files, signers, problem)
+
+
+def _verify_approval(directory: Path, entry: Entry, files: dict[str, Path], signers: Signers, authored: str | None,
+                     restore: str, problem) -> None:
+    """The approval beside a verified record: of exactly that record, by another person, after it was requested,
+    signed by a listed approver; `entry.approved` (or `lapsed`) when it counts."""
+    record, rid = entry.record, entry.id
+    assert record is not None
     apath, asig = files.get("approval"), files.get("approval_sig")
     if apath is None and asig is None:
-        iq = next((files[k] for k in ("iq", "iq_sig", "iq_approval", "iq_approval_sig") if k in files), None)
-        if iq is not None:
-            problem(iq, f"qualifies {rid}, which is not approved: only the deployment of an approved record is "
-                        "qualified", _RESTORE.format(path=_rel(directory, iq)))
         return
     if apath is None or asig is None:
         problem(apath or asig, "an approval needs both its statement and its signature", restore)
@@ -272,7 +278,6 @@ def _verify_entry(directory: Path, chain: Chain, entry: Entry, files: dict[str, 
         gone = approval.approved_by if approved != "current" else record.requested_by
         entry.lapsed = (f"signed by {gone}, who is no longer in the signers file: it approves nothing any more; "
                         "have the state approved again by people listed now")
-    _verify_qualification(directory, chain, entry, files, signers, problem)
 
 
 def _verify_qualification(directory: Path, chain: Chain, entry: Entry, files: dict[str, Path], signers: Signers,

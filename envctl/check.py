@@ -24,7 +24,6 @@ from pulumi_policy import EnforcementLevel
 from changecontrol import runcontext
 from changecontrol.trust import OWN_ROOT, TrustRoot
 from components import tokens
-from components.phases import PHASES
 from components.tokens import ENVIRONMENT_KEYS as ENV_KEYS
 
 from . import cache, stackfile
@@ -237,13 +236,10 @@ def with_qualification(results: Sequence[StackCheck], stacks_dir: Path, trust: T
 
     out = []
     for r in results:
-        if r.error is None and r.phase is not None and PHASES[r.phase].qualified:
-            text = qualification.standing(stacks_dir, r.stack, trust).text
-            if r.mandatory:  # what would be deployed is not the state the records approve and the IQ qualified
-                text = (f"not qualified: {len(r.mandatory)} mandatory violations, so this is not the state an IQ "
-                        "qualified")
-            r = replace(r, qualification=text)
-        out.append(r)
+        text = qualification.standing(stacks_dir, r.stack, trust) if r.error is None else None
+        if text is not None and r.mandatory:  # what would be deployed is not the state the IQ qualified
+            text = f"not qualified: {len(r.mandatory)} mandatory violations, so this is not the state an IQ qualified"
+        out.append(replace(r, qualification=text) if text is not None else r)
     return out
 
 

@@ -15,7 +15,6 @@ it (README, Threat model).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,12 @@ from changecontrol.records import (
     validation_message,
 )
 from changecontrol.trust import TrustRoot, load_chain, signers_in_force
-from components.phases import PHASES, StackNameError, parse_stack_name
+from components.phases import StackNameError, parse_stack_name
 
 from .ecr import EcrError, principal_of, write_signed
 from .evidence.iq import MANIFEST, REPORT_FORMAT, REPORT_KIND, bundle_manifest
 from .evidence.load import load_protocol
-from .evidence.readback import sha256_text
+from .evidence.readback import response_file_sha256, sha256_text
 
 
 class QualificationError(EcrError):
@@ -112,12 +111,6 @@ def _in_order(protocol: Any) -> Any:
     return protocol
 
 
-def _text_sha256(path: Path) -> str:
-    """The SHA-256 an evidence item names: of the canonical response, which the file holds with one newline."""
-    data = path.read_bytes()
-    return sha256_text(data[:-1] if data.endswith(b"\n") else data)
-
-
 def verify_report(stacks_dir: Path, stack: str, report_path: Path, report: dict[str, Any], entry: Entry) -> str:
     """Everything of a report that can be checked without AWS, against what is trusted: the protocol the record's
     approved desired state gives (recomputed here, never read from the report), the evidence files each row cites,
@@ -169,7 +162,7 @@ def verify_report(stacks_dir: Path, stack: str, report_path: Path, report: dict[
         for item in items:
             file = (bundle / str(item.get("file", "") if isinstance(item, dict) else "")).resolve()
             if not file.is_relative_to(bundle) or not file.is_file() or \
-                    _text_sha256(file) != str(item.get("sha256", "")).removeprefix("sha256:"):
+                    response_file_sha256(file) != str(item.get("sha256", "")).removeprefix("sha256:"):
                 raise QualificationError(f"{where}: check {rid} cites evidence {item!r} that its bundle does not "
                                          "hold with that SHA-256")
     if report.get("region") != protocol.region:
@@ -294,38 +287,27 @@ def approve(stacks_dir: Path, record_id: str, report_path: Path, key: Path, trus
     return qa
 
 
-@dataclass(frozen=True)
-class Standing:
-    """Where a stack stands with qualification: `required` by its phase, and the one-line status."""
-
-    required: bool
-    qualified: bool
-    text: str
-
-
-def standing(stacks_dir: Path, stack: str, trust: TrustRoot) -> Standing:
-    """For a stack of a qualified phase (the catalog's `qualified`: VAL, PROD): qualified, awaiting Quality's
-    approval, or installed and not qualified, for the record whose state is in force."""
-    phase = parse_stack_name(stack).phase
-    if not phase.qualified:
-        qualified = ", ".join(p.name for p in PHASES.values() if p.qualified)
-        return Standing(False, False, f"no IQ required (the catalog qualifies {qualified} only)")
+def standing(stacks_dir: Path, stack: str, trust: TrustRoot) -> str | None:
+    """Where a stack of a qualified phase (the catalog's `qualified`: VAL, PROD) stands, for the record whose state
+    is in force: qualified, awaiting Quality's approval, or installed and not qualified. None: its phase needs no
+    IQ."""
+    if not parse_stack_name(stack).phase.qualified:
+        return None
     chain = load_chain(stacks_dir, stack, signers_in_force(trust, stacks_dir))
     if not chain.ok:
-        return Standing(True, False, f"not qualified: the records of '{stack}' do not verify (envctl ecr verify "
-                                     f"{stack})")
+        return f"not qualified: the records of '{stack}' do not verify (envctl ecr verify {stack})"
     latest = chain.latest_decided
     if latest is None:
-        return Standing(True, False, "not qualified: no approved record to install yet")
-    iq = latest.qualification
-    if latest.qualified and iq is not None and latest.qualification_approval is not None:
-        return Standing(True, True, f"qualified: {iq.document_id} of {latest.id}, executed by {iq.executed_by}, "
-                                    f"approved by {latest.qualification_approval.approved_by}")
-    if iq is not None and latest.qualification_approval is None:
-        return Standing(True, False, f"installed, not qualified: the IQ {iq.document_id} of {latest.id} awaits "
-                                     f"Quality's approval (envctl iq approve {latest.id})")
-    if iq is not None:
-        return Standing(True, False, f"installed, not qualified: the approval of the IQ of {latest.id} no longer "
-                                     "counts (a signer left the signers file); qualify it again")
-    return Standing(True, False, f"installed, not qualified: no IQ of {latest.id} yet (envctl iq run {stack} --state "
-                                 f"EXPORT.json, then envctl iq sign)")
+        return "not qualified: no approved record to install yet"
+    iq, approval = latest.qualification, latest.qualification_approval
+    if iq is None:
+        return (f"installed, not qualified: no IQ of {latest.id} yet (envctl iq run {stack} --state EXPORT.json, then "
+                "envctl iq sign)")
+    if approval is None:
+        return (f"installed, not qualified: the IQ {iq.document_id} of {latest.id} awaits Quality's approval "
+                f"(envctl iq approve {latest.id})")
+    if latest.qualified:
+        return (f"qualified: {iq.document_id} of {latest.id}, executed by {iq.executed_by}, approved by "
+                f"{approval.approved_by}")
+    return (f"installed, not qualified: the approval of the IQ of {latest.id} no longer counts (a signer left the "
+            "signers file); qualify it again")

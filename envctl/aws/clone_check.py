@@ -9,9 +9,8 @@ random part, never rebuilt here. The report is rendered by :mod:`.render`.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from components.settings import MANAGED_BY, StackSettings
 
 from .session import AwsClients, as_clients, error_code
 from .targets import (
+    CheckedRows,
     NotACloneTarget,
     require_clone_target,
     restored_roles,
@@ -32,8 +32,8 @@ from .targets import (
     words,
 )
 
-__all__ = ["CheckRow", "CloneCheckReport", "NotACloneTarget", "clone_check", "key_remedy", "key_state", "snapshot_tags",
-           "target_key_row"]
+__all__ = ["CheckRow", "CloneCheckReport", "NotACloneTarget", "available_row", "clone_check", "snapshot_key_row",
+           "snapshot_tags", "target_key_row"]
 
 WAITING_STATES = ("creating", "copying", "pending")
 
@@ -79,7 +79,7 @@ class CheckRow:
 
 
 @dataclass(frozen=True)
-class CloneCheckReport:
+class CloneCheckReport(CheckedRows):
     """Whether a VAL or PROD stack may be cloned from its Pre-PROD snapshot, check by check."""
 
     stack: str
@@ -91,20 +91,6 @@ class CloneCheckReport:
     region: str
     checked_at: str  # UTC, ISO 8601
     rows: tuple[CheckRow, ...]
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.rows) and all(r.passed for r in self.rows)
-
-    @property
-    def failures(self) -> tuple[CheckRow, ...]:
-        return tuple(r for r in self.rows if not r.passed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
 
 def clone_check(
@@ -227,19 +213,26 @@ def _exists_row(
     )
 
 
-def _available_row(target: StackSettings, snapshot: dict[str, Any], region: str) -> CheckRow:
+def available_row(name: str, snapshot: dict[str, Any], region: str, again: str, unusable: str) -> CheckRow:
+    """Is the snapshot available: a snapshot still being made is waited for (then `again`: the command to run once
+    more), any other state makes it unusable (`unusable`: what to do instead)."""
     status = snapshot.get("Status", "unknown")
     identifier = snapshot["DBSnapshotIdentifier"]
     if status == "available":
-        return CheckRow("snapshot available", True, "status available")
+        return CheckRow(name, True, "status available")
     if status in WAITING_STATES:
         remedy = (
             f"wait until it is available: aws rds wait db-snapshot-available --db-snapshot-identifier {identifier} "
-            f"--region {region}; then run envctl clone-check {target.stack} again"
+            f"--region {region}; then run {again} again"
         )
     else:
-        remedy = f"the snapshot is unusable; {_take_snapshot(target, f'{target.phase}-<date>')}"
-    return CheckRow("snapshot available", False, f"status {status}, not available", remedy)
+        remedy = unusable
+    return CheckRow(name, False, f"status {status}, not available", remedy)
+
+
+def _available_row(target: StackSettings, snapshot: dict[str, Any], region: str) -> CheckRow:
+    return available_row("snapshot available", snapshot, region, f"envctl clone-check {target.stack}",
+                         f"the snapshot is unusable; {_take_snapshot(target, f'{target.phase}-<date>')}")
 
 
 def _encrypted_row(target: StackSettings, snapshot: dict[str, Any]) -> CheckRow:
@@ -352,20 +345,24 @@ def key_remedy(state: str, arn: str, region: str, whose: str) -> str:
     return f"through an ECR of {whose}: aws kms enable-key --key-id {arn} --region {region}"
 
 
-def _source_key_row(kms: Any, target: StackSettings, key_id: str) -> CheckRow:
-    assert target.clone_from is not None
-    name = "snapshot's key usable"
+def snapshot_key_row(kms: Any, name: str, what: str, key_id: str, region: str, lost: str, owner: str) -> CheckRow:
+    """Can the key a snapshot (`what`: how the report calls it) is encrypted under decrypt it: missing, the snapshot
+    is `lost`; disabled or pending deletion, the remedy goes through an ECR of the `owner` stack."""
     state, arn = key_state(kms, key_id)
     if state == "Enabled":
         return CheckRow(name, True, f"{arn} is enabled")
     if state is None:
-        return CheckRow(
-            name, False, f"key {key_id} does not exist (in this account and region): the snapshot cannot be decrypted",
-            f"the snapshot is lost for cloning; {_take_snapshot(target, f'{target.phase}-<date>')}",
-        )
-    region = key_id.split(":")[3] if key_id.startswith("arn:") else target.region
-    return CheckRow(name, False, f"{arn} is {state}: the snapshot cannot be copied",
-                    key_remedy(state, arn, region, target.clone_from.stack_name))
+        return CheckRow(name, False, f"key {key_id} does not exist (in this account and region): the {what} cannot be "
+                        "decrypted", lost)
+    where = key_id.split(":")[3] if key_id.startswith("arn:") else region
+    return CheckRow(name, False, f"{arn} is {state}: the {what} cannot be copied", key_remedy(state, arn, where, owner))
+
+
+def _source_key_row(kms: Any, target: StackSettings, key_id: str) -> CheckRow:
+    assert target.clone_from is not None
+    return snapshot_key_row(kms, "snapshot's key usable", "snapshot", key_id, target.region,
+                            f"the snapshot is lost for cloning; {_take_snapshot(target, f'{target.phase}-<date>')}",
+                            target.clone_from.stack_name)
 
 
 def _same_source(copy: dict[str, Any], source: dict[str, Any]) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +37,7 @@ from components.settings import StackSettings
 from ..mocks import ACCOUNT_ID as OFFLINE_ACCOUNT
 from ..offline import StackRun
 from .session import AwsClients, as_clients, error_code
-from .targets import utc_stamp, words
+from .targets import CheckedRows, utc_stamp, words
 
 __all__ = ["QUOTAS", "Needs", "PreflightReport", "PreflightRow", "needs_of", "preflight"]
 
@@ -123,7 +123,7 @@ class PreflightRow:
 
 
 @dataclass(frozen=True)
-class PreflightReport:
+class PreflightReport(CheckedRows):
     """Whether the account lets the stack be created, check by check."""
 
     stack: str
@@ -132,20 +132,6 @@ class PreflightReport:
     region: str
     checked_at: str  # UTC, ISO 8601
     rows: tuple[PreflightRow, ...]
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.rows) and all(r.passed for r in self.rows)
-
-    @property
-    def failures(self) -> tuple[PreflightRow, ...]:
-        return tuple(r for r in self.rows if not r.passed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
 
 def preflight(aws: boto3.Session | AwsClients, settings: StackSettings, run: StackRun, *,

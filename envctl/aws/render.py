@@ -23,6 +23,17 @@ def check_rows(rows) -> list[str]:
     return lines
 
 
+def _before_up(header: list[str], report: CloneCheckReport | SeedCheckReport, may: str) -> str:
+    """The rows under `header`, then whether `pulumi up` of the stack may go ahead (`may`: what it then does)."""
+    lines = header + check_rows(report.rows) + [""]
+    if report.passed:
+        lines.append(f"PASSED: all {len(report.rows)} checks passed; pulumi up -s {report.stack} {may}.")
+    else:
+        lines.append(f"FAILED: {len(report.failures)} of {len(report.rows)} checks failed; do not run "
+                     f"pulumi up -s {report.stack} until they pass.")
+    return "\n".join(lines)
+
+
 def render_clone_check(report: CloneCheckReport) -> str:
     """The report as the engineer reads it in the terminal (and pastes into the ECR)."""
     lines = [
@@ -31,15 +42,7 @@ def render_clone_check(report: CloneCheckReport) -> str:
         f"  DB snapshot {report.snapshot_identifier} in {report.region}, checked {report.checked_at}",
         "",
     ]
-    lines += check_rows(report.rows)
-    lines.append("")
-    if report.passed:
-        lines.append(f"PASSED: all {len(report.rows)} checks passed; pulumi up -s {report.stack} may clone "
-                     f"{report.snapshot_identifier}.")
-    else:
-        lines.append(f"FAILED: {len(report.failures)} of {len(report.rows)} checks failed; do not run "
-                     f"pulumi up -s {report.stack} until they pass.")
-    return "\n".join(lines)
+    return _before_up(lines, report, f"may clone {report.snapshot_identifier}")
 
 
 def render_seed_check(report: SeedCheckReport) -> str:
@@ -51,15 +54,7 @@ def render_seed_check(report: SeedCheckReport) -> str:
         f"  DB snapshot {report.snapshot_identifier} in {report.region}, checked {report.checked_at}",
         "",
     ]
-    lines += check_rows(report.rows)
-    lines.append("")
-    if report.passed:
-        lines.append(f"PASSED: all {len(report.rows)} checks passed; pulumi up -s {report.stack} may start from "
-                     f"{report.snapshot_identifier}.")
-    else:
-        lines.append(f"FAILED: {len(report.failures)} of {len(report.rows)} checks failed; do not run "
-                     f"pulumi up -s {report.stack} until they pass.")
-    return "\n".join(lines)
+    return _before_up(lines, report, f"may start from {report.snapshot_identifier}")
 
 
 def _size(n: int) -> str:

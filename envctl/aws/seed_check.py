@@ -11,8 +11,7 @@ rebuilt here. The report is rendered by :mod:`.render`.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,15 +24,14 @@ from components.settings import MANAGED_BY, StackSettings
 
 from ..errors import UsageError
 from .clone_check import (
-    WAITING_STATES,
     CheckRow,
-    key_remedy,
-    key_state,
+    available_row,
+    snapshot_key_row,
     snapshot_tags,
     target_key_row,
 )
 from .session import AwsClients, as_clients
-from .targets import utc_stamp, words
+from .targets import CheckedRows, utc_stamp, words
 
 __all__ = ["NotASeededTarget", "SeedCheckReport", "seed_check"]
 
@@ -63,7 +61,7 @@ def require_seeded_target(target: StackSettings) -> None:
 
 
 @dataclass(frozen=True)
-class SeedCheckReport:
+class SeedCheckReport(CheckedRows):
     """Whether a seeded stack may start from the seed of its release, check by check."""
 
     stack: str
@@ -75,20 +73,6 @@ class SeedCheckReport:
     region: str
     checked_at: str  # UTC, ISO 8601
     rows: tuple[CheckRow, ...]
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.rows) and all(r.passed for r in self.rows)
-
-    @property
-    def failures(self) -> tuple[CheckRow, ...]:
-        return tuple(r for r in self.rows if not r.passed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
 
 def seed_check(aws: boto3.Session | AwsClients, target: StackSettings, *, now: datetime | None = None) -> SeedCheckReport:
@@ -166,15 +150,8 @@ def _exists_row(target: StackSettings, region: str, snapshot: dict[str, Any] | N
 
 
 def _available_row(target: StackSettings, snapshot: dict[str, Any], region: str) -> CheckRow:
-    status, identifier = snapshot.get("Status", "unknown"), snapshot["DBSnapshotIdentifier"]
-    if status == "available":
-        return CheckRow("seed available", True, "status available")
-    if status in WAITING_STATES:
-        remedy = (f"wait until it is available: aws rds wait db-snapshot-available --db-snapshot-identifier "
-                  f"{identifier} --region {region}; then run envctl seed-check {target.stack} again")
-    else:
-        remedy = f"the seed is unusable; {_publish_seed(target)} (a seed under a new name)"
-    return CheckRow("seed available", False, f"status {status}, not available", remedy)
+    return available_row("seed available", snapshot, region, f"envctl seed-check {target.stack}",
+                         f"the seed is unusable; {_publish_seed(target)} (a seed under a new name)")
 
 
 def _encrypted_row(target: StackSettings, snapshot: dict[str, Any]) -> CheckRow:
@@ -231,13 +208,5 @@ def _engine_row(target: StackSettings, snapshot: dict[str, Any]) -> CheckRow:
 
 def _seed_key_row(kms: Any, target: StackSettings, key_id: str) -> CheckRow:
     assert target.seed_from is not None
-    name = "seed's key usable"
-    state, arn = key_state(kms, key_id)
-    if state == "Enabled":
-        return CheckRow(name, True, f"{arn} is enabled")
-    if state is None:
-        return CheckRow(name, False, f"key {key_id} does not exist (in this account and region): the seed cannot be "
-                        "decrypted", f"the seed is lost; {_publish_seed(target)}")
-    region = key_id.split(":")[3] if key_id.startswith("arn:") else target.region
-    return CheckRow(name, False, f"{arn} is {state}: the seed cannot be copied",
-                    key_remedy(state, arn, region, target.seed_from.stack_name))
+    return snapshot_key_row(kms, "seed's key usable", "seed", key_id, target.region,
+                            f"the seed is lost; {_publish_seed(target)}", target.seed_from.stack_name)

@@ -3,7 +3,10 @@ restores from Pre-PROD, and when a stack may be cloned at all."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from changecontrol import clock
 from components.phases import CLONE_SOURCE_PHASE, PHASES, Role
@@ -41,3 +44,24 @@ def utc_stamp(now: datetime | None = None) -> str:
     """A moment in UTC, ISO 8601 to the second (the clock is injected in tests)."""
     moment = (now or clock.now()).astimezone(UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class CheckedRows:
+    """What every check-by-check report (clone-check, seed-check, preflight) answers from its `rows`: whether it
+    passed (at least one row, every row passed), the rows that failed, and its JSON evidence."""
+
+    rows: tuple[Any, ...]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.rows) and all(r.passed for r in self.rows)
+
+    @property
+    def failures(self) -> tuple[Any, ...]:
+        return tuple(r for r in self.rows if not r.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)

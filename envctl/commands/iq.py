@@ -61,12 +61,16 @@ def run_(args: argparse.Namespace) -> int:
     return status_codes.OK if report.passed else status_codes.PROBLEM
 
 
+def _pdf(args: argparse.Namespace) -> Path | None:
+    """The report's PDF: --pdf, else the one iq run wrote beside the report, if it is there."""
+    beside = args.report.parent / PDF_FILE
+    return args.pdf if args.pdf is not None or not beside.is_file() else beside
+
+
 def sign(args: argparse.Namespace) -> int:
     """Sign a passed IQ report into the chain, after the record it qualifies."""
-    pdf = args.pdf if args.pdf is not None or not (args.report.parent / PDF_FILE).is_file() \
-        else args.report.parent / PDF_FILE
     iq = qualification.sign(args.stacks_dir, args.report, records.signing_key(args.key), announced_trust(args),
-                            clock.now(), pdf=pdf)
+                            clock.now(), pdf=_pdf(args))
     path = f"{layout.RECORDS_DIR}/{iq.chain}/{layout.record_files(iq.record)['iq']}"
     print(f"Signed the IQ {iq.document_id} of {iq.record} ({path}), executed by {iq.executed_by} at "
           f"{utc_text(iq.executed_at)}: {iq.checks} checks passed.")
@@ -79,15 +83,15 @@ def sign(args: argparse.Namespace) -> int:
 
 def approve(args: argparse.Namespace) -> int:
     """Quality's approval of the IQ entry of a record (not by who executed it)."""
-    pdf = args.pdf if args.pdf is not None or not (args.report.parent / PDF_FILE).is_file() \
-        else args.report.parent / PDF_FILE
     trust = announced_trust(args)
     qa = qualification.approve(args.stacks_dir, args.record, args.report, records.signing_key(args.key), trust,
-                               clock.now(), pdf=pdf)
+                               clock.now(), pdf=_pdf(args))
     chain = layout.RECORD_ID.match(args.record)["chain"]
     print(f"Approved the IQ of {qa.record} by {qa.approved_by} at {utc_text(qa.approved_at)} "
           f"({layout.RECORDS_DIR}/{chain}/{layout.record_files(qa.record)['iq_approval']}, signed).")
-    print(f"{chain}: {qualification.standing(args.stacks_dir, chain, trust).text}")
+    standing = qualification.standing(args.stacks_dir, chain, trust)
+    if standing is not None:
+        print(f"{chain}: {standing}")
     print(f"Next: git add {layout.RECORDS_DIR}/{chain}/{qa.record}.iq.*; envctl check {chain}")
     return status_codes.OK
 

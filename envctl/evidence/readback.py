@@ -56,6 +56,15 @@ def sha256_text(text: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+RESPONSE_END = "\n"  # a response file is its canonical text and one newline; its item names the text's SHA-256
+
+
+def response_file_sha256(path: Path) -> str:
+    """The SHA-256 an evidence item names for the response file at `path`."""
+    data = path.read_bytes()
+    return sha256_text(data.removesuffix(RESPONSE_END.encode()))
+
+
 class Evidence:
     """The calls of one run and their raw responses, written under `directory` (None: kept in memory only)."""
 
@@ -92,7 +101,7 @@ class Evidence:
         if self.directory is not None:
             path = self.directory / file
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text + "\n", encoding="utf-8")
+            path.write_text(text + RESPONSE_END, encoding="utf-8")
         item = {"call": described, "sha256": digest, "file": file}
         self.items.append(item)
         return item
